@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"io"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/noderun/noderun/cmd/noderun/gpus"
+	"github.com/noderun/noderun/cmd/noderun/hostnames"
+	"github.com/noderun/noderun/cmd/noderun/job"
+	"github.com/noderun/noderun/cmd/noderun/merge"
+	"github.com/noderun/noderun/cmd/noderun/run"
+	"github.com/noderun/noderun/cmd/noderun/submit"
+	"github.com/noderun/noderun/internal/appenv"
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/logging"
+)
+
+// Options are the outside world the app talks to; tests pass their own.
+type Options struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	// NVML builds the NVML handle; nil: behave as on a machine without a driver.
+	NVML func() nvml.Interface
+}
+
+// NewApp builds the noderun command line. It never exits the process: errors
+// come back from Run and main maps them to exit statuses.
+func NewApp(o Options) *cli.App {
+	log := zerolog.Nop()
+	env := &appenv.Env{Log: &log, Stdout: o.Stdout, Stderr: o.Stderr, NVML: o.NVML}
+	var logFormat, logLevel string
+	return &cli.App{
+		Name:  "noderun",
+		Usage: "run GPU pytest jobs under Slurm, without shell glue",
+		Description: "noderun replaces the shell chain of TensorRT-LLM's perf CI (heredocs, submit.py, " +
+			"slurm_launch_draft.sh, slurm_run.sh) with one binary:\n\n" +
+			"   submit  (CI side)   validate flags + perf config, write WS/job.json, submit the job\n" +
+			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
+			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
+			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
+			"Start with: noderun submit --local --wait --config examples/configs/disagg-tiny.yaml --workspace /tmp/ws",
+		Writer:               o.Stdout,
+		ErrWriter:            o.Stderr,
+		EnableBashCompletion: true,
+		// Errors are printed and mapped to exit codes by main, in one place.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:        "log-format",
+				Usage:       "log format: auto (console on a terminal, JSON otherwise), console or json",
+				Value:       logging.FormatAuto,
+				EnvVars:     []string{"NODERUN_LOG_FORMAT"},
+				Destination: &logFormat,
+			},
+			&cli.StringFlag{
+				Name:        "log-level",
+				Usage:       "log level: trace, debug, info, warn or error",
+				Value:       "info",
+				EnvVars:     []string{"NODERUN_LOG_LEVEL"},
+				Destination: &logLevel,
+			},
+		},
+		Before: func(*cli.Context) error {
+			l, err := logging.New(o.Stderr, logFormat, logLevel)
+			if err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
+			*env.Log = l
+			return nil
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return exitcode.With(exitcode.Usage, err)
+		},
+		Commands: []*cli.Command{
+			submit.NewCommand(env),
+			job.NewCommand(env),
+			run.NewCommand(env),
+			merge.NewCommand(env),
+			gpus.NewCommand(env),
+			hostnames.NewCommand(env),
+		},
+	}
+}
+
+// isSilent reports an error that only carries an exit status.
+func isSilent(err error) bool {
+	var e *exitcode.Error
+	return errors.As(err, &e) && e.Err == nil
+}

@@ -1,0 +1,50 @@
+// Package logging builds the zerolog logger every command receives.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+// Formats accepted by --log-format.
+const (
+	FormatAuto    = "auto"
+	FormatConsole = "console"
+	FormatJSON    = "json"
+)
+
+// New returns a logger writing to w. Format "auto" picks the human console
+// format when w is a terminal and JSON otherwise (CI logs, Slurm output files).
+func New(w io.Writer, format, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
+	}
+	switch format {
+	case FormatAuto:
+		if isTerminal(w) {
+			w = console(w)
+		}
+	case FormatConsole:
+		w = console(w)
+	case FormatJSON:
+	default:
+		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func console(w io.Writer) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
