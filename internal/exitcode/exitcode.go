@@ -33,6 +33,9 @@ const (
 	GPUPrecheck = 74
 	// Submit means sbatch (or the local job) could not be started.
 	Submit = 75
+	// Timeout is returned when a step timed out but its child exited 0 on
+	// SIGTERM (the convention of timeout(1)).
+	Timeout = 124
 	// NotExecutable and NotFound follow the shell's convention for a child that cannot start.
 	NotExecutable = 126
 	NotFound      = 127

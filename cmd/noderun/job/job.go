@@ -1,18 +1,73 @@
-// Package job is the `noderun job` subcommand.
+// Package job is the `noderun job` subcommand: the batch step.
 package job
 
 import (
-	"errors"
+	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/noderun/noderun/internal/appenv"
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/slurmenv"
+	"github.com/noderun/noderun/internal/workspace"
+	"github.com/noderun/noderun/noderun"
 )
+
+type options struct {
+	spec string
+	srun string
+}
 
 // NewCommand builds `noderun job`.
 func NewCommand(env *appenv.Env) *cli.Command {
+	var o options
 	return &cli.Command{
-		Name:   "job",
-		Action: func(*cli.Context) error { return errors.New("job: not built yet") },
+		Name:  "job",
+		Usage: "the batch step: start one srun per role, supervise them, merge the results",
+		Description: "What WS/job.sbatch execs (replaces slurm_launch_draft.sh). For every step of the\n" +
+			"spec it starts `srun ... WS/bin/noderun run --spec WS/job.json` on the step's nodes\n" +
+			"(GEN first, then CTX, then DISAGG_SERVER and BENCHMARK on the first node) and waits on\n" +
+			"all of them. When the deciding step (BENCHMARK) ends, the others get --after-deciding to\n" +
+			"finish, then are stopped. SIGTERM (scancel) or SIGUSR2 (time limit near) stops every step.\n" +
+			"In every case it merges WS/results.xml and writes WS/job-result.json, then exits with the\n" +
+			"verdict: 0 only when every step succeeded and the results hold no failure.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json)", Required: true, EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
+			&cli.StringFlag{Name: "srun", Usage: "srun `PATH`", Value: "srun", EnvVars: []string{"NODERUN_SRUN"}, Destination: &o.srun},
+		},
+		Action: func(c *cli.Context) error {
+			log := env.Logger()
+			spec, err := jobspec.Load(o.spec)
+			if err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
+			jobID := os.Getenv("SLURM_JOB_ID")
+			nodelist := os.Getenv("SLURM_JOB_NODELIST")
+			if jobID == "" || nodelist == "" {
+				return exitcode.With(exitcode.SlurmEnv, fmt.Errorf("SLURM_JOB_ID or SLURM_JOB_NODELIST is not set: `noderun job` runs as a Slurm batch step (use `noderun submit --local` to simulate one)"))
+			}
+			nodes, err := slurmenv.Expand(nodelist)
+			if err != nil {
+				return exitcode.With(exitcode.SlurmEnv, fmt.Errorf("SLURM_JOB_NODELIST: %w", err))
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return exitcode.With(exitcode.Internal, fmt.Errorf("find the noderun binary: %w", err))
+			}
+			log = log.With().Str("job", jobID).Logger()
+			code, err := noderun.Job(c.Context, noderun.JobOptions{
+				Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: env.Stdout,
+				Starter: &noderun.SrunStarter{
+					Srun: o.srun, Binary: self, SpecPath: o.spec, Workspace: workspace.New(spec.Workspace),
+					ExtraArgs: spec.Srun.Args, Log: log,
+				},
+			})
+			if err != nil {
+				return exitcode.With(code, err)
+			}
+			return exitcode.Silent(code)
+		},
 	}
 }

@@ -1,18 +1,73 @@
-// Package run is the `noderun run` subcommand.
+// Package run is the `noderun run` subcommand: one task of a step.
 package run
 
 import (
 	"errors"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/appenv"
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/noderun"
 )
+
+type options struct {
+	spec     string
+	role     string
+	fakeGPUs int
+}
 
 // NewCommand builds `noderun run`.
 func NewCommand(env *appenv.Env) *cli.Command {
+	var o options
 	return &cli.Command{
-		Name:   "run",
-		Action: func(*cli.Context) error { return errors.New("run: not built yet") },
+		Name:  "run",
+		Usage: "run one task of a step (what every srun task starts)",
+		Description: "Started by srun on every task of a step (replaces slurm_run.sh). It:\n" +
+			"  1. reads its task from SLURM_* and its role from DISAGG_SERVING_TYPE (or --role);\n" +
+			"  2. picks the task's GPUs through NVML and sets NVIDIA/CUDA_VISIBLE_DEVICES by UUID;\n" +
+			"  3. runs the spec's setup once per node (the others wait, bounded);\n" +
+			"  4. waits for the step's other tasks when the step has a start fence;\n" +
+			"  5. runs the command as argv in its own process group, with pytest's junit at\n" +
+			"     WS/results/<role>/rank<k>.xml, forwarding TERM/INT/HUP/USR1/USR2;\n" +
+			"  6. writes WS/.noderun/tasks/<role>/<rank>.json and exits with the child's status\n" +
+			"     (128+signal when it died by a signal).\n\n" +
+			"Runner faults have their own exit statuses: 2 usage, 70 internal, 71 Slurm environment,\n" +
+			"72 node setup, 73 start fence, 74 GPU precheck, 124 step timeout, 126/127 command not runnable.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json)", Required: true, EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
+			&cli.StringFlag{Name: "role", Usage: "run as this `ROLE` instead of DISAGG_SERVING_TYPE's", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},
+			&cli.IntFlag{Name: "fake-gpus", Usage: "simulate `N` GPUs when NVML is unavailable (set by submit --local)", EnvVars: []string{noderun.EnvFakeGPUs}, Destination: &o.fakeGPUs},
+		},
+		Action: func(c *cli.Context) error {
+			log := env.Logger()
+			spec, err := jobspec.Load(o.spec)
+			if err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
+			inv, closeInv, err := gpu.Open(env.NVML)
+			switch {
+			case err == nil:
+				defer closeInv()
+			case errors.Is(err, gpu.ErrUnavailable) && o.fakeGPUs > 0:
+				log.Info().Int("gpus", o.fakeGPUs).Msg("NVML unavailable: using simulated GPUs")
+				inv = gpu.Fake(o.fakeGPUs)
+			case errors.Is(err, gpu.ErrUnavailable):
+				log.Info().Err(err).Msg("NVML unavailable: using the GPUs Slurm assigned")
+				inv = nil
+			default:
+				return exitcode.With(exitcode.GPUPrecheck, err)
+			}
+			code, err := noderun.Run(c.Context, noderun.RunOptions{
+				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: log,
+			})
+			if err != nil {
+				return exitcode.With(code, err)
+			}
+			return exitcode.Silent(code)
+		},
 	}
 }

@@ -1,0 +1,150 @@
+// Package procgroup starts a process in a process group of its own and
+// stops the whole group: SIGTERM, a grace period, then SIGKILL. Signalling
+// only the direct child (what exec.Cmd.WaitDelay does) leaves grandchildren
+// behind, e.g. the servers a pytest starts; signalling the group reaches them.
+package procgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Group is a started process and its process group.
+type Group struct {
+	cmd  *exec.Cmd
+	pgid int
+	done chan struct{}
+	mu   sync.Mutex
+	res  Result
+}
+
+// Result is how the process ended.
+type Result struct {
+	// ExitCode is the exit status, or 128+signal when killed by a signal.
+	ExitCode int
+	// Signal is set when the process died by a signal.
+	Signal syscall.Signal
+	// Err is set when waiting failed for another reason.
+	Err error
+}
+
+// Signaled reports whether the process died by a signal.
+func (r Result) Signaled() bool { return r.Signal != 0 }
+
+// Start starts cmd as the leader of a new process group.
+func Start(cmd *exec.Cmd) (*Group, error) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	g := &Group{cmd: cmd, pgid: cmd.Process.Pid, done: make(chan struct{})}
+	go g.wait()
+	return g, nil
+}
+
+func (g *Group) wait() {
+	err := g.cmd.Wait()
+	res := Result{}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		switch {
+		case ok && ws.Signaled():
+			res.Signal = ws.Signal()
+			res.ExitCode = 128 + int(ws.Signal())
+		default:
+			res.ExitCode = ee.ExitCode()
+		}
+	default:
+		res.ExitCode = -1
+		res.Err = err
+	}
+	g.mu.Lock()
+	g.res = res
+	g.mu.Unlock()
+	close(g.done)
+}
+
+// PID is the leader's pid, which is also the process group id.
+func (g *Group) PID() int { return g.pgid }
+
+// Done is closed when the leader has exited.
+func (g *Group) Done() <-chan struct{} { return g.done }
+
+// Result returns how the leader ended; valid after Done is closed.
+func (g *Group) Result() Result {
+	<-g.done
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.res
+}
+
+// Signal sends sig to every process of the group. A group that is already
+// gone is not an error.
+func (g *Group) Signal(sig syscall.Signal) error {
+	err := syscall.Kill(-g.pgid, sig)
+	if err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal process group %d: %w", g.pgid, err)
+	}
+	return nil
+}
+
+// Alive reports whether any process of the group still exists (the leader
+// may have exited while grandchildren live on).
+func (g *Group) Alive() bool {
+	return syscall.Kill(-g.pgid, 0) == nil
+}
+
+// Stop sends SIGTERM to the group, waits up to grace for the leader to exit,
+// then sends SIGKILL to whatever is left of the group. It returns once the
+// leader has exited and reports whether SIGKILL was needed.
+func (g *Group) Stop(grace time.Duration) (killed bool) {
+	_ = g.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-t.C:
+		killed = true
+	}
+	// Grandchildren may outlive the leader; the group is killed either way
+	// so that nothing of the task survives its stop.
+	if g.Alive() {
+		_ = g.Signal(syscall.SIGKILL)
+	}
+	<-g.done
+	return killed
+}
+
+// SignalName returns the conventional name of sig ("SIGTERM").
+func SignalName(sig syscall.Signal) string {
+	if sig == 0 {
+		return ""
+	}
+	if n := signalNames[sig]; n != "" {
+		return n
+	}
+	return fmt.Sprintf("SIG%d", int(sig))
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS",
+	syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1",
+	syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2", syscall.SIGPIPE: "SIGPIPE",
+	syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGCONT: "SIGCONT",
+	syscall.SIGXCPU: "SIGXCPU",
+}
+
+// Interrupted is the set of signals a supervisor forwards to its children.
+var Interrupted = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}

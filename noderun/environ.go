@@ -1,0 +1,145 @@
+package noderun
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/noderun/noderun/internal/jobspec"
+)
+
+// launcherPrefixes are the variables that make pytest (through mpi4py or
+// TRT-LLM's MPI session) believe it is part of an MPI world. Servers, the
+// benchmark and single-node jobs must not see them (REFERENCE.md §1.5).
+var launcherPrefixes = []string{"PMI", "PMIX", "MPI", "OMPI", "SLURM"}
+
+// keptLauncherVars survive the strip: the test code reads the rank from it.
+var keptLauncherVars = map[string]bool{"SLURM_PROCID": true}
+
+// secretMarkers make a variable's value unfit for logs.
+var secretMarkers = []string{"TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"}
+
+// environ is an ordered environment: later entries replace earlier ones,
+// order of first appearance is kept so the child's env is deterministic.
+type environ struct {
+	names  []string
+	values map[string]string
+}
+
+func newEnviron(entries []string) *environ {
+	e := &environ{values: map[string]string{}}
+	for _, kv := range entries {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		e.Set(name, value)
+	}
+	return e
+}
+
+// Lookup returns a variable's value.
+func (e *environ) Lookup(name string) (string, bool) {
+	v, ok := e.values[name]
+	return v, ok
+}
+
+// Set adds or replaces a variable; the value is literal.
+func (e *environ) Set(name, value string) {
+	if _, ok := e.values[name]; !ok {
+		e.names = append(e.names, name)
+	}
+	e.values[name] = value
+}
+
+// Unset removes a variable.
+func (e *environ) Unset(name string) {
+	if _, ok := e.values[name]; !ok {
+		return
+	}
+	delete(e.values, name)
+	for i, n := range e.names {
+		if n == name {
+			e.names = append(e.names[:i], e.names[i+1:]...)
+			break
+		}
+	}
+}
+
+// StripLauncher removes every PMI*, PMIX*, MPI*, OMPI*, SLURM* variable
+// except SLURM_PROCID and returns the names removed.
+func (e *environ) StripLauncher() []string {
+	var removed []string
+	for _, name := range append([]string(nil), e.names...) {
+		if keptLauncherVars[name] {
+			continue
+		}
+		for _, p := range launcherPrefixes {
+			if strings.HasPrefix(name, p) {
+				e.Unset(name)
+				removed = append(removed, name)
+				break
+			}
+		}
+	}
+	return removed
+}
+
+// PrependPath puts dirs in front of a colon-separated list variable.
+func (e *environ) PrependPath(name string, dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	parts := append([]string(nil), dirs...)
+	if old, ok := e.values[name]; ok && old != "" {
+		parts = append(parts, old)
+	}
+	e.Set(name, strings.Join(parts, ":"))
+}
+
+// Entries returns NAME=value entries for exec.
+func (e *environ) Entries() []string {
+	out := make([]string, 0, len(e.names))
+	for _, n := range e.names {
+		out = append(out, n+"="+e.values[n])
+	}
+	return out
+}
+
+// Apply sets the command's env entries in order, after removing its unset list.
+func (e *environ) Apply(c jobspec.Command) {
+	for _, n := range c.Unset {
+		e.Unset(n)
+	}
+	for _, v := range c.Env {
+		e.Set(v.Name, v.Value)
+	}
+	e.PrependPath("LD_LIBRARY_PATH", c.LDLibraryPath)
+}
+
+// LogDump writes the environment at debug level, one field per variable,
+// sorted, with the values of secret-looking names redacted.
+func (e *environ) LogDump(log zerolog.Logger) {
+	if log.GetLevel() > zerolog.DebugLevel {
+		return
+	}
+	names := append([]string(nil), e.names...)
+	sort.Strings(names)
+	d := zerolog.Dict()
+	for _, n := range names {
+		d = d.Str(n, redact(n, e.values[n]))
+	}
+	log.Debug().Dict("env", d).Msg("child environment")
+}
+
+// redact hides the value of a variable whose name marks it as a secret.
+func redact(name, value string) string {
+	upper := strings.ToUpper(name)
+	for _, m := range secretMarkers {
+		if strings.Contains(upper, m) {
+			return "<redacted>"
+		}
+	}
+	return value
+}

@@ -1,0 +1,341 @@
+package noderun
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/junitmerge"
+	"github.com/noderun/noderun/internal/procgroup"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// StepStarter starts all tasks of one step: srun on a cluster, local
+// processes with a faked Slurm environment in simulation.
+type StepStarter interface {
+	Start(ctx context.Context, step *jobspec.Step, nodes []string) (RunningStep, error)
+}
+
+// RunningStep is a started step.
+type RunningStep interface {
+	// Done is closed when every task of the step has ended.
+	Done() <-chan struct{}
+	// ExitCode is the step's status once Done: 0, or the first failing
+	// task's status as srun reports it.
+	ExitCode() int
+	// Signal asks every task to act on sig (the runners forward it).
+	Signal(sig syscall.Signal)
+	// Kill ends the step at once.
+	Kill()
+}
+
+// cancelBudget bounds the wait for steps after the job itself was told to
+// stop (scancel, time limit): Slurm allows only KillWait seconds before it
+// kills the batch step, and the merge must be written before that.
+const cancelBudget = time.Second
+
+// stopMargin is added to the runners' kill grace when the supervisor waits
+// for a stopped step: each runner needs that grace to end its own child.
+const stopMargin = 2 * time.Second
+
+// JobOptions are the inputs of the batch-step supervisor.
+type JobOptions struct {
+	Spec *jobspec.Spec
+	// JobID is Slurm's job id (or the simulation's).
+	JobID string
+	// Nodes are the job's node names in Slurm's order.
+	Nodes   []string
+	Starter StepStarter
+	Log     zerolog.Logger
+	// Signals delivers SIGTERM/SIGINT (stop now) and SIGUSR2 (time limit
+	// near); nil subscribes to the process's signals.
+	Signals <-chan os.Signal
+	// Stdout receives the summary table.
+	Stdout io.Writer
+}
+
+type stepRun struct {
+	step    *jobspec.Step
+	running RunningStep
+	result  workspace.StepResult
+	ended   bool
+	// stopped is why the supervisor stopped the step, if it did.
+	stopped string
+}
+
+// Job starts every step of the spec, supervises them to the end, merges
+// the results and writes WS/job-result.json. It returns the job's exit
+// status: 0 only when every step succeeded (or was stopped as expected after
+// the deciding step) and the merged results hold no failure or error.
+func Job(ctx context.Context, o JobOptions) (int, error) {
+	spec, log := o.Spec, o.Log
+	if len(o.Nodes) < spec.Nodes {
+		return exitcode.Usage, exitcode.Usagef("the job has %d nodes (%v) but the spec needs %d; submit with --nodes=%d", len(o.Nodes), o.Nodes, spec.Nodes, spec.Nodes)
+	}
+	sigs := o.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	ws := workspace.New(spec.Workspace)
+	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
+	s := &supervisor{o: o, log: log, ended: make(chan int, len(spec.Steps))}
+
+	reason := s.startSteps(ctx, sigs)
+	if reason == "" {
+		reason = s.watch(sigs)
+	}
+	for _, r := range s.runs {
+		result.Steps = append(result.Steps, r.result)
+	}
+	result.End = time.Now().UTC()
+
+	merged, mergeErr := junitmerge.MergeWorkspace(ws, junitmerge.Options{Spec: spec, ExpectedStops: result.ExpectedStops()})
+	if mergeErr != nil {
+		log.Error().Err(mergeErr).Msg("merge of the results failed")
+	} else if o.Stdout != nil {
+		merged.WriteTable(o.Stdout)
+	}
+	result.ExitCode, result.Reason = s.verdict(reason, merged, mergeErr)
+	result.Verdict = "passed"
+	if result.ExitCode != 0 {
+		result.Verdict = "failed"
+	}
+	if err := ws.SaveJobResult(result); err != nil {
+		return exitcode.Internal, exitcode.With(exitcode.Internal, err)
+	}
+	ev := log.Info()
+	if result.ExitCode != 0 {
+		ev = log.Warn()
+	}
+	ev.Str("verdict", result.Verdict).Int("exit_code", result.ExitCode).Str("reason", result.Reason).
+		Str("results", ws.Results()).Msg("job ended")
+	return result.ExitCode, nil
+}
+
+type supervisor struct {
+	o     JobOptions
+	log   zerolog.Logger
+	runs  []*stepRun
+	ended chan int
+}
+
+// startSteps starts the steps in spec order; a signal or a start failure
+// stops what was started and returns the reason.
+func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) string {
+	spec := s.o.Spec
+	for i := range spec.Steps {
+		st := &spec.Steps[i]
+		if i > 0 && spec.Timeouts.Stagger > 0 {
+			select {
+			case sig := <-sigs:
+				return s.stopAll(fmt.Sprintf("job received %v while starting steps", sig), workspace.StepCancelled, cancelBudget)
+			case <-time.After(spec.Timeouts.Stagger.D()):
+			}
+		}
+		nodes := s.o.Nodes[st.FirstNode : st.FirstNode+st.Nodes]
+		r := &stepRun{step: st, result: workspace.StepResult{Role: st.Role, Start: time.Now().UTC()}}
+		s.runs = append(s.runs, r)
+		log := s.log.With().Str("role", st.Role).Strs("nodes", nodes).Logger()
+		running, err := s.o.Starter.Start(ctx, st, nodes)
+		if err != nil {
+			r.ended = true
+			r.result.Outcome, r.result.ExitCode, r.result.Error = workspace.StepNotStarted, exitcode.Submit, err.Error()
+			r.result.End = time.Now().UTC()
+			log.Error().Err(err).Msg("step could not be started")
+			return s.stopAll(fmt.Sprintf("step %s could not be started: %v", st.Role, err), workspace.StepCancelled, s.grace())
+		}
+		r.running = running
+		log.Info().Int("tasks", st.Tasks).Msg("step started")
+		go func(idx int) {
+			<-running.Done()
+			s.ended <- idx
+		}(len(s.runs) - 1)
+	}
+	return ""
+}
+
+// watch waits for the steps to end and applies the job's rules.
+func (s *supervisor) watch(sigs <-chan os.Signal) string {
+	var afterDeciding <-chan time.Time
+	for {
+		if s.allEnded() {
+			return ""
+		}
+		select {
+		case i := <-s.ended:
+			r := s.runs[i]
+			s.recordEnd(r)
+			if r.step.Deciding {
+				s.log.Info().Str("role", r.step.Role).Dur("grace", s.o.Spec.Timeouts.AfterDeciding.D()).
+					Msg("deciding step ended; the other steps may finish on their own")
+				afterDeciding = time.After(s.o.Spec.Timeouts.AfterDeciding.D())
+			} else if r.result.Outcome == workspace.StepFailed && !s.decidingEnded() {
+				return s.stopAll(fmt.Sprintf("step %s failed with exit status %d", r.step.Role, r.result.ExitCode), workspace.StepCancelled, s.grace())
+			}
+		case <-afterDeciding:
+			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
+		case sig := <-sigs:
+			why := fmt.Sprintf("job cancelled (%v)", sig)
+			budget := cancelBudget
+			if sig == syscall.SIGUSR2 {
+				// Slurm's warning before the time limit (--signal=B:USR2@N):
+				// there is time to stop the steps calmly.
+				why, budget = "job reached its time limit", s.grace()
+			}
+			return s.stopAll(why, workspace.StepCancelled, budget)
+		}
+	}
+}
+
+// stopAll stops every running step: SIGTERM, wait up to budget, then kill.
+func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) string {
+	var running []*stepRun
+	for _, r := range s.runs {
+		if !r.ended {
+			r.stopped = outcome
+			running = append(running, r)
+			r.running.Signal(syscall.SIGTERM)
+		}
+	}
+	if len(running) > 0 {
+		s.log.Info().Str("reason", reason).Int("steps", len(running)).Dur("budget", budget).Msg("stopping steps")
+	}
+	deadline := time.After(budget)
+	for !s.allEnded() {
+		select {
+		case i := <-s.ended:
+			s.recordEnd(s.runs[i])
+		case <-deadline:
+			for _, r := range running {
+				if !r.ended {
+					s.log.Warn().Str("role", r.step.Role).Msg("step did not stop in time: killing it")
+					r.running.Kill()
+				}
+			}
+			// Give the killed steps a moment to be reaped; record what is left.
+			s.drain(200 * time.Millisecond)
+			for _, r := range running {
+				if !r.ended {
+					r.ended = true
+					r.result.End = time.Now().UTC()
+					r.result.Outcome, r.result.ExitCode = outcome, exitcode.SignalBase+int(syscall.SIGKILL)
+				}
+			}
+			return reason
+		}
+	}
+	return reason
+}
+
+func (s *supervisor) drain(d time.Duration) {
+	t := time.After(d)
+	for !s.allEnded() {
+		select {
+		case i := <-s.ended:
+			s.recordEnd(s.runs[i])
+		case <-t:
+			return
+		}
+	}
+}
+
+func (s *supervisor) recordEnd(r *stepRun) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	r.result.End = time.Now().UTC()
+	r.result.ExitCode = r.running.ExitCode()
+	switch {
+	case r.result.ExitCode == 0:
+		r.result.Outcome = workspace.StepSucceeded
+	case r.stopped != "":
+		// A step that ends badly after we asked it to stop ends as we asked.
+		r.result.Outcome = r.stopped
+	default:
+		r.result.Outcome = workspace.StepFailed
+	}
+	ev := s.log.Info()
+	if r.result.Outcome == workspace.StepFailed {
+		ev = s.log.Warn()
+	}
+	ev.Str("role", r.step.Role).Int("exit_code", r.result.ExitCode).Str("outcome", r.result.Outcome).
+		Dur("took", r.result.End.Sub(r.result.Start)).Msg("step ended")
+}
+
+func (s *supervisor) allEnded() bool {
+	for _, r := range s.runs {
+		if !r.ended {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *supervisor) decidingEnded() bool {
+	for _, r := range s.runs {
+		if r.step.Deciding && r.ended {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *supervisor) grace() time.Duration {
+	return s.o.Spec.Timeouts.KillGrace.D() + stopMargin
+}
+
+// verdict is the job's exit status and the reason for a failure.
+func (s *supervisor) verdict(reason string, merged *junitmerge.Report, mergeErr error) (int, string) {
+	code := 0
+	var deciding *stepRun
+	for _, r := range s.runs {
+		if r.step.Deciding {
+			deciding = r
+		}
+		switch r.result.Outcome {
+		case workspace.StepSucceeded, workspace.StepStoppedAfterDeciding:
+		default:
+			if code == 0 {
+				code = exitcode.Failure
+			}
+			if reason == "" {
+				reason = fmt.Sprintf("step %s %s (exit status %d)", r.step.Role, r.result.Outcome, r.result.ExitCode)
+			}
+		}
+	}
+	if deciding != nil && deciding.result.ExitCode != 0 && deciding.result.Outcome == workspace.StepFailed {
+		code = deciding.result.ExitCode
+	}
+	switch {
+	case mergeErr != nil:
+		if code == 0 {
+			code = exitcode.Internal
+		}
+		if reason == "" {
+			reason = "merge failed: " + mergeErr.Error()
+		}
+	case merged.Failed() && code == 0:
+		code, reason = exitcode.Failure, "the merged results hold failures or errors"
+	}
+	return code, reason
+}
+
+// groupStep adapts one process group (srun) to RunningStep.
+type groupStep struct{ g *procgroup.Group }
+
+func (s groupStep) Done() <-chan struct{}     { return s.g.Done() }
+func (s groupStep) ExitCode() int             { return s.g.Result().ExitCode }
+func (s groupStep) Signal(sig syscall.Signal) { _ = s.g.Signal(sig) }
+func (s groupStep) Kill()                     { _ = s.g.Signal(syscall.SIGKILL) }

@@ -1,0 +1,409 @@
+// Package noderun is the in-allocation side of noderun: `noderun run` (one
+// task of a step: setup, GPUs, environment, the child, its record) and
+// `noderun job` (the batch-step supervisor that starts one step per role).
+package noderun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/noderun/noderun/gpu"
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/procgroup"
+	"github.com/noderun/noderun/internal/slurmenv"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// Variables the runner gives every child, so the test code can find the
+// workspace and its own identity without parsing Slurm's variables.
+const (
+	EnvWorkspace = "NODERUN_WORKSPACE"
+	EnvRole      = "NODERUN_ROLE"
+	EnvRank      = "NODERUN_RANK"
+	EnvNode      = "NODERUN_NODE"
+	// EnvServingType is how TensorRT-LLM's test code learns its role.
+	EnvServingType = "DISAGG_SERVING_TYPE"
+)
+
+// RunOptions are the inputs of one task.
+type RunOptions struct {
+	// Spec is the job spec (WS/job.json).
+	Spec *jobspec.Spec
+	// Role overrides DISAGG_SERVING_TYPE.
+	Role string
+	// Environ is the task's environment (os.Environ() in production).
+	Environ []string
+	// GPUs is the node's inventory; nil when NVML is unavailable, in which
+	// case the GPUs Slurm assigned are used.
+	GPUs gpu.Inventory
+	// Log receives the runner's own log lines.
+	Log zerolog.Logger
+	// Signals delivers the signals to forward; nil subscribes to the
+	// process's SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2.
+	Signals <-chan os.Signal
+	// Hostname is recorded in the task record; empty: os.Hostname().
+	Hostname string
+}
+
+// Run runs one task to its end and returns the exit status the runner
+// must exit with: the child's, 128+signal, or a runner fault's own code
+// (then err says why).
+func Run(ctx context.Context, o RunOptions) (int, error) {
+	env := newEnviron(o.Environ)
+	task, err := slurmenv.FromEnv(env.Lookup)
+	if err != nil {
+		if errors.Is(err, slurmenv.ErrNotInSlurm) {
+			err = fmt.Errorf("%w: `noderun run` is started by srun inside a job (see `noderun submit --local` to simulate one)", err)
+		}
+		return exitcode.SlurmEnv, exitcode.With(exitcode.SlurmEnv, err)
+	}
+	role, step, err := pickRole(o.Spec, o.Role, env)
+	if err != nil {
+		return exitcode.Usage, err
+	}
+	r := &runner{
+		o: o, spec: o.Spec, step: step, task: task, env: env,
+		ws:  workspace.New(o.Spec.Workspace),
+		log: o.Log.With().Str("role", role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+	}
+	return r.run(ctx)
+}
+
+// pickRole finds the task's step: --role, else DISAGG_SERVING_TYPE, else
+// the aggregated worker.
+func pickRole(spec *jobspec.Spec, override string, env *environ) (string, *jobspec.Step, error) {
+	role, source := override, "--role"
+	if role == "" {
+		if v, ok := env.Lookup(EnvServingType); ok && v != "" {
+			role, source = v, EnvServingType
+		} else {
+			role, source = jobspec.RoleWorker, "default (DISAGG_SERVING_TYPE unset)"
+		}
+	}
+	step, ok := spec.Step(role)
+	if !ok {
+		return "", nil, exitcode.Usagef("role %q (from %s) is not a step of the job spec; its roles are %s",
+			role, source, strings.Join(spec.Roles(), ", "))
+	}
+	return role, step, nil
+}
+
+type runner struct {
+	o    RunOptions
+	spec *jobspec.Spec
+	step *jobspec.Step
+	task slurmenv.Task
+	env  *environ
+	ws   workspace.Layout
+	log  zerolog.Logger
+	rec  workspace.TaskRecord
+}
+
+func (r *runner) run(ctx context.Context) (int, error) {
+	// Subscribe before anything slow: a SIGTERM during setup or the fence
+	// must end in a record, not in a runner killed by the default action.
+	sigs := r.o.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, procgroup.Interrupted...)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan os.Signal, 1)
+	preStart := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			stopped <- s
+			cancel()
+		case <-preStart:
+		}
+	}()
+
+	host := r.o.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	r.rec = workspace.TaskRecord{
+		Role: r.step.Role, Rank: r.task.ProcID, Host: host, Node: r.task.NodeName,
+		JobID: r.task.JobID, Step: r.task.StepID, State: workspace.StateRunning,
+		Start: time.Now().UTC(), Log: r.ws.TaskLog(r.step.Role, r.task.ProcID),
+	}
+	if err := r.prepare(ctx); err != nil {
+		close(preStart)
+		select {
+		case s := <-stopped:
+			r.rec.Stopped = true
+			err = fmt.Errorf("stopped by %v before the child started: %w", s, err)
+		default:
+		}
+		return r.failedToStart(err)
+	}
+	close(preStart)
+	// A signal that arrived during preparation is replayed to the child's group.
+	var pending []os.Signal
+	select {
+	case s := <-stopped:
+		pending = append(pending, s)
+	default:
+	}
+	return r.supervise(sigs, pending)
+}
+
+// prepare does everything before the child starts: environment, GPUs,
+// node setup, start fence.
+func (r *runner) prepare(ctx context.Context) error {
+	base := r.env.Entries()
+	if r.step.Kind != jobspec.KindWorker || r.spec.Nodes == 1 {
+		removed := r.env.StripLauncher()
+		r.log.Debug().Strs("removed", removed).Msg("removed MPI/PMI/Slurm variables for a non-MPI child")
+	}
+	r.env.Apply(r.step.Command)
+	if err := r.pickGPUs(); err != nil {
+		return err
+	}
+	r.env.Set(EnvWorkspace, r.spec.Workspace)
+	r.env.Set(EnvRole, r.step.Role)
+	r.env.Set(EnvRank, strconv.Itoa(r.task.ProcID))
+	r.env.Set(EnvNode, r.task.NodeName)
+	if r.step.ServingType != "" {
+		r.env.Set(EnvServingType, r.step.ServingType)
+	}
+
+	if err := os.MkdirAll(r.ws.LogDir(r.step.Role), 0o755); err != nil {
+		return exitcode.With(exitcode.Internal, fmt.Errorf("create log directory: %w", err))
+	}
+	if r.spec.Setup != nil {
+		setupEnv := newEnviron(base)
+		setupEnv.Apply(*r.spec.Setup)
+		s := &nodeSetup{
+			Dir:     setupDir(r.spec.NodeLocalDir, r.task.NodeName, r.task.JobID, r.task.RestartCount),
+			Node:    r.task.NodeName,
+			Command: *r.spec.Setup,
+			Env:     setupEnv.Entries(),
+			Timeout: r.spec.Timeouts.Setup.D(),
+			Grace:   r.spec.Timeouts.KillGrace.D(),
+			LogPath: filepath.Join(r.ws.LogDir("setup"), r.task.NodeName+".log"),
+			Log:     r.log,
+		}
+		if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
+			return exitcode.With(exitcode.Internal, fmt.Errorf("create setup log directory: %w", err))
+		}
+		if err := s.Do(ctx); err != nil {
+			return err
+		}
+	}
+	if r.step.Fence && r.step.Tasks > 1 {
+		f := &startFence{
+			Dir:     r.ws.FenceDir(r.task.JobID, r.task.RestartCount, r.step.Role),
+			Rank:    r.task.ProcID,
+			Tasks:   r.step.Tasks,
+			Timeout: r.spec.Timeouts.Fence.D(),
+		}
+		if err := f.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickGPUs applies the gpu package's decision to the child's environment.
+func (r *runner) pickGPUs() error {
+	d, err := gpu.Decide(r.o.GPUs, gpu.Request{
+		Mode:          r.step.GPUMode,
+		GPUsPerTask:   r.step.GPUsPerTask,
+		LocalRank:     r.task.LocalID,
+		TasksOnNode:   r.step.TasksPerNode,
+		ExpectPerNode: r.expectedGPUs(),
+		Precheck:      r.spec.GPU.Precheck,
+		Node:          r.task.NodeName,
+		Lookup:        r.env.Lookup,
+	})
+	if err != nil {
+		code := exitcode.Usage
+		if errors.Is(err, gpu.ErrPrecheck) {
+			code = exitcode.GPUPrecheck
+		}
+		return exitcode.With(code, fmt.Errorf("choose GPUs: %w", err))
+	}
+	for _, w := range d.Warnings {
+		r.log.Warn().Msg(w)
+	}
+	for _, n := range d.Unset {
+		r.env.Unset(n)
+	}
+	for n, v := range d.Set {
+		r.env.Set(n, v)
+	}
+	r.rec.GPUs = d.Devices
+	r.log.Info().Strs("gpus", d.Devices).Str("source", d.Source).Msg("GPUs chosen")
+	return nil
+}
+
+// expectedGPUs is the precheck's count: only steps that use GPUs check.
+func (r *runner) expectedGPUs() int {
+	if r.step.GPUMode == jobspec.GPUModeNone {
+		return 0
+	}
+	return r.spec.GPU.PerNode
+}
+
+// argv is the step's command, with pytest's junit path added.
+func (r *runner) argv() []string {
+	argv := append([]string(nil), r.step.Command.Argv...)
+	if r.step.Pytest {
+		r.rec.Junit = r.ws.Junit(r.step.Role, r.task.ProcID)
+		argv = append(argv, "--junit-xml="+r.rec.Junit)
+	}
+	return argv
+}
+
+// supervise starts the child and waits for it, forwarding signals and
+// enforcing the step timeout.
+func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, error) {
+	argv := r.argv()
+	if r.rec.Junit != "" {
+		// A junit file from an earlier attempt must not pass for this one's.
+		if err := os.Remove(r.rec.Junit); err != nil && !os.IsNotExist(err) {
+			return r.failedToStart(exitcode.With(exitcode.Internal, fmt.Errorf("remove old junit file: %w", err)))
+		}
+		if err := os.MkdirAll(filepath.Dir(r.rec.Junit), 0o755); err != nil {
+			return r.failedToStart(exitcode.With(exitcode.Internal, fmt.Errorf("create results directory: %w", err)))
+		}
+	}
+	entries := r.env.Entries()
+	path, err := lookPath(argv[0], entries)
+	if err != nil {
+		return r.failedToStart(err)
+	}
+	logf, err := os.OpenFile(r.rec.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return r.failedToStart(exitcode.With(exitcode.Internal, fmt.Errorf("open task log: %w", err)))
+	}
+	defer logf.Close()
+	r.env.LogDump(r.log)
+	fmt.Fprintf(logf, "noderun: role=%s rank=%d node=%s gpus=%s dir=%s argv=%q\n",
+		r.step.Role, r.task.ProcID, r.task.NodeName, strings.Join(r.rec.GPUs, ","), r.step.Command.Dir, argv)
+
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = entries, r.step.Command.Dir, logf, logf
+	g, err := procgroup.Start(cmd)
+	if err != nil {
+		return r.failedToStart(exitcode.With(exitcode.NotExecutable, fmt.Errorf("start %s: %w", argv[0], err)))
+	}
+	r.rec.PID = g.PID()
+	r.save()
+	r.log.Info().Int("pid", g.PID()).Strs("argv", argv).Str("log", r.rec.Log).Msg("child started")
+
+	var timeout <-chan time.Time
+	if d := r.spec.Timeouts.Step.D(); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var killAfter <-chan time.Time
+	forward := func(s os.Signal) {
+		sig := s.(syscall.Signal)
+		r.log.Info().Str("signal", procgroup.SignalName(sig)).Msg("forwarding signal to the child's process group")
+		_ = g.Signal(sig)
+		if sig == syscall.SIGTERM || sig == syscall.SIGINT || sig == syscall.SIGHUP {
+			r.rec.Stopped = true
+			if killAfter == nil {
+				killAfter = time.After(r.spec.Timeouts.KillGrace.D())
+			}
+		}
+	}
+	for _, s := range pending {
+		forward(s)
+	}
+loop:
+	for {
+		select {
+		case <-g.Done():
+			break loop
+		case s := <-sigs:
+			forward(s)
+		case <-timeout:
+			r.rec.TimedOut = true
+			r.log.Warn().Dur("timeout", r.spec.Timeouts.Step.D()).Msg("step timeout: stopping the child's process group")
+			timeout = nil
+			go g.Stop(r.spec.Timeouts.KillGrace.D())
+		case <-killAfter:
+			r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
+			_ = g.Signal(syscall.SIGKILL)
+		}
+	}
+	res := g.Result()
+	if g.Alive() {
+		// The child is gone but processes it started live on in its group.
+		r.log.Warn().Msg("killing processes the child left behind in its process group")
+		_ = g.Signal(syscall.SIGKILL)
+	}
+	return r.finish(res, logf)
+}
+
+func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
+	r.rec.End = time.Now().UTC()
+	r.rec.ExitCode = res.ExitCode
+	switch {
+	case r.rec.TimedOut:
+		r.rec.State = workspace.StateTimedOut
+	case res.Signaled():
+		r.rec.State = workspace.StateSignaled
+	default:
+		r.rec.State = workspace.StateExited
+	}
+	r.rec.Signal = procgroup.SignalName(res.Signal)
+	if res.Err != nil {
+		r.rec.Error = res.Err.Error()
+	}
+	code := res.ExitCode
+	if r.rec.TimedOut && code == 0 {
+		// The child ended cleanly on SIGTERM, but the step ran out of time.
+		code = exitcode.Timeout
+		r.rec.ExitCode = code
+	}
+	r.save()
+	fmt.Fprintf(logf, "noderun: child ended: state=%s exit=%d signal=%s after %s\n",
+		r.rec.State, r.rec.ExitCode, r.rec.Signal, r.rec.Duration().Round(time.Millisecond))
+	ev := r.log.Info()
+	if code != 0 {
+		ev = r.log.Warn()
+	}
+	ev.Int("exit_code", code).Str("signal", r.rec.Signal).Bool("timed_out", r.rec.TimedOut).
+		Dur("took", r.rec.Duration()).Msg("child ended")
+	return code, nil
+}
+
+// failedToStart records a task that never ran its child.
+func (r *runner) failedToStart(err error) (int, error) {
+	code := exitcode.Of(err)
+	r.rec.State = workspace.StateFailedToStart
+	r.rec.End = time.Now().UTC()
+	r.rec.ExitCode = code
+	r.rec.Error = err.Error()
+	r.save()
+	return code, err
+}
+
+func (r *runner) save() {
+	if err := r.ws.SaveTaskRecord(&r.rec); err != nil {
+		r.log.Error().Err(err).Msg("could not write the task record")
+	}
+}

@@ -1,0 +1,463 @@
+package noderun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// testSpec is a one-node spec whose single step runs argv.
+func testSpec(t *testing.T, kind string, argv ...string) *jobspec.Spec {
+	t.Helper()
+	ws := t.TempDir()
+	role := jobspec.RoleWorker
+	mode := jobspec.GPUModeNode
+	switch kind {
+	case jobspec.KindServer:
+		role, mode = jobspec.RoleDisaggServer, jobspec.GPUModeNone
+	case jobspec.KindBenchmark:
+		role, mode = jobspec.RoleBenchmark, jobspec.GPUModeNone
+	}
+	return &jobspec.Spec{
+		Version: jobspec.Version, Workspace: ws, NodeLocalDir: filepath.Join(ws, "nodelocal"), Nodes: 2,
+		Timeouts: jobspec.Timeouts{
+			Setup: jobspec.Duration(10 * time.Second), Fence: jobspec.Duration(10 * time.Second),
+			KillGrace: jobspec.Duration(500 * time.Millisecond),
+		},
+		GPU: jobspec.GPUPolicy{Precheck: "off"},
+		Steps: []jobspec.Step{{
+			Role: role, Kind: kind, Nodes: 2, Tasks: 2, TasksPerNode: 1, GPUMode: mode,
+			ServingType: map[string]string{jobspec.KindServer: role, jobspec.KindBenchmark: role}[kind],
+			Command:     jobspec.Command{Argv: argv, Dir: ws},
+		}},
+	}
+}
+
+// slurmEnv is what srun gives task rank on node nodeName.
+func slurmEnv(jobID string, rank, local int, node string, extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"SLURM_JOB_ID=" + jobID, "SLURM_STEP_ID=0", "SLURM_PROCID=" + strconv.Itoa(rank),
+		"SLURM_LOCALID=" + strconv.Itoa(local), "SLURM_NODEID=0", "SLURMD_NODENAME=" + node,
+		"SLURM_JOB_NODELIST=n[1-2]", "SLURM_STEP_NODELIST=n[1-2]", "SLURM_NTASKS=8",
+		"SLURM_STEP_NUM_TASKS=8", "SLURM_JOB_NUM_NODES=2",
+	}
+	return append(env, extra...)
+}
+
+func runTask(t *testing.T, spec *jobspec.Spec, env []string, sigs chan os.Signal) (int, error) {
+	t.Helper()
+	return Run(context.Background(), RunOptions{Spec: spec, Environ: env, Log: zerolog.Nop(), Signals: sigs, Hostname: "testhost"})
+}
+
+func record(t *testing.T, spec *jobspec.Spec, rank int) *workspace.TaskRecord {
+	t.Helper()
+	rec, err := workspace.LoadTaskRecord(workspace.New(spec.Workspace).TaskRecord(spec.Steps[0].Role, rank))
+	if err != nil {
+		t.Fatalf("task record: %v", err)
+	}
+	return rec
+}
+
+// envOf runs the step's child as `env` (through sh, writing to a file) and
+// returns the child's environment.
+func envOf(t *testing.T, spec *jobspec.Spec, env []string) map[string]string {
+	t.Helper()
+	out := filepath.Join(spec.Workspace, "child.env")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `env -0 > "$1"`, "sh", out}
+	if code, err := runTask(t, spec, env, make(chan os.Signal)); code != 0 || err != nil {
+		t.Fatalf("run: code %d, err %v", code, err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func TestRunEnvironment(t *testing.T) {
+	launcher := []string{"PMI_RANK=1", "PMIX_NAMESPACE=x", "MPI_LOCALRANKID=0", "OMPI_COMM_WORLD_SIZE=8", "SLURM_CPUS_ON_NODE=4"}
+	tests := []struct {
+		name      string
+		kind      string
+		nodes     int
+		wantGone  bool // launcher variables stripped
+		wantSlurm bool // SLURM_JOB_ID still visible
+	}{
+		// Servers and the benchmark must not look like MPI ranks (REFERENCE §1.5).
+		{"server strips launcher env", jobspec.KindServer, 2, true, false},
+		{"benchmark strips launcher env", jobspec.KindBenchmark, 2, true, false},
+		// Multi-node workers need PMI/PMIx to form their MPI world.
+		{"multi-node worker keeps launcher env", jobspec.KindWorker, 2, false, true},
+		// Single-node jobs strip it as the reference does, even for workers.
+		{"single-node worker strips launcher env", jobspec.KindWorker, 1, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, tc.kind, "true")
+			spec.Nodes = tc.nodes
+			spec.Steps[0].Nodes, spec.Steps[0].Tasks = tc.nodes, tc.nodes
+			extra := append([]string{EnvServingType + "=" + spec.Steps[0].ServingType}, launcher...)
+			got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", extra...))
+			for _, kv := range launcher {
+				name, _, _ := strings.Cut(kv, "=")
+				if _, ok := got[name]; ok == tc.wantGone {
+					t.Errorf("%s present=%v, want stripped=%v", name, ok, tc.wantGone)
+				}
+			}
+			if _, ok := got["SLURM_JOB_ID"]; ok != tc.wantSlurm {
+				t.Errorf("SLURM_JOB_ID present=%v, want %v", ok, tc.wantSlurm)
+			}
+			if got["SLURM_PROCID"] != "0" {
+				t.Errorf("SLURM_PROCID = %q, want it kept", got["SLURM_PROCID"])
+			}
+			if got[EnvRole] != spec.Steps[0].Role || got[EnvWorkspace] != spec.Workspace || got[EnvRank] != "0" {
+				t.Errorf("NODERUN_* = %q %q %q", got[EnvRole], got[EnvWorkspace], got[EnvRank])
+			}
+		})
+	}
+}
+
+// Values with spaces, quotes and $ must reach the child byte for byte:
+// nothing between the spec and exec may be a shell.
+func TestRunEnvValuesLiteral(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	pwned := filepath.Join(spec.Workspace, "pwned")
+	tricky := `a b "c" 'd' $HOME ${X} $(touch ` + pwned + `) ` + "`touch " + pwned + "`; \\n"
+	spec.Steps[0].Command.Env = []jobspec.EnvVar{{Name: "TRICKY", Value: tricky}, {Name: "DROP_ME", Value: "x"}}
+	spec.Steps[0].Command.Unset = []string{"GONE"}
+	spec.Steps[0].Command.LDLibraryPath = []string{"/opt/a", "/opt/b"}
+	got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", "GONE=1", "LD_LIBRARY_PATH=/usr/lib/x"))
+	if got["TRICKY"] != tricky {
+		t.Errorf("TRICKY = %q, want %q", got["TRICKY"], tricky)
+	}
+	if _, ok := got["GONE"]; ok {
+		t.Error("GONE is in the unset list but reached the child")
+	}
+	if got["LD_LIBRARY_PATH"] != "/opt/a:/opt/b:/usr/lib/x" {
+		t.Errorf("LD_LIBRARY_PATH = %q", got["LD_LIBRARY_PATH"])
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("a value was executed by a shell")
+	}
+}
+
+func TestRunExitStatusAndRecord(t *testing.T) {
+	tests := []struct {
+		name      string
+		argv      []string
+		wantCode  int
+		wantState string
+		wantSig   string
+	}{
+		// The child's own status passes through unchanged.
+		{"exit 3", []string{"sh", "-c", "exit 3"}, 3, workspace.StateExited, ""},
+		{"exit 0", []string{"true"}, 0, workspace.StateExited, ""},
+		// A child killed by a signal gives 128+signal, as a shell would.
+		{"killed by SIGSEGV", []string{"sh", "-c", "kill -SEGV $$"}, 128 + 11, workspace.StateSignaled, "SIGSEGV"},
+		// A command that is not there is the runner's fault, with the shell's code.
+		{"not found", []string{"no-such-command-noderun"}, exitcode.NotFound, workspace.StateFailedToStart, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, jobspec.KindWorker, tc.argv...)
+			code, _ := runTask(t, spec, slurmEnv("9", 1, 0, "n2"), make(chan os.Signal))
+			if code != tc.wantCode {
+				t.Fatalf("exit status %d, want %d", code, tc.wantCode)
+			}
+			rec := record(t, spec, 1)
+			if rec.State != tc.wantState || rec.ExitCode != tc.wantCode || rec.Signal != tc.wantSig {
+				t.Errorf("record state=%s exit=%d signal=%q", rec.State, rec.ExitCode, rec.Signal)
+			}
+			if rec.Node != "n2" || rec.Host != "testhost" || rec.Role != jobspec.RoleWorker || rec.JobID != "9" || rec.End.IsZero() {
+				t.Errorf("record identity: %+v", rec)
+			}
+		})
+	}
+}
+
+// pytest steps get their own junit path; a stale file is removed first.
+func TestRunAddsJunitPath(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	spec.Steps[0].Pytest = true
+	argsOut := filepath.Join(spec.Workspace, "args")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `printf '%s\n' "$@" > ` + argsOut, "pytest", "perf/x.py::t[a-b]"}
+	junit := workspace.New(spec.Workspace).Junit(jobspec.RoleWorker, 1)
+	if err := os.MkdirAll(filepath.Dir(junit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(junit, []byte("stale"), 0o644)
+	if code, err := runTask(t, spec, slurmEnv("9", 1, 0, "n1"), make(chan os.Signal)); code != 0 {
+		t.Fatalf("code %d err %v", code, err)
+	}
+	b, _ := os.ReadFile(argsOut)
+	want := "perf/x.py::t[a-b]\n--junit-xml=" + junit + "\n"
+	if string(b) != want {
+		t.Errorf("child argv = %q, want %q", b, want)
+	}
+	if _, err := os.Stat(junit); err == nil {
+		t.Error("stale junit file was left for the new attempt")
+	}
+	if rec := record(t, spec, 1); rec.Junit != junit {
+		t.Errorf("record junit = %q", rec.Junit)
+	}
+}
+
+func TestRunRoleAndSlurmErrors(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	// A role that the spec does not have is a usage error that lists the roles.
+	code, err := runTask(t, spec, slurmEnv("9", 0, 0, "n1", "DISAGG_SERVING_TYPE=GEN_7"), make(chan os.Signal))
+	if code != exitcode.Usage || err == nil || !strings.Contains(err.Error(), "GEN_7") || !strings.Contains(err.Error(), jobspec.RoleWorker) {
+		t.Errorf("unknown role: code %d err %v", code, err)
+	}
+	// A malformed Slurm variable is named in the error.
+	env := slurmEnv("9", 0, 0, "n1")
+	env = append(env, "SLURM_PROCID=x")
+	code, err = runTask(t, spec, env, make(chan os.Signal))
+	if code != exitcode.SlurmEnv || err == nil || !strings.Contains(err.Error(), "SLURM_PROCID") {
+		t.Errorf("bad SLURM_PROCID: code %d err %v", code, err)
+	}
+}
+
+// A SIGTERM for the runner reaches the child's whole group, grandchildren
+// included, and the runner exits 143 with a record saying it was stopped.
+func TestRunForwardsSignalToGroup(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	pids := filepath.Join(spec.Workspace, "pids")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `sleep 100 & echo $! > ` + pids + `.tmp; mv ` + pids + `.tmp ` + pids + `; wait`}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	grandchild := waitPID(t, pids)
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-done:
+		if code != 143 {
+			t.Errorf("exit status %d, want 143", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("runner did not end after SIGTERM")
+	}
+	if processAlive(grandchild) {
+		t.Errorf("grandchild %d survived", grandchild)
+	}
+	if rec := record(t, spec, 0); !rec.Stopped || rec.Signal != "SIGTERM" {
+		t.Errorf("record: stopped=%v signal=%q", rec.Stopped, rec.Signal)
+	}
+}
+
+// A child that ignores SIGTERM is killed after timeout + grace, with the
+// processes it started.
+func TestRunTimeoutKillsGroup(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	spec.Timeouts.Step = jobspec.Duration(300 * time.Millisecond)
+	spec.Timeouts.KillGrace = jobspec.Duration(300 * time.Millisecond)
+	pids := filepath.Join(spec.Workspace, "pids")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `trap "" TERM; sleep 100 & echo $! > ` + pids + `.tmp; mv ` + pids + `.tmp ` + pids + `; while :; do sleep 0.05; done`}
+	start := time.Now()
+	code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), make(chan os.Signal))
+	took := time.Since(start)
+	if code != 128+9 {
+		t.Errorf("exit status %d, want 137", code)
+	}
+	if took < 600*time.Millisecond {
+		t.Errorf("ended after %s, before timeout + grace", took)
+	}
+	if g := waitPID(t, pids); processAlive(g) {
+		t.Errorf("grandchild %d survived the kill", g)
+	}
+	if rec := record(t, spec, 0); !rec.TimedOut || rec.State != workspace.StateTimedOut {
+		t.Errorf("record: %+v", rec)
+	}
+}
+
+func waitPID(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return pid
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", path)
+	return 0
+}
+
+// setupSpec gives 8 tasks on node n1 a setup that counts its runs.
+func setupSpec(t *testing.T, script string) (*jobspec.Spec, string) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	count := filepath.Join(spec.Workspace, "setup-runs")
+	spec.Setup = &jobspec.Command{Argv: []string{"sh", "-c", "echo run >> " + count + "; " + script}}
+	spec.Nodes = 1
+	spec.Steps[0].Nodes, spec.Steps[0].Tasks, spec.Steps[0].TasksPerNode = 1, 8, 8
+	return spec, count
+}
+
+func runEight(t *testing.T, spec *jobspec.Spec, jobID string) ([]int, []error, []time.Time) {
+	codes, errs, ends := make([]int, 8), make([]error, 8), make([]time.Time, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			codes[i], errs[i] = runTask(t, spec, slurmEnv(jobID, i, i, "n1"), make(chan os.Signal))
+			ends[i] = time.Now()
+		}(i)
+	}
+	wg.Wait()
+	return codes, errs, ends
+}
+
+func lines(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\n")
+}
+
+func TestSetupRunsOncePerNode(t *testing.T) {
+	spec, count := setupSpec(t, "sleep 0.2")
+	codes, errs, _ := runEight(t, spec, "11")
+	for i := range codes {
+		if codes[i] != 0 || errs[i] != nil {
+			t.Errorf("task %d: code %d err %v", i, codes[i], errs[i])
+		}
+	}
+	if n := lines(t, count); n != 1 {
+		t.Errorf("setup ran %d times, want once", n)
+	}
+	// Late tasks of the same attempt find the verdict and do not run it again.
+	runEight(t, spec, "11")
+	if n := lines(t, count); n != 1 {
+		t.Errorf("same job and restart count: setup ran again (%d runs)", n)
+	}
+}
+
+func TestSetupFailureReleasesWaiters(t *testing.T) {
+	spec, _ := setupSpec(t, "sleep 0.3; exit 3")
+	start := time.Now()
+	codes, errs, ends := runEight(t, spec, "12")
+	for i := range codes {
+		if codes[i] != exitcode.SetupFailed {
+			t.Errorf("task %d: code %d, want %d", i, codes[i], exitcode.SetupFailed)
+		}
+		if errs[i] == nil || !strings.Contains(errs[i].Error(), "n1") || !strings.Contains(errs[i].Error(), "setup/n1.log") {
+			t.Errorf("task %d: error must name the node and the setup log: %v", i, errs[i])
+		}
+		// The issue's bound: every waiter is out within 1 s of the failure.
+		if d := ends[i].Sub(start); d > 300*time.Millisecond+time.Second {
+			t.Errorf("task %d released %s after start", i, d)
+		}
+		if rec := record(t, spec, i); rec.State != workspace.StateFailedToStart || rec.Error == "" {
+			t.Errorf("task %d record: %+v", i, rec)
+		}
+	}
+}
+
+// Locks of another job, or of an earlier attempt of this one, are in other
+// directories: never trusted, even when their owner is alive.
+func TestSetupIgnoresStaleLocks(t *testing.T) {
+	for _, stale := range []struct {
+		name    string
+		job     string
+		restart int
+	}{
+		{"other job id", "99", 0},
+		{"earlier attempt", "13", 1},
+	} {
+		t.Run(stale.name, func(t *testing.T) {
+			spec, count := setupSpec(t, "true")
+			dir := setupDir(spec.NodeLocalDir, "n1", stale.job, stale.restart)
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(filepath.Join(dir, setupLockFile), []byte(fmt.Sprint(os.Getpid())), 0o644)
+			env := "SLURM_RESTART_COUNT=0"
+			if stale.restart == 1 {
+				env = "SLURM_RESTART_COUNT=2"
+			}
+			code, err := runTask(t, spec, slurmEnv("13", 0, 0, "n1", env), make(chan os.Signal))
+			if code != 0 || err != nil {
+				t.Fatalf("code %d err %v", code, err)
+			}
+			if n := lines(t, count); n != 1 {
+				t.Errorf("setup ran %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// A waiter whose leader vanished without a verdict fails at once, not at the timeout.
+func TestSetupLeaderGone(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, setupLockFile), []byte("999999999\n"), 0o644)
+	s := &nodeSetup{Dir: dir, Node: "n1", Timeout: time.Minute, LogPath: "/x/setup.log", Log: zerolog.Nop()}
+	err := s.Do(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "died") {
+		t.Fatalf("err = %v", err)
+	}
+	var e *exitcode.Error
+	if !errors.As(err, &e) || e.Code != exitcode.SetupFailed {
+		t.Errorf("exit code of %v", err)
+	}
+}
+
+func TestStartFence(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			time.Sleep(time.Duration(r) * 30 * time.Millisecond)
+			errs[r] = (&startFence{Dir: dir, Rank: r, Tasks: 4, Timeout: 5 * time.Second}).Wait(context.Background())
+		}(r)
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Errorf("rank %d: %v", r, err)
+		}
+	}
+	// A fence that never completes says who is missing.
+	err := (&startFence{Dir: t.TempDir(), Rank: 0, Tasks: 3, Timeout: 100 * time.Millisecond}).Wait(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "missing ranks [1 2]") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for name, secret := range map[string]bool{
+		"HF_TOKEN": true, "AWS_SECRET_ACCESS_KEY": true, "DB_PASSWORD": true, "API_KEY": true,
+		"GOOGLE_APPLICATION_CREDENTIALS": true, "PATH": false, "SLURM_JOB_ID": false,
+	} {
+		if got := redact(name, "v") == "<redacted>"; got != secret {
+			t.Errorf("%s redacted=%v, want %v", name, got, secret)
+		}
+	}
+}
