@@ -14,7 +14,6 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/junitmerge"
-	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -331,11 +330,3 @@ func (s *supervisor) verdict(reason string, merged *junitmerge.Report, mergeErr 
 	}
 	return code, reason
 }
-
-// groupStep adapts one process group (srun) to RunningStep.
-type groupStep struct{ g *procgroup.Group }
-
-func (s groupStep) Done() <-chan struct{}     { return s.g.Done() }
-func (s groupStep) ExitCode() int             { return s.g.Result().ExitCode }
-func (s groupStep) Signal(sig syscall.Signal) { _ = s.g.Signal(sig) }
-func (s groupStep) Kill()                     { _ = s.g.Signal(syscall.SIGKILL) }

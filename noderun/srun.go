@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -24,6 +25,8 @@ type SrunStarter struct {
 	// SpecPath is passed to every task's `noderun run --spec`.
 	SpecPath  string
 	Workspace workspace.Layout
+	// JobID is the job the steps run in (for scancel of one step).
+	JobID string
 	// ExtraArgs are the user's --srun-arg values, added to every step.
 	ExtraArgs []string
 	Log       zerolog.Logger
@@ -36,6 +39,8 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 		export += "," + EnvServingType + "=" + step.ServingType
 	}
 	args := []string{
+		// The step's name lets Signal find its step id for scancel.
+		"--job-name=" + stepName(step.Role),
 		"--kill-on-bad-exit=1",
 		"--nodes=" + strconv.Itoa(step.Nodes),
 		"--nodelist=" + strings.Join(nodes, ","),
@@ -50,11 +55,6 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 	}
 	if step.Overlap {
 		args = append(args, "--overlap")
-	}
-	if step.GPUMode == jobspec.GPUModeNone {
-		// The server and benchmark share the first node with a worker
-		// step; asking for no GPU keeps them from waiting for its GPUs.
-		args = append(args, "--gres=none")
 	}
 	args = append(args, s.ExtraArgs...)
 	return append(args, s.Binary, "run", "--spec", s.SpecPath)
@@ -82,5 +82,55 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 	if err != nil {
 		return nil, fmt.Errorf("start srun for step %s: %w", step.Role, err)
 	}
-	return groupStep{g}, nil
+	return &srunStep{g: g, jobID: s.JobID, name: stepName(step.Role), log: s.Log.With().Str("role", step.Role).Logger()}, nil
+}
+
+// stepName is the Slurm step name of a role's srun.
+func stepName(role string) string { return "noderun-" + role }
+
+// srunStep is a step started by srun. srun turns a SIGTERM of its own into
+// an immediate SIGKILL of the step ("forcing job termination"), so a calm
+// stop goes through `scancel --signal=SIG JOB.STEP`, which delivers the
+// signal to every task (the runners, which forward it to their children).
+type srunStep struct {
+	g     *procgroup.Group
+	jobID string
+	name  string
+	log   zerolog.Logger
+}
+
+func (s *srunStep) Done() <-chan struct{} { return s.g.Done() }
+func (s *srunStep) ExitCode() int         { return s.g.Result().ExitCode }
+
+// Kill ends the step at once: srun kills the step on SIGTERM.
+func (s *srunStep) Kill() { _ = s.g.Signal(syscall.SIGTERM) }
+
+func (s *srunStep) Signal(sig syscall.Signal) {
+	id, err := s.stepID()
+	if err == nil {
+		name := strings.TrimPrefix(procgroup.SignalName(sig), "SIG")
+		out, err := exec.Command("scancel", "--signal="+name, id).CombinedOutput()
+		if err == nil {
+			return
+		}
+		s.log.Warn().Err(err).Str("output", strings.TrimSpace(string(out))).Msg("scancel failed; signalling srun instead")
+	} else {
+		s.log.Warn().Err(err).Msg("step id not found; signalling srun instead")
+	}
+	_ = s.g.Signal(sig)
+}
+
+// stepID asks squeue for the id of this step ("123.4").
+func (s *srunStep) stepID() (string, error) {
+	out, err := exec.Command("squeue", "--steps", "--noheader", "--jobs="+s.jobID, "--format=%i|%j").Output()
+	if err != nil {
+		return "", fmt.Errorf("squeue --steps: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		id, name, ok := strings.Cut(strings.TrimSpace(line), "|")
+		if ok && name == s.name {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("no step named %s in job %s", s.name, s.jobID)
 }

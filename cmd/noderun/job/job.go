@@ -4,6 +4,7 @@ package job
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -39,7 +40,11 @@ func NewCommand(env *appenv.Env) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			log := env.Logger()
-			spec, err := jobspec.Load(o.spec)
+			specPath, err := filepath.Abs(o.spec)
+			if err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
+			spec, err := jobspec.Load(specPath)
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}
@@ -60,7 +65,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			code, err := noderun.Job(c.Context, noderun.JobOptions{
 				Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: env.Stdout,
 				Starter: &noderun.SrunStarter{
-					Srun: o.srun, Binary: self, SpecPath: o.spec, Workspace: workspace.New(spec.Workspace),
+					Srun: o.srun, JobID: jobID, Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
 					ExtraArgs: spec.Srun.Args, Log: log,
 				},
 			})
