@@ -1,0 +1,152 @@
+package launcher
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/noderun/noderun/internal/jobspec"
+)
+
+// A minimal valid disaggregated config that cases below modify.
+const disaggBase = `hardware:
+  gpus_per_node: 4
+  num_ctx_servers: 1
+  num_gen_servers: 1
+worker_config:
+  gen:
+    tensor_parallel_size: 4
+  ctx:
+    tensor_parallel_size: 1
+`
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		// want is a substring of the error, file:line included.
+		want string
+	}{
+		{"gpus_per_node zero", strings.Replace(disaggBase, "gpus_per_node: 4", "gpus_per_node: 0", 1),
+			"c.yaml:2: hardware.gpus_per_node: must be ≥ 1, got 0"},
+		{"gpus_per_node missing", strings.Replace(disaggBase, "  gpus_per_node: 4\n", "", 1),
+			"c.yaml:2: hardware.gpus_per_node: missing"},
+		{"tp not an integer", strings.Replace(disaggBase, "tensor_parallel_size: 4", "tensor_parallel_size: four", 1),
+			`c.yaml:7: worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got "four"`},
+		{"num_gen_servers zero", strings.Replace(disaggBase, "num_gen_servers: 1", "num_gen_servers: 0", 1),
+			"c.yaml:4: hardware.num_gen_servers: must be ≥ 1"},
+		// e2e needs CTX servers; only gen_only_no_context may have none.
+		{"num_ctx_servers zero in e2e", strings.Replace(disaggBase, "num_ctx_servers: 1", "num_ctx_servers: 0", 1),
+			"c.yaml:3: hardware.num_ctx_servers: must be ≥ 1"},
+		{"missing ctx worker", strings.Replace(disaggBase, "  ctx:\n    tensor_parallel_size: 1\n", "", 1),
+			"c.yaml:5: worker_config.ctx: missing"},
+		{"both layouts", disaggBase + "server_configs: []\n",
+			"has both worker_config (line 5) and server_configs (line 10)"},
+		{"neither layout", "hardware:\n  gpus_per_node: 4\n",
+			"not a perf config: neither worker_config"},
+		{"unknown mode", "benchmark:\n  mode: fast\n" + disaggBase,
+			`c.yaml:2: benchmark.mode: unknown mode "fast"`},
+		{"yaml syntax", "hardware: [\n", "c.yaml:"},
+		// The injection case: a command substitution inside double quotes
+		// is refused where it is written.
+		{"command substitution", disaggBase + "environment:\n  worker_env_var: A=1 \"B=$(touch /tmp/pwned)\"\n",
+			`c.yaml:11: environment.worker_env_var: command substitution is not allowed in "\"B=$(touch /tmp/pwned)\""`},
+		{"word without =", disaggBase + "environment:\n  server_env_var: A=1 oops\n",
+			`c.yaml:11: environment.server_env_var: "oops" is not NAME=value`},
+		{"bad variable name", disaggBase + "environment:\n  server_env_var: 1A=1\n",
+			`"1A=1" is not NAME=value`},
+		{"semicolon", disaggBase + "environment:\n  benchmark_env_var: A=1;B=2\n",
+			"c.yaml:11: environment.benchmark_env_var: ; is not a valid word"},
+		// In a block scalar the words start on the next line; the error
+		// points at the word's own line.
+		{"block scalar line", disaggBase + "environment:\n  worker_env_var: |\n    A=1\n    B=$HOME\n",
+			"c.yaml:13: environment.worker_env_var: parameter expansion"},
+		{"env not a string", disaggBase + "environment:\n  worker_env_var: [A=1]\n",
+			"c.yaml:11: environment.worker_env_var: must be a string"},
+		{"aggregated without name", "hardware:\n  gpus_per_node: 4\nserver_configs:\n  - tensor_parallel_size: 2\n",
+			"c.yaml:4: server_configs[0].name: missing"},
+		{"aggregated duplicate name", "hardware:\n  gpus_per_node: 4\nserver_configs:\n  - name: a\n  - name: a\n",
+			`c.yaml:5: server_configs[1] (a).name: name "a" already used at line 4`},
+		{"aggregated server env", "hardware:\n  gpus_per_node: 4\nserver_configs:\n  - name: a\n    server_env_var: X=`id`\n",
+			"c.yaml:5: server_configs[0] (a).server_env_var: command substitution"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseConfig error = %v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigDisaggregated(t *testing.T) {
+	cfg, err := LoadConfig("testdata/configs/disagg-tiny.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Layout != jobspec.LayoutDisaggregated || cfg.BenchmarkMode != ModeE2E || cfg.GPUsPerNode != 2 ||
+		cfg.NumCtxServers != 2 || cfg.NumGenServers != 1 || cfg.JobTime != "00:30:00" {
+		t.Errorf("config = %+v", cfg)
+	}
+	if got := cfg.Gen.GPUs(); got != 4 {
+		t.Errorf("gen GPUs = %d, want 4 (tp 2 × pp 2 × cp 1)", got)
+	}
+	// Missing pp and cp count as 1.
+	if got := cfg.Ctx.GPUs(); got != 1 {
+		t.Errorf("ctx GPUs = %d, want 1", got)
+	}
+	want := map[string][]jobspec.EnvVar{
+		"worker":     {{Name: "TLLM_LOG_LEVEL", Value: "INFO"}, {Name: "GREETING", Value: "hello world"}},
+		"ctx_worker": {{Name: "CTX_ONLY", Value: "1"}},
+		// The single-quoted value stays text: nothing ever runs it.
+		"gen_worker": {{Name: "GEN_ONLY", Value: "1"}, {Name: "LITERAL", Value: "$(touch /tmp/pwned)"}},
+		"server":     {{Name: "TRTLLM_SERVER_DISABLE_GC", Value: "1"}},
+		"benchmark":  {},
+		"client":     {{Name: "CLIENT", Value: "1"}},
+	}
+	if !reflect.DeepEqual(cfg.Env, want) {
+		t.Errorf("env = %#v\nwant %#v", cfg.Env, want)
+	}
+}
+
+func TestParseConfigAggregated(t *testing.T) {
+	cfg, err := LoadConfig("testdata/configs/aggr-tiny.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Layout != jobspec.LayoutAggregated {
+		t.Fatalf("layout = %s", cfg.Layout)
+	}
+	if got := cfg.ServerNames(); !reflect.DeepEqual(got, []string{"tiny_tp1", "tiny_tp4"}) {
+		t.Errorf("server names = %v", got)
+	}
+	s, ok := cfg.Server("tiny_tp4")
+	if !ok || s.GPUs() != 4 || !reflect.DeepEqual(s.Env, []jobspec.EnvVar{{Name: "TLLM_LOG_LEVEL", Value: "INFO"}}) {
+		t.Errorf("tiny_tp4 = %+v", s)
+	}
+}
+
+// Anchors and merge keys are plain YAML; a config written with them must
+// size the same as one written out.
+func TestParseConfigAnchors(t *testing.T) {
+	y := `common: &common
+  tensor_parallel_size: 2
+  pipeline_parallel_size: 2
+hardware:
+  gpus_per_node: 4
+  num_ctx_servers: 1
+  num_gen_servers: 1
+worker_config:
+  gen:
+    <<: *common
+  ctx: *common
+`
+	cfg, err := ParseConfig("a.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gen.GPUs() != 4 || cfg.Ctx.GPUs() != 4 {
+		t.Errorf("gen %d ctx %d GPUs, want 4 and 4", cfg.Gen.GPUs(), cfg.Ctx.GPUs())
+	}
+}

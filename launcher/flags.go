@@ -1,0 +1,238 @@
+package launcher
+
+import (
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Request is everything `noderun submit` is asked to do, as its flags and
+// environment give it. Flags binds every field; Prepare validates it.
+type Request struct {
+	Workspace  string
+	Config     string
+	ConfigName string
+	ConfigDir  string
+	ServerName string
+
+	TestModule   string
+	TestFunction string
+	TestPrefix   string
+	TestRoot     string
+	TrtllmDir    string
+
+	Pytest     string
+	PytestArgs ArgList
+	SrunArgs   ArgList
+	SbatchArgs ArgList
+	Setup      string
+	MPI        string
+
+	Partition    string
+	Account      string
+	Time         string
+	JobName      string
+	NoGresGPUs   bool
+	SignalBefore int
+
+	Local     bool
+	LocalGPUs int
+	DryRun    bool
+	Wait      bool
+
+	SetupTimeout  time.Duration
+	FenceTimeout  time.Duration
+	StepTimeout   time.Duration
+	KillGrace     time.Duration
+	AfterDeciding time.Duration
+	Stagger       time.Duration
+	Precheck      string
+	NodeLocalDir  string
+}
+
+// flagName is a flag and the environment variables that also set it, in
+// the order they are read: noderun's own first, then the name CI already uses.
+type flagName struct {
+	Name string
+	Env  []string
+}
+
+// String names the flag for error messages: --name (env A or B).
+func (f flagName) String() string {
+	if len(f.Env) == 0 {
+		return "--" + f.Name
+	}
+	return "--" + f.Name + " (env " + strings.Join(f.Env, " or ") + ")"
+}
+
+func env(name string, more ...string) []string { return append([]string{"NODERUN_" + name}, more...) }
+
+// The flags of `noderun submit`. Their names are the CLI contract of DESIGN.md.
+var (
+	flagWorkspace     = flagName{"workspace", env("WORKSPACE", "WORKSPACE")}
+	flagConfig        = flagName{"config", env("CONFIG")}
+	flagConfigName    = flagName{"config-name", env("CONFIG_NAME", "CONFIG_NAME")}
+	flagConfigDir     = flagName{"config-dir", env("CONFIG_DIR")}
+	flagServerName    = flagName{"server-name", env("SERVER_NAME")}
+	flagTestModule    = flagName{"test-module", env("TEST_MODULE", "PERF_TEST_MODULE")}
+	flagTestFunction  = flagName{"test-function", env("TEST_FUNCTION", "PERF_TEST_FUNCTION")}
+	flagTestPrefix    = flagName{"test-prefix", env("TEST_PREFIX", "PERF_TEST_PREFIX")}
+	flagTestRoot      = flagName{"test-root", env("TEST_ROOT")}
+	flagTrtllmDir     = flagName{"trtllm-dir", env("TRTLLM_DIR", "TRTLLM_DIR")}
+	flagPytest        = flagName{"pytest", env("PYTEST")}
+	flagPytestArg     = flagName{"pytest-arg", env("PYTEST_ARGS")}
+	flagSrunArg       = flagName{"srun-arg", env("SRUN_ARGS")}
+	flagSbatchArg     = flagName{"sbatch-arg", env("SBATCH_ARGS")}
+	flagSetup         = flagName{"setup", env("SETUP")}
+	flagMPI           = flagName{"mpi", env("MPI")}
+	flagPartition     = flagName{"partition", env("PARTITION", "CLUSTER_PARTITION")}
+	flagAccount       = flagName{"account", env("ACCOUNT", "CLUSTER_ACCOUNT")}
+	flagTime          = flagName{"time", env("TIME")}
+	flagJobName       = flagName{"job-name", env("JOB_NAME")}
+	flagNoGresGPUs    = flagName{"no-gres-gpus", env("NO_GRES_GPUS")}
+	flagSignalBefore  = flagName{"signal-before", env("SIGNAL_BEFORE")}
+	flagLocal         = flagName{"local", env("LOCAL")}
+	flagLocalGPUs     = flagName{"local-gpus", env("LOCAL_GPUS")}
+	flagDryRun        = flagName{"dry-run", env("DRY_RUN")}
+	flagWait          = flagName{"wait", env("WAIT")}
+	flagSetupTimeout  = flagName{"setup-timeout", env("SETUP_TIMEOUT")}
+	flagFenceTimeout  = flagName{"fence-timeout", env("FENCE_TIMEOUT")}
+	flagStepTimeout   = flagName{"step-timeout", env("STEP_TIMEOUT")}
+	flagKillGrace     = flagName{"kill-grace", env("KILL_GRACE")}
+	flagAfterDeciding = flagName{"after-deciding", env("AFTER_DECIDING")}
+	flagStagger       = flagName{"stagger", env("STAGGER")}
+	flagPrecheck      = flagName{"gpu-precheck", env("GPU_PRECHECK")}
+	flagNodeLocalDir  = flagName{"node-local-dir", env("NODE_LOCAL_DIR")}
+)
+
+// Defaults of the job flags.
+const (
+	DefaultPytest        = "pytest"
+	DefaultSetupTimeout  = 30 * time.Minute
+	DefaultFenceTimeout  = time.Hour
+	DefaultKillGrace     = 10 * time.Second
+	DefaultAfterDeciding = 30 * time.Second
+	DefaultSignalBefore  = 60
+	DefaultPrecheck      = "fail"
+	DefaultNodeLocalDir  = "/tmp/noderun"
+)
+
+// Help categories.
+const (
+	catTest   = "Test id"
+	catConfig = "Config"
+	catRun    = "What runs"
+	catSlurm  = "Slurm"
+	catMode   = "Mode"
+	catJob    = "Job limits"
+)
+
+// Flags returns the flags of `noderun submit`, bound to r.
+func (r *Request) Flags() []cli.Flag {
+	str := func(f flagName, cat, usage, value string, dst *string) cli.Flag {
+		return &cli.StringFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
+	}
+	dur := func(f flagName, usage string, value time.Duration, dst *time.Duration) cli.Flag {
+		return &cli.DurationFlag{Name: f.Name, Category: catJob, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
+	}
+	boolean := func(f flagName, cat, usage string, dst *bool) cli.Flag {
+		return &cli.BoolFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Destination: dst}
+	}
+	list := func(f flagName, cat, usage string, dst *ArgList) cli.Flag {
+		return &cli.GenericFlag{Name: f.Name, Category: cat, EnvVars: f.Env,
+			Usage: usage + "; repeat the flag for more (each value is one argument, commas included); the env var holds shell words",
+			Value: (*argListEnv)(dst), Destination: (*argListFlag)(dst)}
+	}
+	return []cli.Flag{
+		str(flagWorkspace, catConfig, "shared `DIR` for the job's files (job.json, test_list.txt, job.sbatch, bin/noderun, results); required", "", &r.Workspace),
+		str(flagConfig, catConfig, "perf config YAML `FILE`; the config name defaults to its file name without .yaml", "", &r.Config),
+		str(flagConfigName, catConfig, "config `NAME`: looked up as NAME.yaml in --config-dir, and the name in the test id", "", &r.ConfigName),
+		dflt(str(flagConfigDir, catConfig, "`DIR` holding NAME.yaml", "", &r.ConfigDir), "$TRTLLM_DIR/tests/scripts/perf-sanity/{disaggregated,aggregated}, both searched"),
+		str(flagServerName, catConfig, "aggregated configs: which server_configs entry to run (`NAME`)", "", &r.ServerName),
+		str(flagTrtllmDir, catConfig, "TensorRT-LLM checkout (`DIR`), for the default --config-dir and --test-root", "", &r.TrtllmDir),
+
+		str(flagTestModule, catTest, "pytest `MODULE`, relative to the test root", DefaultTestModule, &r.TestModule),
+		str(flagTestFunction, catTest, "test `FUNCTION` in the module", DefaultTestFunction, &r.TestFunction),
+		str(flagTestPrefix, catTest, "`PREFIX` of the test parameter: MODULE::FUNCTION[PREFIX-CONFIG(-SERVER)]; a last part e2e, gen_only or gen_only_no_context sets the benchmark mode", DefaultTestPrefix, &r.TestPrefix),
+
+		dflt(str(flagTestRoot, catRun, "`DIR` where pytest runs", "", &r.TestRoot), "$TRTLLM_DIR/tests/integration/defs when TRTLLM_DIR is set, else the current directory"),
+		str(flagPytest, catRun, "pytest executable (`CMD`), used as given", DefaultPytest, &r.Pytest),
+		list(flagPytestArg, catRun, "extra pytest argument (`ARG`), before the test id", &r.PytestArgs),
+		str(flagSetup, catRun, "once-per-node setup `COMMAND` (shell words, literal values only), run before any task of the node", "", &r.Setup),
+
+		str(flagPartition, catSlurm, "Slurm `PARTITION`", "", &r.Partition),
+		str(flagAccount, catSlurm, "Slurm `ACCOUNT`", "", &r.Account),
+		dflt(str(flagTime, catSlurm, "Slurm time limit (`TIME`, e.g. 02:00:00)", "", &r.Time), "slurm.job_time of the config"),
+		dflt(str(flagJobName, catSlurm, "Slurm job `NAME`", "", &r.JobName), "the config name"),
+		dflt(str(flagMPI, catSlurm, "srun --mpi `TYPE` for worker steps, e.g. pmix", "", &r.MPI), "the cluster's MpiDefault"),
+		list(flagSrunArg, catSlurm, "extra srun argument (`ARG`) for every step, e.g. pyxis --container-image=…", &r.SrunArgs),
+		list(flagSbatchArg, catSlurm, "extra #SBATCH option (`ARG`), written after noderun's own so it can override them", &r.SbatchArgs),
+		boolean(flagNoGresGPUs, catSlurm, "do not ask for --gpus-per-node (clusters without GPU gres)", &r.NoGresGPUs),
+		&cli.IntFlag{Name: flagSignalBefore.Name, Category: catSlurm, EnvVars: flagSignalBefore.Env, Value: DefaultSignalBefore, Destination: &r.SignalBefore,
+			Usage: "ask Slurm for SIGUSR2 this many `SECONDS` before the time limit, so the job stops its steps and merges results calmly (0: off)"},
+
+		boolean(flagLocal, catMode, "run the whole job on this machine with Slurm simulated, then print the summary and exit with the verdict", &r.Local),
+		&cli.IntFlag{Name: flagLocalGPUs.Name, Category: catMode, EnvVars: flagLocalGPUs.Env, Destination: &r.LocalGPUs,
+			Usage: "with --local: `N` fake GPUs per simulated node", DefaultText: "hardware.gpus_per_node"},
+		boolean(flagDryRun, catMode, "write the files, print the plan and the stub, submit nothing (wins over --local and --wait)", &r.DryRun),
+		boolean(flagWait, catMode, "follow the job until it ends, print the summary and exit with its verdict", &r.Wait),
+
+		dur(flagSetupTimeout, "time limit (`DURATION`) of the once-per-node setup, waiting nodes included", DefaultSetupTimeout, &r.SetupTimeout),
+		dur(flagFenceTimeout, "time limit (`DURATION`) of the start fence across a step's tasks", DefaultFenceTimeout, &r.FenceTimeout),
+		dur(flagStepTimeout, "time limit (`DURATION`) of each task's pytest (0: none; Slurm's time limit still applies)", 0, &r.StepTimeout),
+		dur(flagKillGrace, "`DURATION` between SIGTERM and SIGKILL when a task is stopped; keep it below Slurm's KillWait", DefaultKillGrace, &r.KillGrace),
+		dur(flagAfterDeciding, "how long (`DURATION`) other steps may finish on their own after the deciding step (the benchmark) ended", DefaultAfterDeciding, &r.AfterDeciding),
+		dur(flagStagger, "pause (`DURATION`) between starting two steps", 0, &r.Stagger),
+		str(flagPrecheck, catJob, "`MODE` for a node with fewer GPUs than hardware.gpus_per_node: fail, warn or off", DefaultPrecheck, &r.Precheck),
+		str(flagNodeLocalDir, catJob, "node-local `DIR` for setup locks", DefaultNodeLocalDir, &r.NodeLocalDir),
+	}
+}
+
+// dflt sets the text help shows as the default of a flag whose default is
+// computed (from the config or another flag).
+func dflt(f cli.Flag, text string) cli.Flag {
+	f.(*cli.StringFlag).DefaultText = text
+	return f
+}
+
+// ArgList is a repeatable flag's arguments. On the command line each
+// occurrence is one argument, verbatim: a pyxis
+// --container-mounts=/a:/a,/b:/b stays whole, where urfave/cli's slice flags
+// would split it at the commas. From the environment the value is shell
+// words (literal only), parsed by Prepare so that errors name the variable.
+type ArgList struct {
+	// Args are the command-line values, in order.
+	Args []string
+	env  string
+}
+
+// argListFlag receives command-line occurrences.
+type argListFlag ArgList
+
+func (a *argListFlag) Set(v string) error { a.Args = append(a.Args, v); return nil }
+func (a *argListFlag) String() string     { return "" }
+
+// argListEnv receives the environment variable's value (replacing, so that
+// applying the flag twice is harmless).
+type argListEnv ArgList
+
+func (a *argListEnv) Set(v string) error { a.env = v; return nil }
+func (a *argListEnv) String() string     { return "" }
+
+// resolve returns the arguments: the command line's if any, else the
+// environment's shell words.
+func (a *ArgList) resolve(f flagName) ([]string, error) {
+	if len(a.Args) > 0 || a.env == "" {
+		return a.Args, nil
+	}
+	words, err := literalWords(a.env)
+	if err != nil {
+		return nil, usageError(f, "%v", err)
+	}
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = w.Value
+	}
+	return out, nil
+}

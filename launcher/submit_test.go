@@ -1,0 +1,482 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+func TestSubmitGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		// args get ROOT replaced by the fixture's temporary root.
+		args []string
+	}{
+		// A disaggregated e2e config with every Slurm and pytest knob set:
+		// commas in --srun-arg stay in one argument, sbatch values get quoted.
+		{"disagg-e2e", nil, []string{
+			"--workspace", "ROOT/ws", "--config", "ROOT/configs/disagg-tiny.yaml", "--test-root", "ROOT/defs",
+			"--mpi", "pmix", "--partition", "batch", "--account", "perf", "--job-name", "perf run #1 'tiny'",
+			"--pytest-arg=-v", "--pytest-arg=--output-dir=ROOT/out", "--srun-arg=--container-mounts=/a:/a,/b:/b",
+			"--sbatch-arg=--exclusive", "--sbatch-arg=--constraint=a|b", "--setup", `bash install.sh "--opt=a b"`,
+			"--dry-run",
+		}},
+		// No CTX servers, one GEN; the config found by name in --config-dir;
+		// no GPU gres on this cluster.
+		{"gen-only-no-context", nil, []string{
+			"--workspace", "ROOT/ws", "--config-name", "gen-only-no-context", "--config-dir", "ROOT/configs",
+			"--test-root", "ROOT/defs", "--no-gres-gpus", "--time", "10", "--dry-run",
+		}},
+		// Aggregated: the server name ends the test id; no DISAGG_SERVING_TYPE.
+		{"aggr-server", nil, []string{
+			"--workspace", "ROOT/ws", "--config", "ROOT/configs/aggr-tiny.yaml", "--server-name", "tiny_tp4",
+			"--test-prefix", "aggr_upload", "--test-root", "ROOT/defs", "--dry-run",
+		}},
+		// The seed's request, entirely from CI's environment: module and
+		// prefix from PERF_TEST_*, the config found through TRTLLM_DIR, and
+		// the test root defaulting to TRTLLM_DIR/tests/integration/defs.
+		{"custom-prefix", map[string]string{
+			"PERF_TEST_MODULE": "perf/test_perf_enhanced.py",
+			"PERF_TEST_PREFIX": "custom_test",
+			"CONFIG_NAME":      "disagg-tiny",
+			"TRTLLM_DIR":       "ROOT/trtllm",
+			"WORKSPACE":        "ROOT/ws",
+			"NODERUN_DRY_RUN":  "true",
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			data, _ := os.ReadFile(f.path("configs", "disagg-tiny.yaml"))
+			writeFile(t, f.path("trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"), string(data), 0o644)
+			for k, v := range tt.env {
+				t.Setenv(k, strings.ReplaceAll(v, "ROOT", f.root))
+			}
+			var args []string
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "ROOT", f.root))
+			}
+			if err := f.run(args...); err != nil {
+				t.Fatalf("submit: %v", err)
+			}
+			ws := workspace.New(f.path("ws"))
+			for _, file := range []string{ws.Spec(), ws.TestList(), ws.Sbatch()} {
+				got, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, filepath.Join(tt.name, filepath.Base(file)), f.stable(got))
+			}
+			golden(t, filepath.Join(tt.name, "stdout.txt"), f.stable(f.stdout.Bytes()))
+			if _, err := jobspec.Load(ws.Spec()); err != nil {
+				t.Errorf("written spec does not load: %v", err)
+			}
+			for _, file := range []string{ws.Sbatch(), ws.Binary()} {
+				if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o755 {
+					t.Errorf("%s: mode %v, err %v; want 0755", file, fi.Mode(), err)
+				}
+			}
+		})
+	}
+}
+
+// The seed's case, checked directly rather than only through golden files:
+// the configured id is in the test list and is pytest's last argument in
+// every role.
+func TestSubmitCustomTestID(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("PERF_TEST_MODULE", "perf/test_perf_enhanced.py")
+	t.Setenv("PERF_TEST_PREFIX", "custom_test")
+	if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	const want = "perf/test_perf_enhanced.py::test_e2e[custom_test-disagg-tiny]"
+	ws := workspace.New(f.path("ws"))
+	list, _ := os.ReadFile(ws.TestList())
+	if string(list) != want+"\n" {
+		t.Errorf("test_list.txt = %q, want %q", list, want+"\n")
+	}
+	spec, err := jobspec.Load(ws.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range spec.Steps {
+		argv := s.Command.Argv
+		if argv[0] != "pytest" || argv[len(argv)-1] != want {
+			t.Errorf("%s: argv %q, want pytest … %s", s.Role, argv, want)
+		}
+	}
+}
+
+// Same inputs, same bytes: the files depend on nothing but the request.
+func TestSubmitDeterministic(t *testing.T) {
+	f := newFixture(t)
+	args := []string{"--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--test-root", f.path("defs"),
+		"--srun-arg=--x=1", "--sbatch-arg=--exclusive", "--dry-run"}
+	ws := workspace.New(f.path("ws"))
+	read := func() [][]byte {
+		var out [][]byte
+		for _, p := range []string{ws.Spec(), ws.TestList(), ws.Sbatch()} {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+		return append(out, bytes.Clone(f.stdout.Bytes()))
+	}
+	if err := f.run(args...); err != nil {
+		t.Fatal(err)
+	}
+	first := read()
+	f.stdout.Reset()
+	if err := f.run(args...); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range read() {
+		if !bytes.Equal(b, first[i]) {
+			t.Errorf("output %d differs between two runs:\n%s\n---\n%s", i, first[i], b)
+		}
+	}
+}
+
+// A value that would run a command is refused before anything is written,
+// with exit status 2 and a message that names the flag, its environment
+// variables and the character; and nothing runs it.
+func TestSubmitInjectionRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"config name flag", nil, []string{"--config-name", "x;touch PWNED"},
+			`--config-name (env NODERUN_CONFIG_NAME or CONFIG_NAME): ";" is not allowed in a config name: x;touch PWNED`},
+		{"config name from CI env", map[string]string{"CONFIG_NAME": "x;touch PWNED"}, nil,
+			`--config-name (env NODERUN_CONFIG_NAME or CONFIG_NAME): ";" is not allowed in a config name`},
+		{"prefix closing the bracket", map[string]string{"PERF_TEST_PREFIX": "a]$(touch PWNED)"}, []string{"--config-name", "disagg-tiny"},
+			`--test-prefix (env NODERUN_TEST_PREFIX or PERF_TEST_PREFIX): "]" is not allowed in a test prefix`},
+		{"module with backtick", map[string]string{"PERF_TEST_MODULE": "perf/`touch PWNED`.py"}, []string{"--config-name", "disagg-tiny"},
+			"--test-module (env NODERUN_TEST_MODULE or PERF_TEST_MODULE): \"`\" is not allowed in a test module"},
+		{"absolute module", nil, []string{"--config-name", "disagg-tiny", "--test-module", "/tmp/x.py"},
+			"--test-module (env NODERUN_TEST_MODULE or PERF_TEST_MODULE): an absolute path is not allowed"},
+		{"function with space", nil, []string{"--config-name", "disagg-tiny", "--test-function", "test_e2e or 1"},
+			`--test-function (env NODERUN_TEST_FUNCTION or PERF_TEST_FUNCTION): " " is not allowed in a test function`},
+		{"server name with quote", nil, []string{"--config", "ROOT/configs/aggr-tiny.yaml", "--server-name", "a'b"},
+			`--server-name (env NODERUN_SERVER_NAME): "'" is not allowed in a server name`},
+		{"config env command substitution", nil, []string{"--config", "ROOT/bad.yaml"},
+			`bad.yaml:6: environment.worker_env_var: command substitution is not allowed in "\"B=$(touch PWNED)\""`},
+		{"setup with command substitution", nil, []string{"--config-name", "disagg-tiny", "--setup", "sh -c $(touch PWNED)"},
+			"--setup (env NODERUN_SETUP): command substitution is not allowed"},
+		{"pytest args env with expansion", map[string]string{"NODERUN_PYTEST_ARGS": "-k $(touch PWNED)"}, []string{"--config-name", "disagg-tiny"},
+			"--pytest-arg (env NODERUN_PYTEST_ARGS): command substitution is not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			pwned := f.path("PWNED")
+			writeFile(t, f.path("bad.yaml"), "hardware:\n  gpus_per_node: 1\n  num_ctx_servers: 1\n  num_gen_servers: 1\nenvironment:\n  worker_env_var: A=1 \"B=$(touch "+pwned+")\"\nworker_config: {gen: {}, ctx: {}}\n", 0o644)
+			r := strings.NewReplacer("ROOT", f.root, "PWNED", pwned)
+			for k, v := range tt.env {
+				t.Setenv(k, r.Replace(v))
+			}
+			args := []string{"--workspace", f.path("ws"), "--config-dir", f.path("configs")}
+			for _, a := range tt.args {
+				args = append(args, r.Replace(a))
+			}
+			err := f.run(args...)
+			if got := exitcode.Of(err); got != exitcode.Usage {
+				t.Fatalf("exit status %d (%v), want %d", got, err, exitcode.Usage)
+			}
+			if want := r.Replace(tt.want); !strings.Contains(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+			}
+			if _, err := os.Stat(f.path("ws")); !os.IsNotExist(err) {
+				t.Errorf("workspace was created: %v", listDir(t, f.path("ws")))
+			}
+			if _, err := os.Stat(pwned); !os.IsNotExist(err) {
+				t.Errorf("%s exists: something ran the injected command", pwned)
+			}
+		})
+	}
+}
+
+// A single-quoted $(…) in a config is a literal value: it is accepted, it
+// reaches the job spec as text, and nothing runs it.
+func TestSubmitLiteralEnvValue(t *testing.T) {
+	f := newFixture(t)
+	pwned := f.path("PWNED")
+	cfg := f.path("lit.yaml")
+	writeFile(t, cfg, "hardware: {gpus_per_node: 1, num_ctx_servers: 1, num_gen_servers: 1}\n"+
+		"environment:\n  worker_env_var: A='$(touch "+pwned+")' B='`touch "+pwned+"`'\nworker_config: {gen: {}, ctx: {}}\n", 0o644)
+	if err := f.run("--workspace", f.path("ws"), "--config", cfg, "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := jobspec.Load(workspace.New(f.path("ws")).Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := spec.Step("GEN_0")
+	want := []jobspec.EnvVar{{Name: "A", Value: "$(touch " + pwned + ")"}, {Name: "B", Value: "`touch " + pwned + "`"}, {Name: ServingTypeEnv, Value: "GEN_0"}}
+	if len(gen.Command.Env) != 3 || gen.Command.Env[0] != want[0] || gen.Command.Env[1] != want[1] || gen.Command.Env[2] != want[2] {
+		t.Errorf("GEN_0 env = %v, want %v", gen.Command.Env, want)
+	}
+	// The stub is the only shell text submit writes; run it.
+	out, err := exec.Command("bash", f.path("ws/job.sbatch")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run stub: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(pwned); !os.IsNotExist(err) {
+		t.Errorf("%s exists: a literal value was run", pwned)
+	}
+}
+
+// The stub hands the workspace paths to the binary unchanged, whatever
+// characters they hold: every value is quoted by a library.
+func TestStubQuotesWorkspace(t *testing.T) {
+	f := newFixture(t)
+	pwned := f.path("PWNED")
+	ws := f.path("my ws $(touch " + pwned + ") 'q' \"d\" ;x `y`")
+	if err := f.run("--workspace", ws, "--config", f.path("configs/disagg-tiny.yaml"), "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", filepath.Join(ws, "job.sbatch")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run stub: %v\n%s", err, out)
+	}
+	want := "job\n--spec\n" + filepath.Join(ws, "job.json") + "\n"
+	if string(out) != want {
+		t.Errorf("the stub passed\n%q\nwant\n%q", out, want)
+	}
+	if _, err := os.Stat(pwned); !os.IsNotExist(err) {
+		t.Errorf("%s exists: the stub ran part of a path", pwned)
+	}
+}
+
+// NODERUN_* beats the name CI uses, and the command line beats both.
+func TestSubmitEnvPrecedence(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"CI name alone", map[string]string{"PERF_TEST_PREFIX": "ci"}, nil, "m.py::f[ci-disagg-tiny]"},
+		{"NODERUN_ beats PERF_TEST_", map[string]string{"PERF_TEST_PREFIX": "ci", "NODERUN_TEST_PREFIX": "nr"}, nil, "m.py::f[nr-disagg-tiny]"},
+		{"flag beats both", map[string]string{"PERF_TEST_PREFIX": "ci", "NODERUN_TEST_PREFIX": "nr"}, []string{"--test-prefix", "flag"}, "m.py::f[flag-disagg-tiny]"},
+		// An empty CI variable means the default, as before noderun.
+		{"empty means default", map[string]string{"PERF_TEST_PREFIX": ""}, nil, "m.py::f[disagg_upload-disagg-tiny]"},
+		{"config name", map[string]string{"CONFIG_NAME": "gen-only-no-context", "NODERUN_CONFIG_NAME": "disagg-tiny"}, nil, "m.py::f[disagg_upload-disagg-tiny]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			t.Setenv("PERF_TEST_MODULE", "m.py")
+			t.Setenv("PERF_TEST_FUNCTION", "f")
+			if _, ok := tt.env["CONFIG_NAME"]; !ok {
+				t.Setenv("CONFIG_NAME", "disagg-tiny")
+			}
+			args := append([]string{"--workspace", f.path("ws"), "--config-dir", f.path("configs"), "--dry-run"}, tt.args...)
+			if err := f.run(args...); err != nil {
+				t.Fatal(err)
+			}
+			list, _ := os.ReadFile(f.path("ws/test_list.txt"))
+			if strings.TrimSpace(string(list)) != tt.want {
+				t.Errorf("test id %q, want %q", list, tt.want)
+			}
+		})
+	}
+}
+
+// Validation problems other than injection: each names its flag or its
+// file:line and says what to do; exit 2; nothing written.
+func TestSubmitValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no workspace", []string{"--config-name", "disagg-tiny"}, "--workspace (env NODERUN_WORKSPACE or WORKSPACE): is required"},
+		{"no config", []string{"--workspace", "ROOT/ws"}, "no config given: set --config (env NODERUN_CONFIG) or --config-name"},
+		{"config not found", []string{"--workspace", "ROOT/ws", "--config-name", "nope"}, `config "nope" not found: looked for nope.yaml in ROOT/configs`},
+		{"config name without dir", []string{"--workspace", "ROOT/ws", "--config-name", "x", "--config-dir", ""}, "needs a directory to look in"},
+		{"server name missing", []string{"--workspace", "ROOT/ws", "--config-name", "aggr-tiny"},
+			"--server-name (env NODERUN_SERVER_NAME): is required for the aggregated config ROOT/configs/aggr-tiny.yaml: choose one of tiny_tp1, tiny_tp4"},
+		{"server name unknown", []string{"--workspace", "ROOT/ws", "--config-name", "aggr-tiny", "--server-name", "big"},
+			`no server "big" in ROOT/configs/aggr-tiny.yaml: choose one of tiny_tp1, tiny_tp4`},
+		{"server name on disaggregated", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--server-name", "x"},
+			"applies only to aggregated configs"},
+		{"bad precheck", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--gpu-precheck", "maybe"},
+			`--gpu-precheck (env NODERUN_GPU_PRECHECK): "maybe": use fail, warn or off`},
+		{"bad time", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--time", "2h"}, `--time (env NODERUN_TIME): "2h" is not a Slurm time`},
+		{"sbatch arg not an option", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--sbatch-arg", "exclusive"}, "is not an sbatch option"},
+		{"sbatch arg with newline", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--sbatch-arg", "--comment=a\nb"}, `"\n" is not allowed`},
+		{"percent in workspace", []string{"--workspace", "ROOT/ws%j", "--config-name", "disagg-tiny"}, `"%" is not allowed in the workspace path`},
+		{"partition with space", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--partition", "a b"}, `--partition (env NODERUN_PARTITION or CLUSTER_PARTITION): " " is not allowed`},
+		{"relative node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "tmp"}, "must be an absolute path"},
+		{"negative timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "-1s"}, "--kill-grace (env NODERUN_KILL_GRACE): -1s is negative"},
+		{"local gpus without local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local-gpus", "2"}, "only applies with --local"},
+		{"bad mpi", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--mpi", "pmix;x"}, "is not an MPI type"},
+		// Several problems at once are all reported.
+		{"all at once", []string{"--config-name", "disagg-tiny", "--test-function", "a b", "--gpu-precheck", "x"}, "--workspace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			args := []string{"--config-dir", f.path("configs")}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "ROOT", f.root))
+			}
+			err := f.run(args...)
+			if exitcode.Of(err) != exitcode.Usage {
+				t.Fatalf("exit status %d (%v), want 2", exitcode.Of(err), err)
+			}
+			if want := strings.ReplaceAll(tt.want, "ROOT", f.root); !strings.Contains(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+			}
+			for _, d := range []string{"ws", "ws%j"} {
+				if _, err := os.Stat(f.path(d)); !os.IsNotExist(err) {
+					t.Errorf("%s was created", d)
+				}
+			}
+		})
+	}
+	t.Run("all at once reports each", func(t *testing.T) {
+		f := newFixture(t)
+		err := f.run("--config-dir", f.path("configs"), "--config-name", "disagg-tiny", "--test-function", "a b", "--gpu-precheck", "x")
+		for _, want := range []string{"--workspace", "--test-function", "--gpu-precheck"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v does not mention %s", err, want)
+			}
+		}
+	})
+}
+
+func TestSubmitLocal(t *testing.T) {
+	t.Run("not wired", func(t *testing.T) {
+		f := newFixture(t)
+		err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--local")
+		if !errors.Is(err, ErrLocalNotWired) || exitcode.Of(err) != exitcode.Submit {
+			t.Fatalf("err = %v (exit %d), want ErrLocalNotWired", err, exitcode.Of(err))
+		}
+		if _, err := os.Stat(f.path("ws")); !os.IsNotExist(err) {
+			t.Errorf("workspace written although --local cannot run")
+		}
+	})
+	tests := []struct {
+		name     string
+		args     []string
+		wantGPUs int
+	}{
+		// The simulated nodes get hardware.gpus_per_node fake GPUs by default…
+		{"default GPUs", nil, 2},
+		// …or what --local-gpus says.
+		{"local gpus", []string{"--local-gpus", "8"}, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			var gotSpec string
+			var gotGPUs int
+			f.local = func(ctx context.Context, specPath string, gpus int) (int, error) {
+				gotSpec, gotGPUs = specPath, gpus
+				ws := workspace.New(filepath.Dir(specPath))
+				if _, err := jobspec.Load(specPath); err != nil {
+					t.Errorf("local runner got an unreadable spec: %v", err)
+				}
+				writeFile(t, ws.Summary(), "# local summary\n", 0o644)
+				return 4, ws.SaveJobResult(&workspace.JobResult{Verdict: "failed", ExitCode: 4})
+			}
+			err := f.run(append([]string{"--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--local"}, tt.args...)...)
+			if exitcode.Of(err) != 4 {
+				t.Errorf("exit status %d (%v), want 4 from job-result.json", exitcode.Of(err), err)
+			}
+			if gotSpec != f.path("ws/job.json") || gotGPUs != tt.wantGPUs {
+				t.Errorf("runner got %s with %d GPUs, want %s with %d", gotSpec, gotGPUs, f.path("ws/job.json"), tt.wantGPUs)
+			}
+			if !strings.Contains(f.stdout.String(), "# local summary") {
+				t.Errorf("summary not printed: %q", f.stdout.String())
+			}
+		})
+	}
+}
+
+// A stale verdict from an earlier job in the same workspace must never be
+// read as this job's.
+func TestSubmitClearsEarlierOutputs(t *testing.T) {
+	f := newFixture(t)
+	ws := workspace.New(f.path("ws"))
+	args := []string{"--workspace", ws.Dir, "--config", f.path("configs/disagg-tiny.yaml"), "--dry-run"}
+	if err := f.run(args...); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{ws.JobResult(), ws.Summary(), ws.Results(), ws.TaskRecord("GEN_0", 0), ws.Junit("GEN_0", 0), ws.TaskLog("GEN_0", 0)}
+	for _, p := range stale {
+		writeFile(t, p, "old", 0o644)
+	}
+	keep := filepath.Join(ws.Dir, "slurm-1.out")
+	writeFile(t, keep, "old job output", 0o644)
+	if err := f.run(args...); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s survived a new submit", p)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("%s was removed: %v", keep, err)
+	}
+}
+
+// In a directory that never held a noderun job, results/ and logs/ may be
+// someone else's (CI's $WORKSPACE): only noderun's own files go.
+func TestSubmitKeepsForeignDirectories(t *testing.T) {
+	f := newFixture(t)
+	foreign := []string{f.path("ws/results/theirs.txt"), f.path("ws/logs/theirs.log")}
+	for _, p := range foreign {
+		writeFile(t, p, "not ours", 0o644)
+	}
+	if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range foreign {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
+
+// Upstream names the benchmark mode in the test id and keeps the YAML at
+// e2e; the plan follows the id.
+func TestSubmitModeFromPrefix(t *testing.T) {
+	f := newFixture(t)
+	if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"),
+		"--test-prefix", "disagg_upload-gen_only_no_context", "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := jobspec.Load(f.path("ws/job.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Job.BenchmarkMode != ModeGenOnlyNoContext || strings.Join(spec.Roles(), " ") != "GEN_0 DISAGG_SERVER BENCHMARK" || spec.Nodes != 2 {
+		t.Errorf("mode %s, roles %v, %d nodes; want gen_only_no_context, GEN_0 DISAGG_SERVER BENCHMARK, 2 nodes",
+			spec.Job.BenchmarkMode, spec.Roles(), spec.Nodes)
+	}
+	if want := "perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only_no_context-disagg-tiny]"; spec.Job.TestID != want {
+		t.Errorf("test id %s, want %s", spec.Job.TestID, want)
+	}
+}

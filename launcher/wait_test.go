@@ -1,0 +1,251 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// fakeScheduler plays a scripted job: poll i returns polls[i] (the last one
+// repeats) after running its side effect, e.g. writing task records.
+type fakeScheduler struct {
+	id        string
+	submitErr error
+	submitted []string
+	polls     []fakePoll
+	pollIDs   [][]string
+}
+
+type fakePoll struct {
+	state JobState
+	err   error
+	do    func()
+}
+
+func (s *fakeScheduler) Submit(_ context.Context, script string) (string, error) {
+	s.submitted = append(s.submitted, script)
+	return s.id, s.submitErr
+}
+
+func (s *fakeScheduler) Poll(_ context.Context, ids []string) ([]JobState, error) {
+	s.pollIDs = append(s.pollIDs, ids)
+	p := s.polls[min(len(s.pollIDs), len(s.polls))-1]
+	if p.do != nil {
+		p.do()
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return []JobState{p.state}, nil
+}
+
+func running(elapsed string) JobState {
+	return JobState{ID: "42", State: "RUNNING", Elapsed: elapsed, Reason: "n[1-4]"}
+}
+
+// waitFixture prepares a submit of disagg-tiny.yaml against a job scripted
+// by polls, which gets the workspace to write into.
+func waitFixture(t *testing.T, polls func(ws workspace.Layout) []fakePoll) (*fixture, *fakeScheduler, workspace.Layout) {
+	f := newFixture(t)
+	ws := workspace.New(f.path("ws"))
+	s := &fakeScheduler{id: "42", polls: polls(ws)}
+	f.sched = s
+	return f, s, ws
+}
+
+func (f *fixture) submitWait() error {
+	return f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--wait")
+}
+
+func record(t *testing.T, ws workspace.Layout, role string, rank int, state string) func() {
+	return func() {
+		if err := ws.SaveTaskRecord(&workspace.TaskRecord{Role: role, Rank: rank, State: state}); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func finished(t *testing.T, ws workspace.Layout, code int, summary string) func() {
+	return func() {
+		writeFile(t, ws.Summary(), summary, 0o644)
+		verdict := "passed"
+		if code != 0 {
+			verdict = "failed"
+		}
+		if err := ws.SaveJobResult(&workspace.JobResult{JobID: "42", Verdict: verdict, ExitCode: code}); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Without a terminal: one log line per change of state or counts (the
+// elapsed time alone is no change), the pause doubles from 1 s, and the
+// exit status is the verdict's.
+func TestWaitLogLines(t *testing.T) {
+	f, s, ws := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+		return []fakePoll{
+			{state: JobState{ID: "42", State: "PENDING", Reason: "(Resources)"}},
+			{state: JobState{ID: "42", State: "PENDING", Reason: "(Resources)"}},
+			{state: running("0:05"), do: func() {
+				record(t, ws, "GEN_0", 0, workspace.StateRunning)()
+				record(t, ws, "CTX_0", 0, workspace.StateRunning)()
+			}},
+			{state: running("0:09")},
+			{state: running("0:20"), do: record(t, ws, "CTX_0", 0, workspace.StateExited)},
+			{state: JobState{ID: "42", State: "COMPLETED", Elapsed: "0:31"}, do: finished(t, ws, 3, "# summary: 1 failure\n")},
+		}
+	})
+	err := f.submitWait()
+	if got := exitcode.Of(err); got != 3 {
+		t.Fatalf("exit status %d (%v), want 3 from job-result.json", got, err)
+	}
+	want := `42
+job 42: PENDING (Resources), elapsed 0:00, steps running 0/5, tasks finished 0/8
+job 42: RUNNING, elapsed 0:05, steps running 2/5, tasks finished 0/8
+job 42: RUNNING, elapsed 0:20, steps running 1/5, tasks finished 1/8
+job 42: COMPLETED, elapsed 0:31, steps running 1/5, tasks finished 1/8
+# summary: 1 failure
+`
+	if got := f.stdout.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+	wantSleeps := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second}
+	if !equalDurations(f.sleeps, wantSleeps) {
+		t.Errorf("sleeps %v, want %v", f.sleeps, wantSleeps)
+	}
+	for _, ids := range s.pollIDs {
+		if len(ids) != 1 || ids[0] != "42" {
+			t.Errorf("polled %v, want [42]", ids)
+		}
+	}
+	if len(s.submitted) != 1 || s.submitted[0] != ws.Sbatch() {
+		t.Errorf("submitted %v, want [%s]", s.submitted, ws.Sbatch())
+	}
+}
+
+// On a terminal the progress line is rewritten in place and ends with a
+// newline before the summary.
+func TestWaitTerminal(t *testing.T) {
+	f, _, _ := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+		return []fakePoll{
+			{state: running("0:01")},
+			{state: running("0:02")},
+			{state: JobState{ID: "42", Gone: true}, do: finished(t, ws, 0, "all passed\n")},
+		}
+	})
+	f.term = true
+	if err := f.submitWait(); err != nil {
+		t.Fatalf("submit --wait: %v", err)
+	}
+	want := "42\n" +
+		"\rjob 42: RUNNING, elapsed 0:01, steps running 0/5, tasks finished 0/8\x1b[K" +
+		"\rjob 42: RUNNING, elapsed 0:02, steps running 0/5, tasks finished 0/8\x1b[K" +
+		"\rjob 42: ended, steps running 0/5, tasks finished 0/8\x1b[K\n" +
+		"all passed\n"
+	if got := f.stdout.String(); got != want {
+		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// The pause is capped at 15 s; a job that leaves the queue without a
+// result is an error that points at its Slurm output, after a bounded
+// wait for the result to appear on a shared filesystem.
+func TestWaitBackoffAndMissingResult(t *testing.T) {
+	polls := []fakePoll{}
+	for range 8 {
+		polls = append(polls, fakePoll{state: running("1:00")})
+	}
+	polls = append(polls, fakePoll{state: JobState{ID: "42", State: "CANCELLED"}})
+	f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return polls })
+	err := f.submitWait()
+	if exitcode.Of(err) != exitcode.Failure || err == nil ||
+		!strings.Contains(err.Error(), "the job ended without a result ("+ws.JobResult()+" is missing): see "+ws.Dir+"/slurm-42.out") {
+		t.Fatalf("err = %v (exit %d)", err, exitcode.Of(err))
+	}
+	s := time.Second
+	want := []time.Duration{s, 2 * s, 4 * s, 8 * s, 15 * s, 15 * s, 15 * s, 15 * s, // polls
+		s, s, s, s} // looking for job-result.json
+	if !equalDurations(f.sleeps, want) {
+		t.Errorf("sleeps %v, want %v", f.sleeps, want)
+	}
+}
+
+// A controller hiccup is retried; the wait goes on.
+func TestWaitPollErrors(t *testing.T) {
+	f, _, _ := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+		return []fakePoll{
+			{err: errors.New("slurm_load_jobs error: Socket timed out")},
+			{err: errors.New("slurm_load_jobs error: Socket timed out")},
+			{state: JobState{ID: "42", State: "COMPLETED"}, do: finished(t, ws, 0, "ok\n")},
+		}
+	})
+	if err := f.submitWait(); err != nil {
+		t.Fatalf("submit --wait: %v", err)
+	}
+	if !strings.HasSuffix(f.stdout.String(), "ok\n") {
+		t.Errorf("stdout %q", f.stdout.String())
+	}
+}
+
+// A controller that never answers ends the wait with advice, not a hang.
+func TestWaitGivesUp(t *testing.T) {
+	f, s, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{err: errors.New("connection refused")}} })
+	err := f.submitWait()
+	if err == nil || !strings.Contains(err.Error(), "20 polls in a row failed") || !strings.Contains(err.Error(), "scancel 42") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(s.pollIDs) != maxPollErrors {
+		t.Errorf("%d polls, want %d", len(s.pollIDs), maxPollErrors)
+	}
+}
+
+// Interrupting the wait leaves the job alone and says how to stop it.
+func TestWaitInterrupted(t *testing.T) {
+	f, s, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{state: running("0:01")}} })
+	f.sleepErr = context.Canceled
+	err := f.submitWait()
+	if err == nil || !strings.Contains(err.Error(), "stopped following job 42 (context canceled); it keeps running: scancel 42 stops it") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(s.pollIDs) != 1 {
+		t.Errorf("%d polls after the interrupt, want 1", len(s.pollIDs))
+	}
+}
+
+// Without --wait, submit prints the id and leaves.
+func TestSubmitNoWait(t *testing.T) {
+	f, s, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{state: running("0:01")}} })
+	if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if f.stdout.String() != "42\n" || len(s.pollIDs) != 0 {
+		t.Errorf("stdout %q, %d polls; want the id and no polls", f.stdout.String(), len(s.pollIDs))
+	}
+}
+
+// A refusal by the scheduler is a submit failure (exit 75) that says why.
+func TestSubmitRefused(t *testing.T) {
+	f, _, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return nil })
+	f.sched.(*fakeScheduler).submitErr = errors.New("sbatch refused the job: Invalid partition name specified")
+	err := f.submitWait()
+	if exitcode.Of(err) != exitcode.Submit || !strings.Contains(err.Error(), "Invalid partition name") {
+		t.Fatalf("err = %v (exit %d)", err, exitcode.Of(err))
+	}
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
