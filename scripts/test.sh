@@ -1,8 +1,163 @@
 #!/usr/bin/env bash
-# The whole test suite (README "Quick start"): installs what the tests need,
-# then runs the unit tests.
+# The whole test suite, as CI runs it (README "Quick start"; .ci/run execs it):
+#
+#   1. packages   Debian packages the tests need, installed when missing
+#   2. modules    go mod download
+#   3. vet        gofmt -l and go vet ./...
+#   4. lab        a local Slurm lab (scripts/slurm-lab.sh start: 4 nodes)
+#   5. examples   the example pytest suite collects and its unit case passes
+#   6. go test    go test ./... with NODERUN_SLURM_LAB and SLURM_CONF set, so
+#                 the integration tests run against real Slurm
+#
+# The lab is stopped on exit if this script started it; a lab that already
+# ran (NODERUN_SLURM_LAB set and healthy) is used and left running.
+# Exits non-zero on the first failing phase, printing how long each took.
+#
+# Needs root (or password-less sudo) for apt-get and the lab. Otherwise it
+# prints the commands to run first. NODERUN_NO_SLURM_LAB=1 runs without the
+# lab: the integration tests then skip, and the script says so.
+# Knobs: NODERUN_LAB_DIR / NODERUN_LAB_PORT_BASE (where the lab lives),
+# NODERUN_GO_TEST_TIMEOUT (default 30m), NODERUN_GO_PACKAGES (default ./...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
-go vet ./...
-go test ./...
+
+# tool -> Debian package; slurm-lab.sh would install the Slurm ones itself,
+# one apt-get run for all is faster.
+readonly PACKAGES=(python3-pytest python3-yaml libxml2-utils time slurmctld slurmd slurm-client munge)
+readonly GO_TEST_TIMEOUT=${NODERUN_GO_TEST_TIMEOUT:-30m}
+# NODERUN_GO_PACKAGES narrows vet and test while working on one package.
+read -r -a GO_PACKAGES <<<"${NODERUN_GO_PACKAGES:-./...}"
+
+declare -a phase_names=() phase_secs=()
+phase_start=0
+phase_name=""
+begin() {
+	phase_name=$1
+	phase_start=$(date +%s.%N)
+	echo "==> $phase_name"
+}
+end() {
+	local s
+	s=$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	phase_names+=("$phase_name")
+	phase_secs+=("$s")
+	echo "<== $phase_name: ${s}s"
+	phase_name=""
+}
+report() {
+	local rc=$? i
+	[[ -n $phase_name ]] && echo "!!! phase '$phase_name' failed (exit $rc)" >&2
+	echo "---- timings"
+	for i in "${!phase_names[@]}"; do printf '  %-10s %6ss\n' "${phase_names[$i]}" "${phase_secs[$i]}"; done
+	if [[ ${lab_started:-0} == 1 ]]; then
+		bash scripts/slurm-lab.sh stop --dir "$lab_dir" || rc=1
+	fi
+	if ((rc == 0)); then echo "---- all tests passed"; else echo "---- FAILED (exit $rc)" >&2; fi
+	exit "$rc"
+}
+trap report EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		return 127
+	fi
+}
+
+# ---- 1. packages
+begin packages
+command -v go >/dev/null || { echo "go is not on PATH: install Go (see go.mod for the version)" >&2; exit 1; }
+missing=()
+for p in "${PACKAGES[@]}"; do
+	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if ! command -v apt-get >/dev/null; then
+		echo "missing packages: ${missing[*]} (no apt-get here: install their equivalents)" >&2
+		exit 1
+	fi
+	if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+		cat >&2 <<EOF
+These Debian packages are missing and installing them needs root:
+  sudo apt-get update
+  sudo apt-get install -y --no-install-recommends ${missing[*]}
+The Slurm lab needs root too; then run:
+  sudo bash scripts/test.sh
+EOF
+		exit 1
+	fi
+	echo "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	aptlog=$(mktemp)
+	# A fresh image has empty package lists: update only when they lack a package.
+	if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update >"$aptlog" 2>&1 || { tail -n 20 "$aptlog" >&2; exit 1; }
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1 ||
+		{ tail -n 30 "$aptlog" >&2; exit 1; }
+	rm -f "$aptlog"
+fi
+end
+
+# ---- 2. modules
+begin modules
+go mod download
+end
+
+# ---- 3. vet
+begin vet
+unformatted=$(gofmt -l .)
+if [[ -n $unformatted ]]; then
+	echo "not gofmt-ed (run gofmt -w on them):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet "${GO_PACKAGES[@]}"
+end
+
+# ---- 4. lab
+begin lab
+lab_started=0
+lab_dir=${NODERUN_SLURM_LAB:-${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}}
+if [[ ${NODERUN_NO_SLURM_LAB:-0} == 1 ]]; then
+	echo "NODERUN_NO_SLURM_LAB=1: no Slurm lab; the integration tests will SKIP" >&2
+	unset NODERUN_SLURM_LAB
+elif [[ -n ${NODERUN_SLURM_LAB:-} ]] && bash scripts/slurm-lab.sh status --dir "$lab_dir" >/dev/null 2>&1; then
+	echo "using the running lab in $lab_dir (left running)"
+else
+	if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+		cat >&2 <<EOF
+The Slurm lab needs root. Either run the suite as root:
+  sudo bash scripts/test.sh
+or start the lab once as root and point the suite at it:
+  sudo bash scripts/slurm-lab.sh start --dir $lab_dir
+  NODERUN_SLURM_LAB=$lab_dir bash scripts/test.sh
+(NODERUN_NO_SLURM_LAB=1 runs without it; the real-Slurm tests then skip.)
+EOF
+		exit 1
+	fi
+	lab_started=1
+	bash scripts/slurm-lab.sh start --dir "$lab_dir"
+fi
+if [[ ${NODERUN_NO_SLURM_LAB:-0} != 1 ]]; then
+	eval "$(bash scripts/slurm-lab.sh env --dir "$lab_dir")"
+	echo "NODERUN_SLURM_LAB=$NODERUN_SLURM_LAB SLURM_CONF=$SLURM_CONF"
+fi
+end
+
+# ---- 5. examples
+begin examples
+(cd examples/tests && pytest -q)
+end
+
+# ---- 6. go test
+begin "go test"
+# -count=1: a cached result says nothing about the lab running now.
+go test -count=1 -timeout "$GO_TEST_TIMEOUT" "${GO_PACKAGES[@]}"
+end

@@ -1,0 +1,466 @@
+#!/usr/bin/env bash
+# slurm-lab.sh — a real multi-node Slurm on this one machine, for noderun's
+# integration tests and for trying noderun without a cluster.
+#
+#   scripts/slurm-lab.sh start  [--nodes N] [--dir DIR] [--port-base P] [--pmix]
+#   scripts/slurm-lab.sh stop   [--dir DIR]
+#   scripts/slurm-lab.sh status [--dir DIR]
+#   scripts/slurm-lab.sh env    [--dir DIR]      eval "$(scripts/slurm-lab.sh env)"
+#
+# What it runs: Debian's Slurm 22.05 (installed when missing), one munged with
+# a private key and socket, one slurmctld, and N `slurmd -N nX` processes, one
+# per node, each on its own port (P+1..P+N; slurmctld on P). Nodes n1..nN have
+# 4 CPUs and 4 fake GPUs each (GRES files are character devices aliasing
+# /dev/null), so `--gpus-per-node=4` gives CUDA_VISIBLE_DEVICES=0,1,2,3.
+# All nodes share this host and its filesystem: a task's node is
+# SLURMD_NODENAME, never `hostname`. Jobs run as root. No cgroups, no systemd,
+# no accounting (follow jobs with squeue/scontrol, not sacct).
+#
+# Everything lives under DIR (default $NODERUN_LAB_DIR or
+# /tmp/noderun-slurm-lab): etc/slurm.conf, etc/gres.conf, munge/, state/,
+# spool/<node>/, log/, run/. `start` records the pid of every daemon it starts
+# in DIR/run/lab.pids; `stop` signals exactly those pids (after checking that
+# each still runs with this lab's files) and nothing else.
+#
+# Timing the tests rely on (see ../shared SLURM-LAB.md):
+#   KillWait=2        scancel / time limit: SIGTERM, then SIGKILL 2 s later.
+#                     Real clusters often use 30 s; noderun's kill grace must
+#                     stay below it, and tests show results are written in time.
+#   MinJobAge=5       a finished job leaves squeue 5..60 s after it ends (and
+#                     `sbatch --wait` keeps polling every 2 s).
+#   OverTimeLimit=0, InactiveLimit=0, batch_sched_delay=0, cred_expire=10
+#                     (a requeued job may restart 10 s after it ended).
+#   MpiDefault=none   steps get no PMI unless they ask. `srun --mpi=pmix` needs
+#                     the lab started with --pmix (installs libpmix-dev: Slurm
+#                     dlopens the unversioned libpmix.so, which only the -dev
+#                     package ships; about 10 s more on a fresh machine).
+# A time limit is enforced by slurmctld's 30 s timer: `--time=1` ends 60-90 s in.
+#
+# `start` is idempotent: on a running lab (every recorded daemon alive and
+# sinfo answering with the same node count) it does nothing; a half-dead lab
+# is stopped and started again. Each start wipes Slurm's saved state, so job
+# ids begin at 1.
+#
+# Environment: NODERUN_LAB_DIR (default dir), NODERUN_LAB_PORT_BASE (default
+# 17000), NODERUN_LAB_TIMEOUT (seconds to wait for idle nodes, default 30),
+# NODERUN_LAB_PMIX=1 (same as --pmix).
+set -euo pipefail
+
+SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
+readonly CPUS_PER_NODE=4
+readonly GPUS_PER_NODE=4
+readonly REAL_MEMORY=2048 # MB per node; memory is not a consumable resource here
+readonly DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+prog=$(basename "$0")
+
+usage() {
+	cat <<EOF
+usage: $prog {start|stop|status|env} [--nodes N] [--dir DIR] [--port-base P] [--pmix]
+
+  start    install Slurm and munge if missing, start the lab, wait until every
+           node is idle (no-op when the lab already runs)
+  stop     cancel the lab's jobs, stop exactly the daemons 'start' started
+  status   show the lab's daemons and nodes; exit 0 only when it is healthy
+  env      print the shell lines that point Slurm commands at the lab:
+             eval "\$($prog env)"
+
+  --nodes N      number of nodes n1..nN (default 4; 4 CPUs, 4 fake GPUs each)
+  --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
+  --port-base P  slurmctld listens on P, node k's slurmd on P+k
+                 (default \$NODERUN_LAB_PORT_BASE or 17000)
+  --pmix         also install libpmix-dev so that 'srun --mpi=pmix' works
+                 (default \$NODERUN_LAB_PMIX; MpiDefault stays none)
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# ---------------------------------------------------------------- arguments
+
+[[ $# -ge 1 ]] || {
+	usage >&2
+	exit 2
+}
+cmd=$1
+shift
+nodes=4
+dir=${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}
+port_base=${NODERUN_LAB_PORT_BASE:-17000}
+wait_s=${NODERUN_LAB_TIMEOUT:-30}
+pmix=${NODERUN_LAB_PMIX:-0}
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--nodes) nodes=${2:?--nodes needs a value}; shift 2 ;;
+	--nodes=*) nodes=${1#*=}; shift ;;
+	--dir) dir=${2:?--dir needs a value}; shift 2 ;;
+	--dir=*) dir=${1#*=}; shift ;;
+	--port-base) port_base=${2:?--port-base needs a value}; shift 2 ;;
+	--port-base=*) port_base=${1#*=}; shift ;;
+	--pmix) pmix=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "$prog: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+case $cmd in start | stop | status | env) ;; -h | --help | help) usage; exit 0 ;; *)
+	echo "$prog: unknown command '$cmd'" >&2
+	usage >&2
+	exit 2
+	;;
+esac
+[[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "$prog: --nodes '$nodes': give a number from 1 to 99" >&2; exit 2; }
+[[ $port_base =~ ^[1-9][0-9]{3,4}$ ]] && ((port_base + nodes < 65536)) ||
+	{ echo "$prog: --port-base '$port_base': give a port from 1000 to $((65535 - nodes))" >&2; exit 2; }
+[[ $pmix == 1 ]] && SLURM_PACKAGES+=(libpmix-dev)
+[[ $wait_s =~ ^[1-9][0-9]*$ ]] || { echo "$prog: NODERUN_LAB_TIMEOUT='$wait_s': give whole seconds" >&2; exit 2; }
+[[ $dir == /* ]] || dir=$PWD/$dir
+dir=${dir%/}
+# slurm.conf has no quoting: a path with blanks, '#', '%' or '=' would be misread.
+[[ $dir =~ ^/[A-Za-z0-9._/+-]+$ ]] ||
+	{ echo "$prog: --dir '$dir': use a path of letters, digits and ._+-/ only (slurm.conf cannot quote)" >&2; exit 2; }
+
+conf=$dir/etc/slurm.conf
+pids_file=$dir/run/lab.pids
+munge_sock=$dir/munge/munge.sock
+if ((nodes == 1)); then nodelist=n1; else nodelist="n[1-$nodes]"; fi
+
+# Slurm commands run by this script talk to the lab, never to a system Slurm.
+export SLURM_CONF=$conf
+
+# ---------------------------------------------------------------- processes
+
+# is_ours PID: the process runs and its command line names this lab's files,
+# so a recycled pid is never signalled.
+is_ours() {
+	local pid=$1 cmdline
+	[[ -r /proc/$pid/cmdline ]] || return 1
+	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[[ $cmdline == *"$dir/"* ]]
+}
+
+# recorded_pids prints "name pid" lines of the daemons 'start' recorded.
+recorded_pids() {
+	[[ -f $pids_file ]] && cat "$pids_file" || true
+}
+
+# lab_health: 0 = running (every daemon alive, sinfo answers with all nodes),
+# 1 = nothing recorded, 2 = half dead or not answering.
+lab_health() {
+	local name pid n=0 want
+	[[ -s $pids_file ]] || return 1
+	want=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	[[ $want == "$nodes" ]] || return 2
+	# slurmd loads the PMIx plugin when it starts: a lab started without the
+	# library cannot gain it later.
+	if [[ $pmix == 1 ]]; then grep -qx 'pmix=1' "$dir/run/lab.conf" || return 2; fi
+	while read -r name pid; do
+		is_ours "$pid" || return 2
+		n=$((n + 1))
+	done < <(recorded_pids)
+	((n == nodes + 2)) || return 2
+	[[ $(timeout 10 sinfo -h -N -p lab -o %N 2>/dev/null | sort -u | wc -l) -eq $nodes ]] || return 2
+}
+
+# spawn NAME CMD...: start a daemon in its own session with a clean
+# environment, its output in log/NAME.out, and record its pid. In a
+# non-interactive shell a background job is no process-group leader, so
+# setsid execs in place and $! is the daemon itself.
+spawn() {
+	local name=$1
+	shift
+	# 9>&-: the lock must not outlive this script inside the daemons.
+	setsid env -i PATH="$DAEMON_PATH" LANG=C.UTF-8 SLURM_CONF="$conf" "$@" \
+		</dev/null >"$dir/log/$name.out" 2>&1 9>&- &
+	echo "$name $!" >>"$pids_file"
+}
+
+tail_logs() {
+	local f
+	for f in "$dir"/log/*.out "$dir"/log/*.log "$dir"/munge/munged.log; do
+		[[ -s $f ]] || continue
+		echo "---- $f (last 15 lines)" >&2
+		tail -n 15 "$f" >&2
+	done
+}
+
+# stop_lab: cancel the lab's jobs (so no job step outlives its slurmd), then
+# TERM the recorded daemons, slurmd first and munged last, KILL what is left
+# after 10 s.
+stop_lab() {
+	local name pid ctld_pid="" jobs i
+	local -a mine=()
+	while read -r name pid; do
+		is_ours "$pid" || continue
+		[[ $name == slurmctld ]] && ctld_pid=$pid
+		mine+=("$name:$pid")
+	done < <(recorded_pids)
+	if [[ -n $ctld_pid ]]; then
+		jobs=$(timeout 10 squeue -h -o %A 2>/dev/null || true)
+		if [[ -n $jobs ]]; then
+			echo "$prog: cancelling jobs $(echo $jobs)" >&2
+			# shellcheck disable=SC2086
+			timeout 10 scancel $jobs 2>/dev/null || true
+			for ((i = 0; i < 100; i++)); do # KillWait is 2 s; allow 10 s
+				[[ -z $(timeout 5 squeue -h -o %A 2>/dev/null || true) ]] && break
+				sleep 0.1
+			done
+		fi
+	fi
+	local order
+	for order in slurmd slurmctld munged; do
+		local -a group=()
+		for i in "${mine[@]}"; do
+			name=${i%%:*} pid=${i##*:}
+			[[ $name == "$order"* ]] || continue
+			kill -TERM "$pid" 2>/dev/null || true
+			group+=("$pid")
+		done
+		((${#group[@]})) || continue
+		for ((i = 0; i < 100; i++)); do
+			local alive=0
+			for pid in "${group[@]}"; do is_ours "$pid" && alive=1; done
+			((alive)) || break
+			sleep 0.1
+		done
+		for pid in "${group[@]}"; do
+			if is_ours "$pid"; then
+				echo "$prog: pid $pid ($order) ignored SIGTERM for 10 s; sending SIGKILL" >&2
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done
+	done
+	rm -f "$pids_file" "$munge_sock"
+}
+
+# ---------------------------------------------------------------- install
+
+need_root() {
+	[[ $(id -u) -eq 0 ]] && return 0
+	if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		exec sudo -n NODERUN_LAB_DIR="$dir" NODERUN_LAB_PORT_BASE="$port_base" \
+			NODERUN_LAB_TIMEOUT="$wait_s" NODERUN_LAB_PMIX="$pmix" "$0" "$cmd" --nodes "$nodes"
+	fi
+	die "'$cmd' needs root (the lab runs Slurm with SlurmUser=root and munged as user munge). Run:
+  sudo $0 $cmd --nodes $nodes --dir $dir"
+}
+
+install_packages() {
+	local p
+	local -a missing=()
+	for p in "${SLURM_PACKAGES[@]}"; do
+		[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	command -v apt-get >/dev/null ||
+		die "missing packages ${missing[*]} and no apt-get: install Slurm 22.05 (slurmctld, slurmd, client commands) and munge by hand"
+	local t0 aptlog
+	t0=$(now)
+	aptlog=$(mktemp)
+	echo "$prog: installing ${missing[*]} (apt-get, --no-install-recommends)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	# A fresh image has empty package lists; update only then.
+	if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+		apt-get update >"$aptlog" 2>&1 || { tail -n 20 "$aptlog" >&2; die "apt-get update failed"; }
+	fi
+	if ! apt-get install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1; then
+		tail -n 30 "$aptlog" >&2
+		die "apt-get install ${missing[*]} failed (see above)"
+	fi
+	rm -f "$aptlog"
+	echo "$prog: installed in $(elapsed "$t0")s" >&2
+}
+
+# ---------------------------------------------------------------- config
+
+write_config() {
+	local k shorthost
+	rm -rf "$dir/etc" "$dir/state" "$dir/spool" "$dir/dev" "$dir/munge" "$dir/run" "$dir/tmp"
+	mkdir -p "$dir/etc" "$dir/state" "$dir/log" "$dir/run" "$dir/dev" "$dir/munge"
+	# Logs of an earlier lab would mislead whoever reads the tails.
+	rm -f "$dir"/log/*.log "$dir"/log/*.out
+	for ((k = 1; k <= nodes; k++)); do mkdir -p "$dir/spool/n$k" "$dir/tmp/n$k"; done
+	# Fake GPUs: gres needs character devices; c 1 3 is /dev/null's.
+	for ((k = 0; k < GPUS_PER_NODE; k++)); do
+		mknod -m 666 "$dir/dev/nvidia$k" c 1 3
+	done
+	printf 'nodes=%s\nport_base=%s\npmix=%s\n' "$nodes" "$port_base" "$pmix" >"$dir/run/lab.conf"
+	shorthost=$(hostname -s 2>/dev/null || hostname)
+
+	cat >"$conf" <<EOF
+# Written by scripts/slurm-lab.sh; rewritten on every start.
+ClusterName=noderunlab
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$port_base
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$munge_sock,cred_expire=10
+StateSaveLocation=$dir/state
+SlurmctldPidFile=$dir/run/slurmctld.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdSpoolDir=$dir/spool/%n
+SlurmdPidFile=$dir/run/slurmd-%n.pid
+SlurmdLogFile=$dir/log/slurmd-%n.log
+# Per node: PMIx puts its per-step folders under TmpFS, named by job and step
+# only, so nodes that share /tmp would collide.
+TmpFS=$dir/tmp/%n
+SlurmctldDebug=info
+SlurmdDebug=info
+SlurmdParameters=config_overrides
+# No cgroups, no systemd on a CI box.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SwitchType=switch/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+ReturnToService=2
+# Short timers make the tests fast; KillWait=2 is what they rely on.
+KillWait=2
+OverTimeLimit=0
+InactiveLimit=0
+MinJobAge=5
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0,bf_interval=2
+# This host is $shorthost; every node is a slurmd on localhost with its own port.
+NodeName=$nodelist NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port_base + 1))-$((port_base + nodes)) CPUs=$CPUS_PER_NODE RealMemory=$REAL_MEMORY Gres=gpu:$GPUS_PER_NODE State=UNKNOWN
+PartitionName=lab Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+	cat >"$dir/etc/gres.conf" <<EOF
+AutoDetect=off
+NodeName=$nodelist Name=gpu File=$dir/dev/nvidia[0-$((GPUS_PER_NODE - 1))]
+EOF
+
+	# munge refuses keys and sockets that others could write.
+	chmod 0755 "$dir" "$dir/munge"
+	mungekey --create --keyfile="$dir/munge/munge.key" >/dev/null 2>&1 ||
+		dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
+	chown -R munge:munge "$dir/munge"
+	chmod 0400 "$dir/munge/munge.key"
+}
+
+# ---------------------------------------------------------------- start
+
+start_lab() {
+	local t0 k name pid i state
+	t0=$(now)
+	: >"$pids_file"
+
+	spawn munged setpriv --reuid=munge --regid=munge --init-groups \
+		munged --foreground --key-file="$dir/munge/munge.key" --socket="$munge_sock" \
+		--pid-file="$dir/munge/munged.pid" --seed-file="$dir/munge/munged.seed" \
+		--log-file="$dir/munge/munged.log"
+	for ((i = 0; ; i++)); do
+		munge -S "$munge_sock" -n 2>/dev/null | unmunge -S "$munge_sock" >/dev/null 2>&1 && break
+		((i < 10 * wait_s)) || fail_start "munged did not answer on $munge_sock within ${wait_s}s"
+		check_alive
+		sleep 0.1
+	done
+
+	spawn slurmctld slurmctld -D -c -i -f "$conf"
+	for ((k = 1; k <= nodes; k++)); do
+		spawn "slurmd-n$k" slurmd -D -N "n$k" -f "$conf"
+	done
+
+	for ((i = 0; ; i++)); do
+		state=$(timeout 5 sinfo -h -N -p lab -o '%N %t' 2>/dev/null | sort -u || true)
+		[[ $(grep -c ' idle$' <<<"$state") -eq $nodes ]] && break
+		((i < 10 * wait_s)) || fail_start "not every node became idle within ${wait_s}s; sinfo says:
+${state:-(no answer)}"
+		check_alive
+		sleep 0.1
+	done
+	echo "$prog: lab up in $(elapsed "$t0")s: $nodes nodes ($nodelist) x $CPUS_PER_NODE CPUs x $GPUS_PER_NODE GPUs, SLURM_CONF=$conf" >&2
+}
+
+check_alive() {
+	local name pid
+	while read -r name pid; do
+		is_ours "$pid" || fail_start "$name (pid $pid) exited during start"
+	done < <(recorded_pids)
+}
+
+fail_start() {
+	# Stop first: printing may fail (a closed pipe) and must not leave daemons.
+	stop_lab
+	echo "$prog: start failed: $*" >&2
+	tail_logs
+	exit 1
+}
+
+# check_ports fails early, and clearly, when another lab or service listens
+# on a port this lab needs.
+check_ports() {
+	local port
+	for ((port = port_base; port <= port_base + nodes; port++)); do
+		if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			die "port $port is in use (another lab?): stop it or pick other ports with --port-base or NODERUN_LAB_PORT_BASE"
+		fi
+	done
+}
+
+# ---------------------------------------------------------------- commands
+
+# with_lock serialises start and stop on one lab. It also refuses a folder
+# that holds anything but a lab, because start rewrites DIR/etc and friends.
+with_lock() {
+	if [[ -d $dir && ! -e $dir/.noderun-slurm-lab && -n $(ls -A "$dir") ]]; then
+		die "--dir $dir is not empty and holds no lab (no .noderun-slurm-lab marker): pick an empty or new folder"
+	fi
+	mkdir -p "$dir/log" "$dir/run"
+	touch "$dir/.noderun-slurm-lab"
+	exec 9>"$dir/.lock"
+	flock -w 120 9 || die "another $prog holds $dir/.lock for over 120 s"
+}
+
+case $cmd in
+env)
+	printf 'export SLURM_CONF=%q\n' "$conf"
+	printf 'export NODERUN_SLURM_LAB=%q\n' "$dir"
+	;;
+status)
+	[[ -s $pids_file ]] || { echo "lab $dir: not running"; exit 1; }
+	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || echo "$nodes")
+	while read -r name pid; do
+		if is_ours "$pid"; then echo "$name pid $pid running"; else echo "$name pid $pid GONE"; fi
+	done < <(recorded_pids)
+	timeout 10 sinfo -N -p lab -o '%N %t %c %G' 2>&1 || true
+	if lab_health; then echo "lab $dir: running"; else echo "lab $dir: unhealthy (run: $0 start --dir $dir)"; exit 1; fi
+	;;
+stop)
+	[[ -e $dir/.noderun-slurm-lab ]] || { echo "$prog: no lab in $dir; nothing to stop" >&2; exit 0; }
+	need_root
+	with_lock
+	stop_lab
+	echo "$prog: lab $dir stopped" >&2
+	;;
+start)
+	need_root
+	with_lock
+	rc=0
+	lab_health || rc=$?
+	if ((rc == 0)); then
+		echo "$prog: lab $dir already running ($nodes nodes)" >&2
+		exit 0
+	fi
+	if ((rc == 2)); then
+		echo "$prog: lab $dir is half dead or has another size; restarting it" >&2
+		stop_lab
+	fi
+	install_packages
+	check_ports
+	write_config
+	start_lab
+	;;
+esac
