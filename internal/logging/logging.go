@@ -37,6 +37,8 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
 	}
+	// Durations (took, grace, timeout) are logged as seconds.
+	zerolog.DurationFieldUnit = time.Second
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
