@@ -33,7 +33,10 @@ func NewApp(o Options) *cli.App {
 	log := zerolog.Nop()
 	env := &appenv.Env{Log: &log, Stdout: o.Stdout, Stderr: o.Stderr, NVML: o.NVML}
 	var logFormat, logLevel string
-	return &cli.App{
+	usageError := func(_ *cli.Context, err error, _ bool) error {
+		return exitcode.With(exitcode.Usage, err)
+	}
+	app := &cli.App{
 		Name:  "noderun",
 		Usage: "run GPU pytest jobs under Slurm, without shell glue",
 		Description: "noderun replaces the shell chain of TensorRT-LLM's perf CI (heredocs, submit.py, " +
@@ -72,9 +75,7 @@ func NewApp(o Options) *cli.App {
 			*env.Log = l
 			return nil
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.With(exitcode.Usage, err)
-		},
+		OnUsageError: usageError,
 		Commands: []*cli.Command{
 			submit.NewCommand(env),
 			job.NewCommand(env),
@@ -84,6 +85,13 @@ func NewApp(o Options) *cli.App {
 			hostnames.NewCommand(env),
 		},
 	}
+	// A bad flag of any subcommand is a usage error (exit 2), not a failure.
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
+	}
+	return app
 }
 
 // isSilent reports an error that only carries an exit status.
