@@ -236,7 +236,7 @@ func (r *runner) pickGPUs() error {
 	})
 	if err != nil {
 		code := exitcode.Usage
-		if errors.Is(err, gpu.ErrPrecheck) {
+		if errors.Is(err, gpu.ErrPrecheck) || errors.Is(err, gpu.ErrNotEnoughGPUs) {
 			code = exitcode.GPUPrecheck
 		}
 		return exitcode.With(code, fmt.Errorf("choose GPUs: %w", err))

@@ -1,0 +1,116 @@
+package gpu
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Visible is a parsed visible-devices value (NVIDIA_VISIBLE_DEVICES,
+// CUDA_VISIBLE_DEVICES, GPU_DEVICE_ORDINAL, SLURM_STEP_GPUS, SLURM_JOB_GPUS).
+type Visible struct {
+	// Name is the variable the value came from, for messages.
+	Name  string
+	Value string
+	// All is true for "all": no restriction.
+	All bool
+	// Tokens are the listed devices, in the order given. Empty and !All means
+	// no GPU at all: "none", "void" or the empty string.
+	Tokens []Token
+}
+
+// Token is one entry of a visible-devices list. Exactly one form is set.
+type Token struct {
+	// Text is the entry as written (trimmed).
+	Text string
+	// Index is a device index (>= 0), or -1 when the entry is a UUID.
+	Index int
+	// GPU is "GPU-<uuid>": a whole GPU, or the parent GPU of the older MIG
+	// form "MIG-GPU-<uuid>/<gi>/<ci>" (then GI and CI are >= 0).
+	GPU    string
+	GI, CI int
+	// MIG is "MIG-<uuid>": one MIG device.
+	MIG string
+}
+
+const uuidRE = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`
+
+var (
+	gpuUUIDRE   = regexp.MustCompile(`^GPU-` + uuidRE + `$`)
+	migUUIDRE   = regexp.MustCompile(`^MIG-` + uuidRE + `$`)
+	migLegacyRE = regexp.MustCompile(`^MIG-(GPU-` + uuidRE + `)/([0-9]{1,4})/([0-9]{1,4})$`)
+	indexRE     = regexp.MustCompile(`^[0-9]{1,4}$`)
+)
+
+// acceptedForms ends every parse error, so that the user sees what to write.
+const acceptedForms = `accepted: "all", "none", "void", "" (no GPU), or a comma-separated list of ` +
+	`device indices (0,1), GPU-<uuid>, MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>`
+
+// ParseVisible parses the value of variable name. Keywords are lower case
+// (as nvidia-container-toolkit reads them); spaces around entries are
+// ignored; UUIDs must be complete (CUDA's unique-prefix shorthand is not
+// accepted, since a prefix cannot be checked against other nodes). A bad or
+// repeated entry is an error wrapping ErrInvalidDevices that names the
+// variable and the entry.
+func ParseVisible(name, value string) (Visible, error) {
+	v := Visible{Name: name, Value: value}
+	switch strings.TrimSpace(value) {
+	case "all":
+		v.All = true
+		return v, nil
+	case "none", "void", "":
+		return v, nil
+	}
+	seen := map[string]bool{}
+	for _, raw := range strings.Split(value, ",") {
+		text := strings.TrimSpace(raw)
+		t, err := parseToken(text)
+		if err != nil {
+			return Visible{}, fmt.Errorf("%w: %s=%q: entry %q %v; %s", ErrInvalidDevices, name, value, text, err, acceptedForms)
+		}
+		key := strings.ToLower(text)
+		if seen[key] {
+			return Visible{}, fmt.Errorf("%w: %s=%q: entry %q is listed twice; list each device once", ErrInvalidDevices, name, value, text)
+		}
+		seen[key] = true
+		v.Tokens = append(v.Tokens, t)
+	}
+	return v, nil
+}
+
+func parseToken(text string) (Token, error) {
+	t := Token{Text: text, Index: -1, GI: -1, CI: -1}
+	switch {
+	case text == "":
+		return t, fmt.Errorf("is empty (two commas in a row, or a trailing comma?)")
+	case text == "all" || text == "none" || text == "void":
+		return t, fmt.Errorf("is a keyword and must stand alone")
+	case indexRE.MatchString(text):
+		t.Index, _ = strconv.Atoi(text)
+	case gpuUUIDRE.MatchString(text):
+		t.GPU = text
+	case migUUIDRE.MatchString(text):
+		t.MIG = text
+	case migLegacyRE.MatchString(text):
+		m := migLegacyRE.FindStringSubmatch(text)
+		t.GPU = m[1]
+		t.GI, _ = strconv.Atoi(m[2])
+		t.CI, _ = strconv.Atoi(m[3])
+	case strings.HasPrefix(text, "GPU-") || strings.HasPrefix(text, "MIG-"):
+		return t, fmt.Errorf("is not a complete UUID (expected 8-4-4-4-12 hex digits after the prefix)")
+	default:
+		return t, fmt.Errorf("is not a device index or UUID")
+	}
+	return t, nil
+}
+
+// isIndexList reports whether every token is a plain index.
+func (v Visible) isIndexList() bool {
+	for _, t := range v.Tokens {
+		if t.Index < 0 {
+			return false
+		}
+	}
+	return len(v.Tokens) > 0
+}
