@@ -197,14 +197,21 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 	}
 }
 
-// stopAll stops every running step: SIGTERM, wait up to budget, then kill.
+// stopSignal is what the supervisor sends to stop a step. pytest turns
+// SIGINT into KeyboardInterrupt and still writes its junit file with the
+// tests that completed, where SIGTERM kills it with nothing written; servers
+// (uvicorn, trtllm-serve) shut down on SIGINT too. The runners kill what is
+// left after their grace.
+const stopSignal = syscall.SIGINT
+
+// stopAll stops every running step: stopSignal, wait up to budget, then kill.
 func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) string {
 	var running []*stepRun
 	for _, r := range s.runs {
 		if !r.ended {
 			r.stopped = outcome
 			running = append(running, r)
-			r.running.Signal(syscall.SIGTERM)
+			r.running.Signal(stopSignal)
 		}
 	}
 	if len(running) > 0 {

@@ -16,8 +16,8 @@ import (
 	"github.com/noderun/noderun/internal/workspace"
 )
 
-// fakeStep is a step whose end the test controls; it ends with 143 when
-// signalled with SIGTERM unless it ignores TERM.
+// fakeStep is a step whose end the test controls; it ends with 130 when
+// asked to stop (SIGINT) unless it ignores that.
 type fakeStep struct {
 	role       string
 	ignoreTerm bool
@@ -37,8 +37,8 @@ func (f *fakeStep) Signal(sig syscall.Signal) {
 	f.mu.Lock()
 	f.signals = append(f.signals, sig)
 	f.mu.Unlock()
-	if sig == syscall.SIGTERM && !f.ignoreTerm {
-		f.end(143)
+	if sig == stopSignal && !f.ignoreTerm {
+		f.end(130)
 	}
 }
 func (f *fakeStep) Kill() { f.end(137) }
@@ -150,8 +150,8 @@ func TestJobStopsServersAfterBenchmark(t *testing.T) {
 	for _, st := range spec.Steps {
 		rec := &workspace.TaskRecord{Role: st.Role, Node: "n1", State: workspace.StateExited, Start: now, End: now}
 		if st.Role == "GEN_0" || st.Role == jobspec.RoleDisaggServer {
-			// What the runner records for a child stopped by SIGTERM.
-			rec.State, rec.Stopped, rec.Signal, rec.ExitCode = workspace.StateSignaled, true, "SIGTERM", 143
+			// What the runner records for a child stopped by SIGINT.
+			rec.State, rec.Stopped, rec.Signal, rec.ExitCode = workspace.StateSignaled, true, "SIGINT", 130
 		}
 		if err := ws.SaveTaskRecord(rec); err != nil {
 			t.Fatal(err)

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"github.com/noderun/noderun/internal/testbin"
+
 	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,14 +19,11 @@ import (
 // signal, and say that NVML is unavailable, why, and which fallback it used.
 // gpu/doc.go explains what goes wrong otherwise.
 
-// lazyLDFlags are the Makefile's GO_LDFLAGS; keep the two in step.
-const lazyLDFlags = "-extldflags=-Wl,-z,lazy"
-
 func TestGPUsWithoutNVML(t *testing.T) {
 	if out, err := exec.Command("ldconfig", "-p").Output(); err == nil && bytes.Contains(out, []byte("libnvidia-ml.so.1")) {
 		t.Skip("libnvidia-ml.so.1 is installed here; this test is about machines without it")
 	}
-	bin := buildLazy(t)
+	bin := testbin.Path(t)
 	checkLinkage(t, bin)
 
 	t.Run("text", func(t *testing.T) {
@@ -71,27 +68,6 @@ func TestGPUsWithoutNVML(t *testing.T) {
 			}
 		}
 	})
-}
-
-// buildLazy builds ./cmd/noderun with the Makefile's flags into a temp dir.
-func buildLazy(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
-	gomod, err := exec.Command(goBin, "env", "GOMOD").Output()
-	if err != nil || len(bytes.TrimSpace(gomod)) == 0 {
-		t.Fatalf("go env GOMOD: %v %s", err, gomod)
-	}
-	bin := filepath.Join(t.TempDir(), "noderun")
-	cmd := exec.Command(goBin, "build", "-ldflags="+lazyLDFlags, "-o", bin, "./cmd/noderun")
-	cmd.Dir = filepath.Dir(string(bytes.TrimSpace(gomod)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // checkLinkage asserts what makes the binary safe without a driver: it is

@@ -1,0 +1,72 @@
+// Package testbin builds the noderun binary once per test process, with the
+// release flags of the Makefile, for tests that must run the real binary
+// (signals, the local simulation, the GPU-less NVML path, real Slurm).
+package testbin
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// LDFlags are the Makefile's release link flags (see Makefile "build").
+const LDFlags = "-extldflags=-Wl,-z,lazy"
+
+var (
+	dir     string
+	once    sync.Once
+	path    string
+	errOnce error
+)
+
+// Main runs the tests of a package that uses Path, in a temporary directory
+// for the binary that is removed afterwards. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+func Main(m *testing.M) int {
+	d, err := os.MkdirTemp("", "noderun-testbin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testbin:", err)
+		return 1
+	}
+	dir = d
+	defer os.RemoveAll(d)
+	return m.Run()
+}
+
+// Path returns the built binary, building it on first use. It skips the
+// test when there is no go command, and fails it when the build fails.
+func Path(tb testing.TB) string {
+	tb.Helper()
+	if dir == "" {
+		tb.Fatal("testbin.Path needs TestMain to call testbin.Main")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		tb.Skip("no go command to build noderun with")
+	}
+	once.Do(func() { path, errOnce = build(goBin) })
+	if errOnce != nil {
+		tb.Fatal(errOnce)
+	}
+	return path
+}
+
+func build(goBin string) (string, error) {
+	gomod, err := exec.Command(goBin, "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(gomod)) == 0 {
+		return "", fmt.Errorf("go env GOMOD: %v %s", err, gomod)
+	}
+	bin := filepath.Join(dir, "noderun")
+	cmd := exec.Command(goBin, "build", "-ldflags="+LDFlags, "-o", bin, "./cmd/noderun")
+	cmd.Dir = filepath.Dir(string(bytes.TrimSpace(gomod)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
