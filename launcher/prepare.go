@@ -231,7 +231,7 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 	err = WriteStub(&stub, Stub{
 		JobName: jobName, Nodes: plan.Nodes, TasksPerNode: plan.MaxTasksPerNode(), GPUsPerNode: gpus,
 		Time: jobTime, Partition: req.Partition, Account: req.Account,
-		Output: filepath.Join(ws, "slurm-%j.out"), SignalBefore: req.SignalBefore, SbatchArgs: sbatchArgs,
+		Output: filepath.Join(ws, "slurm-%j.out"), SignalBefore: warningSeconds(req.SignalBefore, jobTime), SbatchArgs: sbatchArgs,
 		Binary: p.Workspace.Binary(), Spec: p.Workspace.Spec(),
 	})
 	if err != nil {

@@ -350,6 +350,16 @@ loop:
 		}
 	}
 	res := g.Result()
+	// Slurm signals every process of a step, the child included, so the
+	// child may die of the same SIGTERM just before the runner's copy
+	// arrives: a child killed by a signal waits briefly for that copy.
+	if res.Signaled() && !r.rec.Stopped {
+		select {
+		case s := <-sigs:
+			forward(s)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if g.Alive() {
 		// The child is gone but processes it started live on in its group.
 		r.log.Warn().Msg("killing processes the child left behind in its process group")

@@ -1,0 +1,32 @@
+package launcher
+
+import "testing"
+
+func TestTimeLimitSeconds(t *testing.T) {
+	for in, want := range map[string]int{
+		"1": 60, "90": 5400, "10:30": 630, "02:00:00": 7200, "1-0": 86400,
+		"1-02": 93600, "1-02:03": 93780, "1-02:03:04": 93784, "0-5": 18000,
+	} {
+		if got, ok := timeLimitSeconds(in); !ok || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "infinite", "UNLIMITED", "1:2:3:4", "a", "-1"} {
+		if _, ok := timeLimitSeconds(in); ok {
+			t.Errorf("%q parsed", in)
+		}
+	}
+}
+
+// The default 60 s warning would arrive at the start of a one-minute job.
+func TestWarningSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		req   int
+		limit string
+		want  int
+	}{{60, "1", 30}, {60, "02:00:00", 60}, {60, "", 60}, {0, "1", 0}, {60, "infinite", 60}} {
+		if got := warningSeconds(tc.req, tc.limit); got != tc.want {
+			t.Errorf("warningSeconds(%d, %q) = %d, want %d", tc.req, tc.limit, got, tc.want)
+		}
+	}
+}
