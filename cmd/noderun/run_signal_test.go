@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/testbin"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// gone reports whether pid has exited (a zombie counts as exited).
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// A real SIGTERM to the `noderun run` process reaches its child's whole
+// process group (grandchild included) within 100 ms, and the runner exits
+// 143 with a record of the stop: what scancel relies on.
+func TestRunnerForwardsSIGTERM(t *testing.T) {
+	bin := testbin.Path(t)
+	ws := t.TempDir()
+	pids := filepath.Join(ws, "pids")
+	spec := &jobspec.Spec{
+		Version: jobspec.Version, Workspace: ws, NodeLocalDir: filepath.Join(ws, "local"), Nodes: 1,
+		Timeouts: jobspec.Timeouts{KillGrace: jobspec.Duration(5 * time.Second)},
+		GPU:      jobspec.GPUPolicy{Precheck: "off"},
+		Steps: []jobspec.Step{{Role: jobspec.RoleBenchmark, Kind: jobspec.KindBenchmark, Nodes: 1, Tasks: 1, TasksPerNode: 1,
+			GPUMode: jobspec.GPUModeNone, ServingType: jobspec.RoleBenchmark,
+			Command: jobspec.Command{Argv: []string{"sh", "-c", `sleep 100 & echo $$ $! > "$1.tmp"; mv "$1.tmp" "$1"; wait`, "sh", pids}}}},
+	}
+	specPath := filepath.Join(ws, "job.json")
+	if err := spec.Save(specPath); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--spec", specPath)
+	cmd.Env = append(os.Environ(), "DISAGG_SERVING_TYPE=BENCHMARK", "SLURM_JOB_ID=3", "SLURM_STEP_ID=1",
+		"SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_NODEID=0", "SLURMD_NODENAME=n1", "SLURM_JOB_NODELIST=n1",
+		"SLURM_STEP_NODELIST=n1", "SLURM_NTASKS=1", "SLURM_STEP_NUM_TASKS=1", "SLURM_JOB_NUM_NODES=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var child, grandchild int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if b, err := os.ReadFile(pids); err == nil {
+			f := strings.Fields(string(b))
+			child, _ = strconv.Atoi(f[0])
+			grandchild, _ = strconv.Atoi(f[1])
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the child never started")
+		}
+	}
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	for !gone(child) || !gone(grandchild) {
+		if time.Since(sent) > 5*time.Second {
+			t.Fatal("child or grandchild still alive 5 s after SIGTERM")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(sent)
+	t.Logf("process group gone %s after SIGTERM", took)
+	if took > 100*time.Millisecond {
+		t.Errorf("the process group was gone %s after SIGTERM, want within 100 ms", took)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 143 {
+		t.Errorf("runner exit: %v, want status 143", err)
+	}
+	rec, err := workspace.LoadTaskRecord(workspace.New(ws).TaskRecord(jobspec.RoleBenchmark, 0))
+	if err != nil || !rec.Stopped || rec.ExitCode != 143 || rec.Signal != "SIGTERM" {
+		t.Errorf("task record %+v, %v", rec, err)
+	}
+}
