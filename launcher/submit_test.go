@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/golden"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -75,9 +76,9 @@ func TestSubmitGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				golden(t, filepath.Join(tt.name, filepath.Base(file)), f.stable(got))
+				golden.Check(t, filepath.Join("testdata", "golden", tt.name, filepath.Base(file)), f.stable(got))
 			}
-			golden(t, filepath.Join(tt.name, "stdout.txt"), f.stable(f.stdout.Bytes()))
+			golden.Check(t, filepath.Join("testdata", "golden", tt.name, "stdout.txt"), f.stable(f.stdout.Bytes()))
 			if _, err := jobspec.Load(ws.Spec()); err != nil {
 				t.Errorf("written spec does not load: %v", err)
 			}

@@ -2,8 +2,6 @@ package hostnames
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,9 +11,8 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // runApp runs `noderun hostnames args...` through a minimal app wired like
 // cmd/noderun's: errors come back from Run, nothing exits.
@@ -77,19 +74,7 @@ func TestHelpGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "help.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(stdout), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if stdout != string(want) {
-		t.Errorf("help text changed; run go test -update and review the diff\ngot:\n%s\nwant:\n%s", stdout, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "help.golden"), []byte(stdout))
 }
 
 func TestCaretOnLongExpression(t *testing.T) {

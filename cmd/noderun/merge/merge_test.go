@@ -3,7 +3,6 @@ package merge
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +14,9 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/golden"
 	"github.com/noderun/noderun/internal/workspace"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/help.golden")
 
 const (
 	passing = `<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0"><testcase classname="t" name="ok"/></testsuite></testsuites>`
@@ -158,20 +156,5 @@ func TestMergeHelp(t *testing.T) {
 	if code != exitcode.OK {
 		t.Fatalf("exit status %d", code)
 	}
-	path := filepath.Join("testdata", "help.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(stdout), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if stdout != string(want) {
-		t.Errorf("help differs from %s (go test -update, then review):\n%s", path, stdout)
-	}
+	golden.Check(t, filepath.Join("testdata", "help.golden"), []byte(stdout))
 }

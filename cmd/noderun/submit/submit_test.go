@@ -2,7 +2,6 @@ package submit
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,9 +13,8 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/help.golden")
 
 // run executes `noderun submit ARGS…` as the app does and returns stdout.
 func run(t *testing.T, args ...string) (string, error) {
@@ -43,19 +41,7 @@ func TestHelp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "help.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("help differs from %s (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "help.golden"), []byte(got))
 	for _, name := range []string{"PERF_TEST_MODULE", "PERF_TEST_FUNCTION", "PERF_TEST_PREFIX", "CONFIG_NAME", "WORKSPACE",
 		"CLUSTER_PARTITION", "CLUSTER_ACCOUNT", "TRTLLM_DIR", "--local", "--dry-run", "--wait"} {
 		if !strings.Contains(got, name) {

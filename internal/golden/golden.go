@@ -1,0 +1,88 @@
+// Package golden compares test output with golden files under a package's
+// testdata/ and rewrites them when the test binary runs with -update.
+//
+// It exists so that every package's tests share one -update flag and one
+// way to report a mismatch, instead of each test file declaring its own flag
+// and its own write/read/compare code. Only tests import it.
+package golden
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// update is registered once here; a test binary that imports this package
+// must not declare its own -update flag.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// Check compares got with the golden file at path (relative to the package
+// directory, e.g. testdata/help.golden). With -update it writes got to path
+// instead, creating missing directories, and checks nothing. A mismatch
+// fails t with the first differing line and the command that accepts the
+// new output; a missing file fails t with the command that creates it.
+func Check(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatalf("create directory for golden file: %v", err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatalf("write golden file: %v", err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file: %v (run go test %s -update to create it)", err, packageDir())
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	line, g, w := firstDiff(got, want)
+	t.Errorf("%s differs from the output at line %d:\n  got:  %s\n  want: %s\nrun go test %s -update to accept, then review the diff",
+		path, line, g, w, packageDir())
+}
+
+// firstDiff returns the 1-based number of the first line where got and want
+// differ, and both lines quoted so that whitespace shows; a side that has no
+// such line says so.
+func firstDiff(got, want []byte) (line int, g, w string) {
+	gl := bytes.Split(got, []byte("\n"))
+	wl := bytes.Split(want, []byte("\n"))
+	i := 0
+	for i < len(gl) && i < len(wl) && bytes.Equal(gl[i], wl[i]) {
+		i++
+	}
+	quote := func(lines [][]byte) string {
+		if i >= len(lines) {
+			return "(no such line)"
+		}
+		return fmt.Sprintf("%q", lines[i])
+	}
+	return i + 1, quote(gl), quote(wl)
+}
+
+// packageDir names the package under test relative to the module root
+// (go test runs in the package directory), for the hint in messages.
+func packageDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			rel, err := filepath.Rel(dir, wd)
+			if err != nil || rel == "." {
+				return "."
+			}
+			return "./" + filepath.ToSlash(rel)
+		}
+		if filepath.Dir(dir) == dir {
+			return "."
+		}
+	}
+}
