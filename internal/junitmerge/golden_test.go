@@ -2,16 +2,14 @@ package junitmerge
 
 import (
 	"bytes"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/noderun/noderun/internal/golden"
 	"github.com/noderun/noderun/internal/workspace"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // copyTree copies testdata into a temporary directory, so the merge writes
 // nothing into the source tree.
@@ -37,25 +35,6 @@ func copyTree(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./internal/junitmerge -run %s -update, then review the diff)\n--- got ---\n%s",
-			path, t.Name(), got)
-	}
 }
 
 // TestGoldenWorkspace merges the fixed workspace in testdata/workspace: a
@@ -99,9 +78,9 @@ func TestGoldenWorkspace(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "workspace.results.xml.golden", results)
-	golden(t, "workspace.summary.md.golden", summary)
-	golden(t, "workspace.table.golden", table.Bytes())
+	golden.Check(t, filepath.Join("testdata", "workspace.results.xml.golden"), results)
+	golden.Check(t, filepath.Join("testdata", "workspace.summary.md.golden"), summary)
+	golden.Check(t, filepath.Join("testdata", "workspace.table.golden"), table.Bytes())
 	parseBack(t, results)
 	validateSchema(t, ws.Results())
 }
