@@ -47,12 +47,18 @@ func timeLimitSeconds(s string) (secs int, ok bool) {
 	return ((days*24+h)*60+m)*60 + sec, true
 }
 
+// slurmSignalSlack is how early Slurm may send a --signal: it checks on a
+// timer (every 30 s in the lab; "up to 60 seconds earlier" in its docs).
+const slurmSignalSlack = 60
+
 // warningSeconds is how long before the time limit the batch step asks for
-// SIGUSR2: the requested lead, but at most half the limit, so that a short
-// job is not told at its start that its time is up.
+// SIGUSR2: the requested lead, but so that even an early delivery comes in
+// the second half of the job; a job too short for that gets no warning and
+// is stopped by Slurm's SIGTERM at its limit.
 func warningSeconds(requested int, timeLimit string) int {
-	if limit, ok := timeLimitSeconds(timeLimit); ok && limit > 0 && requested > limit/2 {
-		return limit / 2
+	limit, ok := timeLimitSeconds(timeLimit)
+	if !ok || limit == 0 {
+		return requested
 	}
-	return requested
+	return max(0, min(requested, limit/2-slurmSignalSlack))
 }

@@ -18,13 +18,14 @@ func TestTimeLimitSeconds(t *testing.T) {
 	}
 }
 
-// The default 60 s warning would arrive at the start of a one-minute job.
+// The default 60 s warning would arrive at the start of a one-minute job:
+// Slurm may send it up to 60 s early.
 func TestWarningSeconds(t *testing.T) {
 	for _, tc := range []struct {
 		req   int
 		limit string
 		want  int
-	}{{60, "1", 30}, {60, "02:00:00", 60}, {60, "", 60}, {0, "1", 0}, {60, "infinite", 60}} {
+	}{{60, "1", 0}, {60, "5", 60}, {60, "3", 30}, {60, "02:00:00", 60}, {60, "", 60}, {0, "1", 0}, {60, "infinite", 60}} {
 		if got := warningSeconds(tc.req, tc.limit); got != tc.want {
 			t.Errorf("warningSeconds(%d, %q) = %d, want %d", tc.req, tc.limit, got, tc.want)
 		}

@@ -174,6 +174,13 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		select {
 		case i := <-s.ended:
 			r := s.runs[i]
+			if sig, ok := s.killedByCancel(r, sigs); ok {
+				// scancel or the time limit: Slurm signalled the step before
+				// this batch step got its own signal.
+				r.stopped = workspace.StepCancelled
+				s.recordEnd(r)
+				return s.cancel(sig)
+			}
 			s.recordEnd(r)
 			if r.step.Deciding {
 				s.log.Info().Str("role", r.step.Role).Dur("grace", s.o.Spec.Timeouts.AfterDeciding.D()).
@@ -185,15 +192,39 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		case <-afterDeciding:
 			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
 		case sig := <-sigs:
-			why := fmt.Sprintf("job cancelled (%v)", sig)
-			budget := cancelBudget
-			if sig == syscall.SIGUSR2 {
-				// Slurm's warning before the time limit (--signal=B:USR2@N):
-				// there is time to stop the steps calmly.
-				why, budget = "job reached its time limit", s.grace()
-			}
-			return s.stopAll(why, workspace.StepCancelled, budget)
+			return s.cancel(sig)
 		}
+	}
+}
+
+// cancel stops every step after the job itself received sig.
+func (s *supervisor) cancel(sig os.Signal) string {
+	why := fmt.Sprintf("job cancelled (%v)", sig)
+	budget := cancelBudget
+	if sig == syscall.SIGUSR2 {
+		// Slurm's warning before the time limit (--signal=B:USR2@N):
+		// there is time to stop the steps calmly.
+		why, budget = "job reached its time limit", s.grace()
+	}
+	return s.stopAll(why, workspace.StepCancelled, budget)
+}
+
+// cancelRace is how long a step killed by a signal waits for the batch
+// step's own signal. On scancel and at the time limit Slurm signals every
+// step and the batch step at once; srun may report first.
+const cancelRace = 300 * time.Millisecond
+
+// killedByCancel reports whether a step that just ended by a signal nobody
+// here sent was part of a cancel of the whole job, and the job's signal.
+func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signal, bool) {
+	if r.stopped != "" || r.running.ExitCode() < exitcode.SignalBase {
+		return nil, false
+	}
+	select {
+	case sig := <-sigs:
+		return sig, true
+	case <-time.After(cancelRace):
+		return nil, false
 	}
 }
 

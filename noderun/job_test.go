@@ -242,3 +242,20 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// On scancel Slurm signals the steps and the batch step at once: a step
+// whose srun reports "killed by SIGTERM" just before the job's own SIGTERM
+// arrives was cancelled, not failed.
+func TestJobStepKilledBeforeTheJobsSignal(t *testing.T) {
+	j := startJob(t, disaggSpec(t), &fakeStarter{})
+	j.starter.step("CTX_0").end(143)
+	time.Sleep(50 * time.Millisecond)
+	j.sigs <- syscall.SIGTERM
+	code, res := j.wait(t)
+	if got := outcomes(res); got["CTX_0"] != workspace.StepCancelled {
+		t.Errorf("CTX_0 outcome %s, want cancelled (outcomes %v)", got["CTX_0"], got)
+	}
+	if code == 0 || res.Reason != "job cancelled (terminated)" {
+		t.Errorf("code %d reason %q", code, res.Reason)
+	}
+}

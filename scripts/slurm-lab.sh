@@ -384,10 +384,14 @@ ${state:-(no answer)}"
 	echo "$prog: lab up in $(elapsed "$t0")s: $nodes nodes ($nodelist) x $CPUS_PER_NODE CPUs x $GPUS_PER_NODE GPUs, SLURM_CONF=$conf" >&2
 }
 
+# check_alive fails the start when a daemon it spawned has exited. Only
+# liveness is checked: just after the fork the child may still carry this
+# script's command line, so is_ours would misjudge it.
 check_alive() {
-	local name pid
+	local name pid state
 	while read -r name pid; do
-		is_ours "$pid" || fail_start "$name (pid $pid) exited during start"
+		state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null || true)
+		[[ -n $state && $state != Z ]] || fail_start "$name (pid $pid) exited during start"
 	done < <(recorded_pids)
 }
 
