@@ -6,10 +6,6 @@ import (
 	"github.com/noderun/noderun/internal/jobspec"
 )
 
-// ServingTypeEnv is the variable TensorRT-LLM's test code reads to learn its
-// role (DISAGG_SERVING_TYPE; the test defaults to BENCHMARK when unset).
-const ServingTypeEnv = "DISAGG_SERVING_TYPE"
-
 // specInput is what buildSpec needs besides the plan.
 type specInput struct {
 	Job          jobspec.Job
@@ -47,9 +43,9 @@ func buildSpec(in specInput) *jobspec.Spec {
 	for _, ps := range in.Plan.Steps {
 		cmd := jobspec.Command{Argv: slices.Clone(argv), Env: slices.Clone(ps.Env), Dir: in.TestRoot}
 		if ps.ServingType != "" {
-			cmd.Env = append(cmd.Env, jobspec.EnvVar{Name: ServingTypeEnv, Value: ps.ServingType})
+			cmd.Env = append(cmd.Env, jobspec.EnvVar{Name: jobspec.EnvServingType, Value: ps.ServingType})
 		} else {
-			cmd.Unset = []string{ServingTypeEnv}
+			cmd.Unset = []string{jobspec.EnvServingType}
 		}
 		s.Steps = append(s.Steps, jobspec.Step{
 			Role:         ps.Role,

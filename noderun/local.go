@@ -66,7 +66,7 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 			}
 			env := append(append([]string(nil), base...), task.Environ()...)
 			if step.ServingType != "" {
-				env = append(env, EnvServingType+"="+step.ServingType)
+				env = append(env, jobspec.EnvServingType+"="+step.ServingType)
 			}
 			env = append(env, EnvFakeGPUs+"="+strconv.Itoa(l.FakeGPUs))
 			if err := ls.start(l, step, task, env); err != nil {

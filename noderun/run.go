@@ -34,8 +34,6 @@ const (
 	EnvRole      = "NODERUN_ROLE"
 	EnvRank      = "NODERUN_RANK"
 	EnvNode      = "NODERUN_NODE"
-	// EnvServingType is how TensorRT-LLM's test code learns its role.
-	EnvServingType = "DISAGG_SERVING_TYPE"
 )
 
 // RunOptions are the inputs of one task.
@@ -87,8 +85,8 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 func pickRole(spec *jobspec.Spec, override string, env *environ) (string, *jobspec.Step, error) {
 	role, source := override, "--role"
 	if role == "" {
-		if v, ok := env.Lookup(EnvServingType); ok && v != "" {
-			role, source = v, EnvServingType
+		if v, ok := env.Lookup(jobspec.EnvServingType); ok && v != "" {
+			role, source = v, jobspec.EnvServingType
 		} else {
 			role, source = jobspec.RoleWorker, "default (DISAGG_SERVING_TYPE unset)"
 		}
@@ -182,7 +180,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.env.Set(EnvRank, strconv.Itoa(r.task.ProcID))
 	r.env.Set(EnvNode, r.task.NodeName)
 	if r.step.ServingType != "" {
-		r.env.Set(EnvServingType, r.step.ServingType)
+		r.env.Set(jobspec.EnvServingType, r.step.ServingType)
 	}
 
 	if err := os.MkdirAll(r.ws.LogDir(r.step.Role), 0o755); err != nil {

@@ -116,7 +116,7 @@ func TestRunEnvironment(t *testing.T) {
 			spec := testSpec(t, tc.kind, "true")
 			spec.Nodes = tc.nodes
 			spec.Steps[0].Nodes, spec.Steps[0].Tasks = tc.nodes, tc.nodes
-			extra := append([]string{EnvServingType + "=" + spec.Steps[0].ServingType}, launcher...)
+			extra := append([]string{jobspec.EnvServingType + "=" + spec.Steps[0].ServingType}, launcher...)
 			got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", extra...))
 			for _, kv := range launcher {
 				name, _, _ := strings.Cut(kv, "=")

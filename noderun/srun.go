@@ -36,7 +36,7 @@ type SrunStarter struct {
 func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 	export := "ALL"
 	if step.ServingType != "" {
-		export += "," + EnvServingType + "=" + step.ServingType
+		export += "," + jobspec.EnvServingType + "=" + step.ServingType
 	}
 	args := []string{
 		// The step's name lets Signal find its step id for scancel.

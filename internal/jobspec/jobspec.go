@@ -51,6 +51,10 @@ const (
 	RoleWorker       = "WORKER"
 )
 
+// EnvServingType is the variable TensorRT-LLM's test code reads to learn
+// its role (GEN_i, CTX_i, DISAGG_SERVER, BENCHMARK; unset when aggregated).
+const EnvServingType = "DISAGG_SERVING_TYPE"
+
 // Spec is the whole job.
 type Spec struct {
 	Version int `json:"version"`
