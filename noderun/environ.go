@@ -1,6 +1,7 @@
 package noderun
 
 import (
+	"regexp"
 	"sort"
 	"strings"
 
@@ -133,13 +134,42 @@ func (e *environ) LogDump(log zerolog.Logger) {
 	log.Debug().Dict("env", d).Msg("child environment")
 }
 
-// redact hides the value of a variable whose name marks it as a secret.
+// redact hides the value of a variable whose name marks it as a secret,
+// and the credentials of URLs in any other value (proxies, git remotes).
 func redact(name, value string) string {
+	if secretName(name) {
+		return "<redacted>"
+	}
+	return urlCredentials.ReplaceAllString(value, "${1}<redacted>@")
+}
+
+// redactArgs is redact for a command line: the value of --NAME=VALUE and
+// of --NAME VALUE when NAME marks a secret (--hf-token), and URL
+// credentials anywhere. It returns a copy for logs; the child gets argv as is.
+func redactArgs(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		switch name, value, hasValue := strings.Cut(a, "="); {
+		case i > 0 && strings.HasPrefix(argv[i-1], "-") && !strings.Contains(argv[i-1], "=") && secretName(argv[i-1]):
+			out[i] = "<redacted>"
+		case hasValue && strings.HasPrefix(name, "-"):
+			out[i] = name + "=" + redact(name, value)
+		default:
+			out[i] = redact("", a)
+		}
+	}
+	return out
+}
+
+func secretName(name string) bool {
 	upper := strings.ToUpper(name)
 	for _, m := range secretMarkers {
 		if strings.Contains(upper, m) {
-			return "<redacted>"
+			return true
 		}
 	}
-	return value
+	return false
 }
+
+// urlCredentials matches the user:password@ part of a URL.
+var urlCredentials = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@`)

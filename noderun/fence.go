@@ -14,8 +14,8 @@ import (
 )
 
 // fencePoll is how often a task looks for the other tasks' markers. The
-// markers live on the shared workspace, so this is a directory listing per
-// poll per task; 50 ms keeps that cheap even for hundreds of tasks.
+// markers live on the shared workspace, so this is one directory listing
+// per poll per task; 50 ms keeps that cheap even for hundreds of tasks.
 const fencePoll = 50 * time.Millisecond
 
 // startFence makes every task of a step wait until all of them arrived,
@@ -54,10 +54,22 @@ func (f *startFence) Wait(ctx context.Context) error {
 	}
 }
 
+// missing lists the ranks without a marker, from one directory listing:
+// the fence directory is on the shared filesystem, polled by every task.
 func (f *startFence) missing() []int {
+	entries, err := os.ReadDir(f.Dir)
+	if err != nil {
+		entries = nil
+	}
+	arrived := make(map[int]bool, len(entries))
+	for _, e := range entries {
+		if rank, err := strconv.Atoi(e.Name()); err == nil {
+			arrived[rank] = true
+		}
+	}
 	var missing []int
 	for r := 0; r < f.Tasks; r++ {
-		if _, err := os.Stat(filepath.Join(f.Dir, strconv.Itoa(r))); err != nil {
+		if !arrived[r] {
 			missing = append(missing, r)
 		}
 	}

@@ -75,9 +75,10 @@ type stepRun struct {
 // status: 0 only when every step succeeded (or was stopped as expected after
 // the deciding step) and the merged results hold no failure or error.
 func Job(ctx context.Context, o JobOptions) (int, error) {
-	spec, log := o.Spec, o.Log
+	spec := o.Spec
 	if len(o.Nodes) < spec.Nodes {
-		return exitcode.Usage, exitcode.Usagef("the job has %d nodes (%v) but the spec needs %d; submit with --nodes=%d", len(o.Nodes), o.Nodes, spec.Nodes, spec.Nodes)
+		reason := fmt.Sprintf("the job has %d nodes (%v) but the spec needs %d; was --nodes overridden with --sbatch-arg?", len(o.Nodes), o.Nodes, spec.Nodes)
+		return Abort(o, reason, exitcode.Usage)
 	}
 	sigs := o.Signals
 	if sigs == nil {
@@ -86,9 +87,8 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	ws := workspace.New(spec.Workspace)
 	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
-	s := &supervisor{o: o, log: log, ended: make(chan int, len(spec.Steps))}
+	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps))}
 
 	reason := s.startSteps(ctx, sigs)
 	if reason == "" {
@@ -97,15 +97,32 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 	for _, r := range s.runs {
 		result.Steps = append(result.Steps, r.result)
 	}
-	result.End = time.Now().UTC()
+	return conclude(o, result, func(merged *junitmerge.Report, mergeErr error) (int, string) {
+		return s.verdict(reason, merged, mergeErr)
+	})
+}
 
-	merged, mergeErr := junitmerge.MergeWorkspace(ws, junitmerge.Options{Spec: spec, ExpectedStops: result.ExpectedStops()})
+// Abort ends a job that cannot start its steps: it still merges what the
+// workspace holds (every expected task shows up as an error) and writes
+// WS/job-result.json, so CI sees why, then returns code.
+func Abort(o JobOptions, reason string, code int) (int, error) {
+	o.Log.Error().Str("reason", reason).Msg("the job cannot run")
+	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
+	return conclude(o, result, func(*junitmerge.Report, error) (int, string) { return code, reason })
+}
+
+// conclude merges the results, decides the verdict and writes
+// WS/job-result.json: the last thing every job does, whatever happened.
+func conclude(o JobOptions, result *workspace.JobResult, verdict func(*junitmerge.Report, error) (int, string)) (int, error) {
+	ws := workspace.New(o.Spec.Workspace)
+	result.End = time.Now().UTC()
+	merged, mergeErr := junitmerge.MergeWorkspace(ws, junitmerge.Options{Spec: o.Spec, ExpectedStops: result.ExpectedStops()})
 	if mergeErr != nil {
-		log.Error().Err(mergeErr).Msg("merge of the results failed")
+		o.Log.Error().Err(mergeErr).Msg("merge of the results failed")
 	} else if o.Stdout != nil {
 		merged.WriteTable(o.Stdout)
 	}
-	result.ExitCode, result.Reason = s.verdict(reason, merged, mergeErr)
+	result.ExitCode, result.Reason = verdict(merged, mergeErr)
 	result.Verdict = "passed"
 	if result.ExitCode != 0 {
 		result.Verdict = "failed"
@@ -113,9 +130,9 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 	if err := ws.SaveJobResult(result); err != nil {
 		return exitcode.Internal, exitcode.With(exitcode.Internal, err)
 	}
-	ev := log.Info()
+	ev := o.Log.Info()
 	if result.ExitCode != 0 {
-		ev = log.Warn()
+		ev = o.Log.Warn()
 	}
 	ev.Str("verdict", result.Verdict).Int("exit_code", result.ExitCode).Str("reason", result.Reason).
 		Str("results", ws.Results()).Msg("job ended")
@@ -237,18 +254,20 @@ const stopSignal = syscall.SIGINT
 
 // stopAll stops every running step: stopSignal, wait up to budget, then kill.
 func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) string {
+	deadline := time.After(budget)
 	var running []*stepRun
 	for _, r := range s.runs {
 		if !r.ended {
 			r.stopped = outcome
 			running = append(running, r)
-			r.running.Signal(stopSignal)
+			// Signalling an srun step asks the controller (squeue, scancel):
+			// all steps at once, and the budget is already running.
+			go r.running.Signal(stopSignal)
 		}
 	}
 	if len(running) > 0 {
 		s.log.Info().Str("reason", reason).Int("steps", len(running)).Dur("budget", budget).Msg("stopping steps")
 	}
-	deadline := time.After(budget)
 	for !s.allEnded() {
 		select {
 		case i := <-s.ended:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -257,5 +259,25 @@ func TestJobStepKilledBeforeTheJobsSignal(t *testing.T) {
 	}
 	if code == 0 || res.Reason != "job cancelled (terminated)" {
 		t.Errorf("code %d reason %q", code, res.Reason)
+	}
+}
+
+// A job that cannot start its steps still leaves results.xml and
+// job-result.json saying why (here: --nodes overridden to fewer nodes).
+func TestJobTooFewNodes(t *testing.T) {
+	spec := disaggSpec(t)
+	spec.Nodes = 3
+	code, err := Job(context.Background(), JobOptions{Spec: spec, JobID: "6", Nodes: []string{"n1"},
+		Starter: &fakeStarter{}, Log: zerolog.Nop()})
+	if err != nil || code != exitcode.Usage {
+		t.Fatalf("code %d err %v", code, err)
+	}
+	ws := workspace.New(spec.Workspace)
+	res, err := ws.LoadJobResult()
+	if err != nil || res.Verdict != "failed" || !strings.Contains(res.Reason, "needs 3") {
+		t.Errorf("job-result.json: %+v %v", res, err)
+	}
+	if _, err := os.Stat(ws.Results()); err != nil {
+		t.Errorf("results.xml: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/slurmenv"
@@ -102,13 +103,13 @@ type localStep struct {
 }
 
 func (s *localStep) start(l *LocalStarter, step *jobspec.Step, task slurmenv.Task, env []string) error {
-	out, err := os.OpenFile(l.Workspace.LogDir(step.Role)+"/runner-rank"+strconv.Itoa(task.ProcID)+".log",
+	out, err := os.OpenFile(l.Workspace.RunnerLog(step.Role, task.ProcID),
 		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open runner log: %w", err)
 	}
 	defer out.Close()
-	cmd := exec.Command(l.Binary, "run", "--spec", l.SpecPath)
+	cmd := exec.Command(l.Binary, "run", "--spec", l.SpecPath, "--role", step.Role)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
 	g, err := procgroup.Start(cmd)
 	if err != nil {
@@ -185,7 +186,7 @@ type LocalJobOptions struct {
 func RunLocal(ctx context.Context, o LocalJobOptions) (int, error) {
 	spec, err := jobspec.Load(o.SpecPath)
 	if err != nil {
-		return 2, err
+		return exitcode.Usage, exitcode.With(exitcode.Usage, err)
 	}
 	ws := workspace.New(spec.Workspace)
 	bin := o.Binary

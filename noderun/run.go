@@ -70,6 +70,7 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 	}
 	role, step, err := pickRole(o.Spec, o.Role, env)
 	if err != nil {
+		recordUnknownRole(o, task, role, err)
 		return exitcode.Usage, err
 	}
 	r := &runner{
@@ -78,6 +79,26 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 		log: o.Log.With().Str("role", role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
 	}
 	return r.run(ctx)
+}
+
+// recordUnknownRole leaves a task record for a task whose role is not in
+// the spec, so that the merge shows the task instead of losing it. A role
+// that is no plain name is not used as a directory.
+func recordUnknownRole(o RunOptions, task slurmenv.Task, role string, cause error) {
+	if role == "" || role == "." || role == ".." || strings.ContainsAny(role, `/\`) {
+		return
+	}
+	ws := workspace.New(o.Spec.Workspace)
+	now := time.Now().UTC()
+	rec := &workspace.TaskRecord{
+		Role: role, Rank: task.ProcID, Node: task.NodeName, JobID: task.JobID, Step: task.StepID,
+		State: workspace.StateFailedToStart, Start: now, End: now, ExitCode: exitcode.Usage,
+		Error: cause.Error(), Log: ws.RunnerLog(role, task.ProcID),
+	}
+	rec.Host, _ = os.Hostname()
+	if err := ws.SaveTaskRecord(rec); err != nil {
+		o.Log.Error().Err(err).Msg("could not write the task record")
+	}
 }
 
 // pickRole finds the task's step: --role, else DISAGG_SERVING_TYPE, else
@@ -93,7 +114,7 @@ func pickRole(spec *jobspec.Spec, override string, env *environ) (string, *jobsp
 	}
 	step, ok := spec.Step(role)
 	if !ok {
-		return "", nil, exitcode.Usagef("role %q (from %s) is not a step of the job spec; its roles are %s",
+		return role, nil, exitcode.Usagef("role %q (from %s) is not a step of the job spec; its roles are %s",
 			role, source, strings.Join(spec.Roles(), ", "))
 	}
 	return role, step, nil
@@ -122,16 +143,25 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := make(chan os.Signal, 1)
+	// Until the child runs, a stop signal cancels the preparation. The
+	// watcher is waited for before the child starts, so a signal it took is
+	// never lost; one it did not take stays in sigs for supervise.
+	var stopped os.Signal
 	preStart := make(chan struct{})
+	watcherDone := make(chan struct{})
 	go func() {
+		defer close(watcherDone)
 		select {
 		case s := <-sigs:
-			stopped <- s
+			stopped = s
 			cancel()
 		case <-preStart:
 		}
 	}()
+	endWatch := func() {
+		close(preStart)
+		<-watcherDone
+	}
 
 	host := r.o.Hostname
 	if host == "" {
@@ -143,22 +173,18 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		Start: time.Now().UTC(), Log: r.ws.TaskLog(r.step.Role, r.task.ProcID),
 	}
 	if err := r.prepare(ctx); err != nil {
-		close(preStart)
-		select {
-		case s := <-stopped:
+		endWatch()
+		if stopped != nil {
 			r.rec.Stopped = true
-			err = fmt.Errorf("stopped by %v before the child started: %w", s, err)
-		default:
+			err = fmt.Errorf("stopped by %v before the child started: %w", stopped, err)
 		}
 		return r.failedToStart(err)
 	}
-	close(preStart)
+	endWatch()
 	// A signal that arrived during preparation is replayed to the child's group.
 	var pending []os.Signal
-	select {
-	case s := <-stopped:
-		pending = append(pending, s)
-	default:
+	if stopped != nil {
+		pending = append(pending, stopped)
 	}
 	return r.supervise(sigs, pending)
 }
@@ -167,13 +193,22 @@ func (r *runner) run(ctx context.Context) (int, error) {
 // node setup, start fence.
 func (r *runner) prepare(ctx context.Context) error {
 	base := r.env.Entries()
+	// The GPU decision reads Slurm's binding (SLURM_STEP_GPUS, …), so it is
+	// made on the task's own environment, before the strip below removes it.
+	gpus, err := r.pickGPUs()
+	if err != nil {
+		return err
+	}
 	if r.step.Kind != jobspec.KindWorker || r.spec.Nodes == 1 {
 		removed := r.env.StripLauncher()
 		r.log.Debug().Strs("removed", removed).Msg("removed MPI/PMI/Slurm variables for a non-MPI child")
 	}
 	r.env.Apply(r.step.Command)
-	if err := r.pickGPUs(); err != nil {
-		return err
+	for _, n := range gpus.Unset {
+		r.env.Unset(n)
+	}
+	for n, v := range gpus.Set {
+		r.env.Set(n, v)
 	}
 	r.env.Set(EnvWorkspace, r.spec.Workspace)
 	r.env.Set(EnvRole, r.step.Role)
@@ -220,8 +255,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	return nil
 }
 
-// pickGPUs applies the gpu package's decision to the child's environment.
-func (r *runner) pickGPUs() error {
+// pickGPUs asks the gpu package which GPUs the task's child may see.
+func (r *runner) pickGPUs() (gpu.Decision, error) {
 	d, err := gpu.Decide(r.o.GPUs, gpu.Request{
 		Mode:          r.step.GPUMode,
 		GPUsPerTask:   r.step.GPUsPerTask,
@@ -237,20 +272,14 @@ func (r *runner) pickGPUs() error {
 		if errors.Is(err, gpu.ErrPrecheck) || errors.Is(err, gpu.ErrNotEnoughGPUs) {
 			code = exitcode.GPUPrecheck
 		}
-		return exitcode.With(code, fmt.Errorf("choose GPUs: %w", err))
+		return d, exitcode.With(code, fmt.Errorf("choose GPUs: %w", err))
 	}
 	for _, w := range d.Warnings {
 		r.log.Warn().Msg(w)
 	}
-	for _, n := range d.Unset {
-		r.env.Unset(n)
-	}
-	for n, v := range d.Set {
-		r.env.Set(n, v)
-	}
 	r.rec.GPUs = d.Devices
 	r.log.Info().Strs("gpus", d.Devices).Str("source", d.Source).Msg("GPUs chosen")
-	return nil
+	return d, nil
 }
 
 // expectedGPUs is the precheck's count: only steps that use GPUs check.
@@ -295,8 +324,9 @@ func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, err
 	}
 	defer logf.Close()
 	r.env.LogDump(r.log)
+	shown := redactArgs(argv)
 	fmt.Fprintf(logf, "noderun: role=%s rank=%d node=%s gpus=%s dir=%s argv=%q\n",
-		r.step.Role, r.task.ProcID, r.task.NodeName, strings.Join(r.rec.GPUs, ","), r.step.Command.Dir, argv)
+		r.step.Role, r.task.ProcID, r.task.NodeName, strings.Join(r.rec.GPUs, ","), r.step.Command.Dir, shown)
 
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
@@ -307,7 +337,7 @@ func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, err
 	}
 	r.rec.PID = g.PID()
 	r.save()
-	r.log.Info().Int("pid", g.PID()).Strs("argv", argv).Str("log", r.rec.Log).Msg("child started")
+	r.log.Info().Int("pid", g.PID()).Strs("argv", shown).Str("log", r.rec.Log).Msg("child started")
 
 	var timeout <-chan time.Time
 	if d := r.spec.Timeouts.Step.D(); d > 0 {
@@ -402,6 +432,10 @@ func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
 // failedToStart records a task that never ran its child.
 func (r *runner) failedToStart(err error) (int, error) {
 	code := exitcode.Of(err)
+	if _, statErr := os.Stat(r.rec.Log); statErr != nil {
+		// No child ever wrote its log: the runner's own log holds the story.
+		r.rec.Log = r.ws.RunnerLog(r.step.Role, r.task.ProcID)
+	}
 	r.rec.State = workspace.StateFailedToStart
 	r.rec.End = time.Now().UTC()
 	r.rec.ExitCode = code

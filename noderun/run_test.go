@@ -229,6 +229,11 @@ func TestRunRoleAndSlurmErrors(t *testing.T) {
 	if code != exitcode.Usage || err == nil || !strings.Contains(err.Error(), "GEN_7") || !strings.Contains(err.Error(), jobspec.RoleWorker) {
 		t.Errorf("unknown role: code %d err %v", code, err)
 	}
+	// ... and leaves a record, so the merge shows the task instead of losing it.
+	rec, rerr := workspace.LoadTaskRecord(workspace.New(spec.Workspace).TaskRecord("GEN_7", 0))
+	if rerr != nil || rec.State != workspace.StateFailedToStart || !strings.Contains(rec.Error, "GEN_7") {
+		t.Errorf("record of the unknown role: %+v %v", rec, rerr)
+	}
 	// A malformed Slurm variable is named in the error.
 	env := slurmEnv("9", 0, 0, "n1")
 	env = append(env, "SLURM_PROCID=x")
@@ -430,18 +435,25 @@ func TestStartFence(t *testing.T) {
 	dir := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
+	arrived, released := make([]time.Time, 4), make([]time.Time, 4)
 	for r := 0; r < 4; r++ {
 		wg.Add(1)
 		go func(r int) {
 			defer wg.Done()
-			time.Sleep(time.Duration(r) * 30 * time.Millisecond)
+			time.Sleep(time.Duration(r) * 100 * time.Millisecond)
+			arrived[r] = time.Now()
 			errs[r] = (&startFence{Dir: dir, Rank: r, Tasks: 4, Timeout: 5 * time.Second}).Wait(context.Background())
+			released[r] = time.Now()
 		}(r)
 	}
 	wg.Wait()
 	for r, err := range errs {
 		if err != nil {
 			t.Errorf("rank %d: %v", r, err)
+		}
+		// Nobody passes the fence before the last rank (3) arrived.
+		if released[r].Before(arrived[3]) {
+			t.Errorf("rank %d released %s before rank 3 arrived", r, arrived[3].Sub(released[r]))
 		}
 	}
 	// A fence that never completes says who is missing.
@@ -459,5 +471,34 @@ func TestRedact(t *testing.T) {
 		if got := redact(name, "v") == "<redacted>"; got != secret {
 			t.Errorf("%s redacted=%v, want %v", name, got, secret)
 		}
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	got := redactArgs([]string{"pytest", "--hf-token=abc", "--api-key", "xyz", "--proxy=http://u:p@proxy:3128",
+		"https://user:pw@git.example.com/x.git", "perf/x.py::t[a-b]"})
+	want := []string{"pytest", "--hf-token=<redacted>", "--api-key", "<redacted>", "--proxy=http://<redacted>@proxy:3128",
+		"https://<redacted>@git.example.com/x.git", "perf/x.py::t[a-b]"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("redactArgs = %q\nwant %q", got, want)
+	}
+	if v := redact("HTTPS_PROXY", "http://u:secret@p:1"); strings.Contains(v, "secret") {
+		t.Errorf("URL credentials in a value were logged: %s", v)
+	}
+}
+
+// A one-node job strips SLURM_* from the child, but the GPU decision must
+// still see Slurm's binding (SLURM_STEP_GPUS) and honour it.
+func TestRunOneNodeKeepsSlurmGPUBinding(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	spec.Nodes = 1
+	spec.Steps[0].Nodes, spec.Steps[0].Tasks = 1, 1
+	spec.GPU = jobspec.GPUPolicy{PerNode: 2, Precheck: "fail"}
+	got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", "SLURM_STEP_GPUS=2,3"))
+	if got["CUDA_VISIBLE_DEVICES"] != "2,3" {
+		t.Errorf("CUDA_VISIBLE_DEVICES = %q, want Slurm's 2,3", got["CUDA_VISIBLE_DEVICES"])
+	}
+	if _, ok := got["SLURM_STEP_GPUS"]; ok {
+		t.Error("SLURM_STEP_GPUS reached the child of a one-node job")
 	}
 }

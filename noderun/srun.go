@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -48,7 +49,7 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 		"--ntasks-per-node=" + strconv.Itoa(step.TasksPerNode),
 		"--export=" + export,
 		// %t is the task's rank within the step: the runner's own log lines.
-		"--output=" + s.Workspace.LogDir(step.Role) + "/runner-rank%t.log",
+		"--output=" + s.Workspace.RunnerLogPattern(step.Role),
 	}
 	if step.MPI != "" {
 		args = append(args, "--mpi="+step.MPI)
@@ -57,7 +58,9 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 		args = append(args, "--overlap")
 	}
 	args = append(args, s.ExtraArgs...)
-	return append(args, s.Binary, "run", "--spec", s.SpecPath)
+	// --role as argv: an aggregated worker must not take its role from a
+	// DISAGG_SERVING_TYPE that the submitting shell happened to export.
+	return append(args, s.Binary, "run", "--spec", s.SpecPath, "--role", step.Role)
 }
 
 // Start runs srun for the step; srun's own messages go to WS/logs/<role>/srun.log.
@@ -84,6 +87,10 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 	}
 	return &srunStep{g: g, jobID: s.JobID, name: stepName(step.Role), log: s.Log.With().Str("role", step.Role).Logger()}, nil
 }
+
+// slurmCallTimeout bounds one squeue or scancel call: a busy controller
+// must not hold up stopping the other steps.
+const slurmCallTimeout = 5 * time.Second
 
 // stepName is the Slurm step name of a role's srun.
 func stepName(role string) string { return "noderun-" + role }
@@ -117,7 +124,9 @@ func (s *srunStep) Signal(sig syscall.Signal) {
 		return
 	}
 	name := strings.TrimPrefix(procgroup.SignalName(sig), "SIG")
-	out, err := exec.Command("scancel", "--signal="+name, id).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "scancel", "--signal="+name, id).CombinedOutput()
 	if err != nil {
 		// Slurm 22.05 answers "Invalid job id specified" (exit 225) for a
 		// step that covers only some of the job's nodes, yet delivers the
@@ -129,7 +138,9 @@ func (s *srunStep) Signal(sig syscall.Signal) {
 
 // stepID asks squeue for the id of this step ("123.4").
 func (s *srunStep) stepID() (string, error) {
-	out, err := exec.Command("squeue", "--steps", "--noheader", "--jobs="+s.jobID, "--format=%i|%j").Output()
+	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "squeue", "--steps", "--noheader", "--jobs="+s.jobID, "--format=%i|%j").Output()
 	if err != nil {
 		return "", fmt.Errorf("squeue --steps: %w", err)
 	}

@@ -50,7 +50,7 @@ func readResults(t *testing.T, ws string) results {
 func submitLocal(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	bin := testbin.Path(t)
-	root, _ := filepath.Abs("../..")
+	root := testbin.RepoRoot(t)
 	ws := filepath.Join(t.TempDir(), "ws")
 	argv := append([]string{"--log-format", "json", "submit", "--local", "--wait", "--workspace", ws,
 		"--test-root", filepath.Join(root, "examples/tests"), "--kill-grace", "1s", "--after-deciding", "2s"}, args...)
@@ -102,8 +102,9 @@ func TestLocalJobs(t *testing.T) {
 		// The README demo: every role of a disaggregated job passes.
 		{name: "disaggregated passes", args: []string{"--config", "examples/configs/disagg-tiny.yaml"},
 			roles: []string{"GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"}},
-		// One worker step across two simulated nodes.
-		{name: "aggregated passes", args: []string{"--config", "examples/configs/agg-tiny.yaml", "--server-name", "tiny_tp4", "--test-prefix", "aggr"},
+		// One worker step across two simulated nodes; a DISAGG_SERVING_TYPE
+		// left in the submitting shell must not change the workers' role.
+		{name: "aggregated passes", env: []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, args: []string{"--config", "examples/configs/agg-tiny.yaml", "--server-name", "tiny_tp4", "--test-prefix", "aggr"},
 			roles: []string{"WORKER"}},
 		// The benchmark's failure is the job's verdict and is in results.xml.
 		{name: "failing benchmark", env: []string{"EXAMPLE_FAIL_BENCHMARK=1"}, args: []string{"--config", "examples/configs/disagg-tiny.yaml"},

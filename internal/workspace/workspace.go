@@ -52,6 +52,18 @@ func (l Layout) TaskLog(role string, rank int) string {
 	return filepath.Join(l.LogDir(role), "rank"+strconv.Itoa(rank)+".log")
 }
 
+// RunnerLog is the output of one task's `noderun run` itself (its log
+// lines, and errors from before the child started):
+// WS/logs/<role>/runner-rank<k>.log.
+func (l Layout) RunnerLog(role string, rank int) string {
+	return filepath.Join(l.LogDir(role), "runner-rank"+strconv.Itoa(rank)+".log")
+}
+
+// RunnerLogPattern is RunnerLog for srun --output, where %t is the rank.
+func (l Layout) RunnerLogPattern(role string) string {
+	return filepath.Join(l.LogDir(role), "runner-rank%t.log")
+}
+
 // StepLog is the output of a step's srun itself: WS/logs/<role>/srun.log.
 func (l Layout) StepLog(role string) string { return filepath.Join(l.LogDir(role), "srun.log") }
 

@@ -49,30 +49,35 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				return exitcode.With(exitcode.Usage, err)
 			}
 			jobID := os.Getenv("SLURM_JOB_ID")
+			log = log.With().Str("job", jobID).Logger()
+			opts := noderun.JobOptions{Spec: spec, JobID: jobID, Log: log, Stdout: env.Stdout}
 			nodelist := os.Getenv("SLURM_JOB_NODELIST")
 			if jobID == "" || nodelist == "" {
-				return exitcode.With(exitcode.SlurmEnv, fmt.Errorf("SLURM_JOB_ID or SLURM_JOB_NODELIST is not set: `noderun job` runs as a Slurm batch step (use `noderun submit --local` to simulate one)"))
+				return exitWith(noderun.Abort(opts, "SLURM_JOB_ID or SLURM_JOB_NODELIST is not set: `noderun job` runs as a Slurm batch step (use `noderun submit --local` to simulate one)", exitcode.SlurmEnv))
 			}
 			nodes, err := slurmenv.Expand(nodelist)
 			if err != nil {
-				return exitcode.With(exitcode.SlurmEnv, fmt.Errorf("SLURM_JOB_NODELIST: %w", err))
+				return exitWith(noderun.Abort(opts, fmt.Sprintf("SLURM_JOB_NODELIST: %v", err), exitcode.SlurmEnv))
 			}
+			opts.Nodes = nodes
 			self, err := os.Executable()
 			if err != nil {
 				return exitcode.With(exitcode.Internal, fmt.Errorf("find the noderun binary: %w", err))
 			}
-			log = log.With().Str("job", jobID).Logger()
-			code, err := noderun.Job(c.Context, noderun.JobOptions{
-				Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: env.Stdout,
-				Starter: &noderun.SrunStarter{
-					Srun: o.srun, JobID: jobID, Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
-					ExtraArgs: spec.Srun.Args, Log: log,
-				},
-			})
-			if err != nil {
-				return exitcode.With(code, err)
+			opts.Starter = &noderun.SrunStarter{
+				Srun: o.srun, JobID: jobID, Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
+				ExtraArgs: spec.Srun.Args, Log: log,
 			}
-			return exitcode.Silent(code)
+			return exitWith(noderun.Job(c.Context, opts))
 		},
 	}
+}
+
+// exitWith turns the supervisor's status into the command's error: its
+// reason is already logged and in WS/job-result.json.
+func exitWith(code int, err error) error {
+	if err != nil {
+		return exitcode.With(code, err)
+	}
+	return exitcode.Silent(code)
 }
