@@ -80,6 +80,27 @@ func Open(newLib func() nvml.Interface) (Inventory, func(), error) {
 	return NewNVML(lib), closeLib, nil
 }
 
+// OpenOrFallback is Open with the fallback every command uses when NVML is
+// unavailable: fakeGPUs simulated GPUs when fakeGPUs > 0 (submit --local),
+// otherwise a nil Inventory, which tells Decide to use the GPUs Slurm
+// assigned. unavailable is then why NVML could not be used (the
+// ErrUnavailable message, for the log and reports); it is empty when NVML
+// opened. Any other error is returned wrapped, with a nil Inventory; callers
+// treat it as a failed GPU precheck. closeFn is never nil.
+func OpenOrFallback(newLib func() nvml.Interface, fakeGPUs int) (inv Inventory, unavailable string, closeFn func(), err error) {
+	inv, closeFn, err = Open(newLib)
+	switch {
+	case err == nil:
+		return inv, "", closeFn, nil
+	case !errors.Is(err, ErrUnavailable):
+		return nil, "", closeFn, fmt.Errorf("open NVML: %w", err)
+	case fakeGPUs > 0:
+		return Fake(fakeGPUs), err.Error(), closeFn, nil
+	default:
+		return nil, err.Error(), closeFn, nil
+	}
+}
+
 // NewNVML returns the inventory of an initialised NVML library.
 //
 // It calls DeviceGetCount and DeviceGetHandleByIndex, and per device GetUUID,

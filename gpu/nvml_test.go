@@ -209,3 +209,53 @@ func TestFake(t *testing.T) {
 		t.Errorf("Fake(-1) has %d GPUs", len(devs))
 	}
 }
+
+// TestOpenOrFallback checks which inventory each command gets: NVML when it
+// opens, simulated GPUs only when asked for and NVML is unavailable, and
+// otherwise none (Slurm's binding), always with the reason to log.
+func TestOpenOrFallback(t *testing.T) {
+	noLib := func() nvml.Interface {
+		return &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
+	}
+	twoGPUs := func() nvml.Interface { return mockNode(plainGPUs(2), true) }
+	for _, tc := range []struct {
+		name       string
+		newLib     func() nvml.Interface
+		fakeGPUs   int
+		wantSource string // "" means a nil Inventory
+		wantWhy    string // in unavailable; "" means unavailable must be empty
+	}{
+		// A GPU node: NVML wins even when --fake-gpus is set, so that a
+		// local-simulation setting leaking onto a real node changes nothing.
+		{name: "nvml", newLib: twoGPUs, fakeGPUs: 2, wantSource: "nvml"},
+		// submit --local on a machine without a driver.
+		{name: "fake", newLib: noLib, fakeGPUs: 2, wantSource: "fake", wantWhy: "libnvidia-ml.so.1 not found"},
+		// A driverless node under Slurm: no inventory, Slurm's binding decides.
+		{name: "slurm fallback", newLib: noLib, wantWhy: "libnvidia-ml.so.1 not found"},
+		// No NVML constructor at all (tests, builds without NVML) is the same case.
+		{name: "nil constructor", wantWhy: "started without NVML"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, why, closeInv, err := OpenOrFallback(tc.newLib, tc.fakeGPUs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeInv()
+			source := ""
+			if inv != nil {
+				source = inv.Source()
+			}
+			if source != tc.wantSource {
+				t.Errorf("source = %q, want %q", source, tc.wantSource)
+			}
+			if (tc.wantWhy == "" && why != "") || !strings.Contains(why, tc.wantWhy) {
+				t.Errorf("unavailable = %q, want one containing %q", why, tc.wantWhy)
+			}
+			if tc.wantSource == "fake" {
+				if devs, _ := inv.Devices(); len(devs) != tc.fakeGPUs {
+					t.Errorf("%d simulated GPUs, want %d", len(devs), tc.fakeGPUs)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // Request is everything `noderun submit` is asked to do, as its flags and
@@ -70,7 +72,7 @@ func env(name string, more ...string) []string { return append([]string{"NODERUN
 
 // The flags of `noderun submit`. Their names are the CLI contract of DESIGN.md.
 var (
-	flagWorkspace     = flagName{"workspace", env("WORKSPACE", "WORKSPACE")}
+	flagWorkspace     = flagName{"workspace", workspace.EnvVars}
 	flagConfig        = flagName{"config", env("CONFIG")}
 	flagConfigName    = flagName{"config-name", env("CONFIG_NAME", "CONFIG_NAME")}
 	flagConfigDir     = flagName{"config-dir", env("CONFIG_DIR")}
@@ -226,13 +228,9 @@ func (a *ArgList) resolve(f flagName) ([]string, error) {
 	if len(a.Args) > 0 || a.env == "" {
 		return a.Args, nil
 	}
-	words, err := literalWords(a.env)
+	args, err := literalArgs(a.env)
 	if err != nil {
 		return nil, usageError(f, "%v", err)
 	}
-	out := make([]string, len(words))
-	for i, w := range words {
-		out[i] = w.Value
-	}
-	return out, nil
+	return args, nil
 }

@@ -19,7 +19,6 @@ import (
 // Prepared is a validated submission: everything submit writes, in memory.
 type Prepared struct {
 	Workspace workspace.Layout
-	Config    *Config
 	Plan      *Plan
 	TestID    TestID
 	Spec      *jobspec.Spec
@@ -126,17 +125,11 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 
 	var setup *jobspec.Command
 	if strings.TrimSpace(req.Setup) != "" {
-		words, err := literalWords(req.Setup)
+		argv, err := literalArgs(req.Setup)
 		if err != nil {
 			v.add(usageError(flagSetup, "%v", err))
-		} else {
-			var argv []string
-			for _, w := range words {
-				argv = append(argv, w.Value)
-			}
-			if len(argv) > 0 {
-				setup = &jobspec.Command{Argv: argv, Dir: testRoot}
-			}
+		} else if len(argv) > 0 {
+			setup = &jobspec.Command{Argv: argv, Dir: testRoot}
 		}
 	}
 
@@ -195,7 +188,7 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 		return nil, v.err()
 	}
 
-	p.Config, p.Plan, p.TestID = cfg, plan, id
+	p.Plan, p.TestID = plan, id
 	p.LocalGPUs = req.LocalGPUs
 	if p.LocalGPUs == 0 {
 		p.LocalGPUs = cfg.GPUsPerNode

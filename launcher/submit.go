@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/noderun/noderun/internal/atomicfile"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/logging"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -65,7 +65,7 @@ func New(o Options) *Launcher {
 		o.Sleep = sleep
 	}
 	if o.IsTerminal == nil {
-		o.IsTerminal = isTerminal
+		o.IsTerminal = logging.IsTerminal
 	}
 	return &Launcher{o: o}
 }
@@ -81,6 +81,8 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
+	// Check what the chosen path needs before anything is written; mode
+	// only names that path in the log.
 	mode := "sbatch"
 	switch {
 	case req.DryRun:
@@ -103,15 +105,15 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 	log := l.o.Log.With().Str("workspace", p.Workspace.Dir).Str("test_id", p.TestID.String()).Logger()
 	log.Info().Str("mode", mode).Int("nodes", p.Plan.Nodes).Int("gpus", p.Plan.GPUs).Int("steps", len(p.Plan.Steps)).Msg("workspace written")
 
-	switch mode {
-	case "dry-run":
+	switch {
+	case req.DryRun:
 		if err := p.Plan.WriteTable(l.o.Stdout); err != nil {
 			return err
 		}
 		fmt.Fprintf(l.o.Stdout, "\n--- %s\n", p.Workspace.Sbatch())
 		_, err := l.o.Stdout.Write(p.Stub)
 		return err
-	case "local":
+	case req.Local:
 		code, err := l.o.Local(ctx, p.Workspace.Spec(), p.LocalGPUs)
 		if err != nil {
 			return exitcode.With(exitcode.Submit, fmt.Errorf("run the job locally: %w", err))
@@ -211,9 +213,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

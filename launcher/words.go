@@ -71,6 +71,19 @@ func literalWords(s string) ([]literalWord, error) {
 	return words, nil
 }
 
+// literalArgs is literalWords for an argument list: the words' values only.
+func literalArgs(s string) ([]string, error) {
+	words, err := literalWords(s)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, w := range words {
+		args = append(args, w.Value)
+	}
+	return args, nil
+}
+
 // literalHint is the advice for a refused expansion.
 const literalHint = "values are literal; use '…' to pass $ or ` as text"
 

@@ -44,22 +44,18 @@ func TestLiteralWords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			words, err := literalWords(tt.in)
+			got, err := literalArgs(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("literalWords(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
+					t.Fatalf("literalArgs(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("literalWords(%q): %v", tt.in, err)
-			}
-			var got []string
-			for _, w := range words {
-				got = append(got, w.Value)
+				t.Fatalf("literalArgs(%q): %v", tt.in, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("literalWords(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("literalArgs(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

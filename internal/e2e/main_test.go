@@ -44,10 +44,7 @@ type labTest struct {
 func requireLab(t *testing.T) labTest {
 	t.Helper()
 	lab := slurmlab.Require(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testbin.RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "examples", "tests", "perf", "test_perf_sanity.py")); err != nil {
 		t.Fatalf("find the example suite from the repository root %s: %v", root, err)
 	}

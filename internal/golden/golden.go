@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/noderun/noderun/internal/testbin"
 )
 
 // update is registered once here; a test binary that imports this package
@@ -37,14 +39,14 @@ func Check(t testing.TB, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read golden file: %v (run go test %s -update to create it)", err, packageDir())
+		t.Fatalf("read golden file: %v (run go test %s -update to create it)", err, packageDir(t))
 	}
 	if bytes.Equal(got, want) {
 		return
 	}
 	line, g, w := firstDiff(got, want)
 	t.Errorf("%s differs from the output at line %d:\n  got:  %s\n  want: %s\nrun go test %s -update to accept, then review the diff",
-		path, line, g, w, packageDir())
+		path, line, g, w, packageDir(t))
 }
 
 // firstDiff returns the 1-based number of the first line where got and want
@@ -68,21 +70,14 @@ func firstDiff(got, want []byte) (line int, g, w string) {
 
 // packageDir names the package under test relative to the module root
 // (go test runs in the package directory), for the hint in messages.
-func packageDir() string {
+func packageDir(tb testing.TB) string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "."
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			rel, err := filepath.Rel(dir, wd)
-			if err != nil || rel == "." {
-				return "."
-			}
-			return "./" + filepath.ToSlash(rel)
-		}
-		if filepath.Dir(dir) == dir {
-			return "."
-		}
+	rel, err := filepath.Rel(testbin.RepoRoot(tb), wd)
+	if err != nil || rel == "." {
+		return "."
 	}
+	return "./" + filepath.ToSlash(rel)
 }

@@ -11,35 +11,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/noderun/noderun/internal/testbin"
 )
 
 // fixedNow is the clock of every test, so outputs are comparable.
 func fixedNow() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
 
-// repoRoot finds the module root (the directory holding go.mod).
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // junitSchema is Jenkins' junit-10.xsd in ../shared beside the repository,
 // where CI puts it; tests that need it skip without it.
 func junitSchema(t testing.TB) string {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "schemas", "junit-10.xsd")
+	path := filepath.Join(testbin.RepoRoot(t), "..", "shared", "schemas", "junit-10.xsd")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("junit schema not available (%v): ../shared is absent", err)
 	}

@@ -28,7 +28,7 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	}
 	switch format {
 	case FormatAuto:
-		if isTerminal(w) {
+		if IsTerminal(w) {
 			w = console(w)
 		}
 	case FormatConsole:
@@ -43,10 +43,13 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 }
 
 func console(w io.Writer) io.Writer {
-	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !IsTerminal(w)}
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (a Cygwin or MSYS pty counts),
+// so that output meant for people (console logs, progress lines) goes there
+// and logs and Slurm output files get the plain form.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

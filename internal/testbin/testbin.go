@@ -1,10 +1,10 @@
 // Package testbin builds the noderun binary once per test process, with the
 // release flags of the Makefile, for tests that must run the real binary
-// (signals, the local simulation, the GPU-less NVML path, real Slurm).
+// (signals, the local simulation, the GPU-less NVML path, real Slurm). It
+// also finds the repository root, for every test that needs files there.
 package testbin
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,24 +49,41 @@ func Path(tb testing.TB) string {
 	if err != nil {
 		tb.Skip("no go command to build noderun with")
 	}
-	once.Do(func() { path, errOnce = build(goBin) })
+	root := RepoRoot(tb)
+	once.Do(func() { path, errOnce = build(goBin, root) })
 	if errOnce != nil {
 		tb.Fatal(errOnce)
 	}
 	return path
 }
 
-func build(goBin string) (string, error) {
-	gomod, err := exec.Command(goBin, "env", "GOMOD").Output()
-	if err != nil || len(bytes.TrimSpace(gomod)) == 0 {
-		return "", fmt.Errorf("go env GOMOD: %v %s", err, gomod)
-	}
+func build(goBin, root string) (string, error) {
 	bin := filepath.Join(dir, "noderun")
 	cmd := exec.Command(goBin, "build", "-ldflags="+LDFlags, "-o", bin, "./cmd/noderun")
-	cmd.Dir = filepath.Dir(string(bytes.TrimSpace(gomod)))
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// RepoRoot returns the repository root: the nearest directory at or above
+// the working directory (go test runs in the package's directory) that holds
+// go.mod. It fails tb when there is none.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatalf("find the repository root: %v", err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			tb.Fatalf("find the repository root: no go.mod at or above %s", wd)
+			return ""
+		}
+	}
 }

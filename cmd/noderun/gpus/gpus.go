@@ -143,19 +143,17 @@ func (o *options) run(env *appenv.Env) error {
 		Request: request{Mode: o.mode, GPUsPerTask: o.gpusPerTask, LocalRank: o.localRank,
 			TasksOnNode: o.tasksOnNode, ExpectPerNode: o.expect, Precheck: o.precheck},
 	}
-	inv, closeInv, err := gpu.Open(env.NVML)
+	inv, unavailable, closeInv, err := gpu.OpenOrFallback(env.NVML, o.fakeGPUs)
 	defer closeInv()
+	if err != nil {
+		return exitcode.With(exitcode.GPUPrecheck, err)
+	}
+	r.Inventory.Unavailable = unavailable
 	switch {
-	case err == nil:
-	case errors.Is(err, gpu.ErrUnavailable) && o.fakeGPUs > 0:
+	case unavailable != "" && inv != nil:
 		log.Info().Int("gpus", o.fakeGPUs).Msg("NVML unavailable: using simulated GPUs")
-		inv = gpu.Fake(o.fakeGPUs)
-		r.Inventory.Unavailable = err.Error()
-	case errors.Is(err, gpu.ErrUnavailable):
-		log.Warn().Err(err).Str("node", o.node).Msg("NVML unavailable")
-		r.Inventory.Unavailable = err.Error()
-	default:
-		return exitcode.With(exitcode.Internal, fmt.Errorf("open NVML: %w", err))
+	case unavailable != "":
+		log.Warn().Str("error", unavailable).Str("node", o.node).Msg("NVML unavailable")
 	}
 	if inv != nil {
 		r.Inventory.Available = true

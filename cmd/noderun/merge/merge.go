@@ -17,9 +17,6 @@ import (
 	"github.com/noderun/noderun/internal/workspace"
 )
 
-// workspaceEnv are the environment variables of --workspace, in order.
-var workspaceEnv = []string{"NODERUN_WORKSPACE", "WORKSPACE"}
-
 type options struct {
 	workspace string
 	output    string
@@ -52,7 +49,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				Name:        "workspace",
 				Aliases:     []string{"w"},
 				Usage:       "job workspace `DIR` to merge (writes DIR/results.xml and DIR/summary.md)",
-				EnvVars:     workspaceEnv,
+				EnvVars:     workspace.EnvVars,
 				Destination: &o.workspace,
 			},
 			// No environment variable: -o goes with PATH arguments, which only
@@ -107,7 +104,7 @@ func (o *options) validate(c *cli.Context) error {
 // envWorkspace is the value --workspace takes from the environment, found
 // the way urfave/cli finds it (the first variable that is set).
 func envWorkspace() string {
-	for _, name := range workspaceEnv {
+	for _, name := range workspace.EnvVars {
 		if v, ok := os.LookupEnv(name); ok {
 			return v
 		}

@@ -2,7 +2,6 @@
 package run
 
 import (
-	"errors"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -48,18 +47,16 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}
-			inv, closeInv, err := gpu.Open(env.NVML)
-			switch {
-			case err == nil:
-				defer closeInv()
-			case errors.Is(err, gpu.ErrUnavailable) && o.fakeGPUs > 0:
-				log.Info().Int("gpus", o.fakeGPUs).Msg("NVML unavailable: using simulated GPUs")
-				inv = gpu.Fake(o.fakeGPUs)
-			case errors.Is(err, gpu.ErrUnavailable):
-				log.Info().Err(err).Msg("NVML unavailable: using the GPUs Slurm assigned")
-				inv = nil
-			default:
+			inv, unavailable, closeInv, err := gpu.OpenOrFallback(env.NVML, o.fakeGPUs)
+			if err != nil {
 				return exitcode.With(exitcode.GPUPrecheck, err)
+			}
+			defer closeInv()
+			switch {
+			case unavailable != "" && inv != nil:
+				log.Info().Int("gpus", o.fakeGPUs).Msg("NVML unavailable: using simulated GPUs")
+			case unavailable != "":
+				log.Info().Str("error", unavailable).Msg("NVML unavailable: using the GPUs Slurm assigned")
 			}
 			code, err := noderun.Run(c.Context, noderun.RunOptions{
 				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: log,
