@@ -19,6 +19,10 @@ const (
 	FormatJSON    = "json"
 )
 
+// zerolog's duration unit is process-wide: every noderun log line gives
+// durations (took, grace, timeout) in seconds.
+func init() { zerolog.DurationFieldUnit = time.Second }
+
 // New returns a logger writing to w. Format "auto" picks the human console
 // format when w is a terminal and JSON otherwise (CI logs, Slurm output files).
 func New(w io.Writer, format, level string) (zerolog.Logger, error) {
@@ -37,8 +41,6 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
 	}
-	// Durations (took, grace, timeout) are logged as seconds.
-	zerolog.DurationFieldUnit = time.Second
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 

@@ -3,6 +3,7 @@ package run
 
 import (
 	"os"
+	"os/signal"
 
 	"github.com/urfave/cli/v2"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/noderun"
 )
 
@@ -47,6 +49,11 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}
+			// Subscribe before NVML's Init, which can take seconds: a SIGTERM
+			// then must reach the runner's handling, not kill it unrecorded.
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, procgroup.Interrupted...)
+			defer signal.Stop(sigs)
 			inv, unavailable, closeInv, err := gpu.OpenOrFallback(env.NVML, o.fakeGPUs)
 			if err != nil {
 				return exitcode.With(exitcode.GPUPrecheck, err)
@@ -59,7 +66,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				log.Info().Str("error", unavailable).Msg("NVML unavailable: using the GPUs Slurm assigned")
 			}
 			code, err := noderun.Run(c.Context, noderun.RunOptions{
-				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: log,
+				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: log, Signals: sigs,
 			})
 			if err != nil {
 				return exitcode.With(code, err)
