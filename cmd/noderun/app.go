@@ -33,9 +33,6 @@ func NewApp(o Options) *cli.App {
 	log := zerolog.Nop()
 	env := &appenv.Env{Log: &log, Stdout: o.Stdout, Stderr: o.Stderr, NVML: o.NVML}
 	var logFormat, logLevel string
-	usageError := func(_ *cli.Context, err error, _ bool) error {
-		return exitcode.With(exitcode.Usage, err)
-	}
 	app := &cli.App{
 		Name:  "noderun",
 		Usage: "run GPU pytest jobs under Slurm, without shell glue",
@@ -75,7 +72,7 @@ func NewApp(o Options) *cli.App {
 			*env.Log = l
 			return nil
 		},
-		OnUsageError: usageError,
+		OnUsageError: exitcode.OnUsageError,
 		Commands: []*cli.Command{
 			submit.NewCommand(env),
 			job.NewCommand(env),
@@ -88,7 +85,7 @@ func NewApp(o Options) *cli.App {
 	// A bad flag of any subcommand is a usage error (exit 2), not a failure.
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
-			c.OnUsageError = usageError
+			c.OnUsageError = exitcode.OnUsageError
 		}
 	}
 	return app

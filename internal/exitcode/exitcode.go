@@ -75,6 +75,12 @@ func Usagef(format string, args ...any) error {
 	return &Error{Code: Usage, Err: fmt.Errorf(format, args...)}
 }
 
+// OnUsageError is the cli.OnUsageErrorFunc of the app and of every
+// subcommand: a flag the parser rejects is a usage error (exit status 2).
+func OnUsageError(_ *cli.Context, err error, _ bool) error {
+	return With(Usage, err)
+}
+
 // Of returns the exit status for err: 0 for nil, the carried code for an
 // *Error or a cli.ExitCoder, 1 otherwise.
 func Of(err error) int {

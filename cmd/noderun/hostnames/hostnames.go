@@ -34,9 +34,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"Put -- before an expression that starts with '-'.",
 		// Unknown flags (often an expression starting with '-') are usage
 		// errors like any other.
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.With(exitcode.Usage, err)
-		},
+		OnUsageError: exitcode.OnUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return exitcode.Usagef("hostnames: expected exactly one hostlist expression, got %d arguments; "+

@@ -68,11 +68,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				Destination: &o.logTail,
 			},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.With(exitcode.Usage, err)
-		},
-		Before: func(c *cli.Context) error { return o.validate(c) },
-		Action: func(c *cli.Context) error { return o.run(env) },
+		OnUsageError: exitcode.OnUsageError,
+		Before:       func(c *cli.Context) error { return o.validate(c) },
+		Action:       func(c *cli.Context) error { return o.run(env) },
 	}
 }
 

@@ -36,10 +36,8 @@ func run(t *testing.T, args ...string) (int, string) {
 		Writer:         &stdout,
 		ErrWriter:      &stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.With(exitcode.Usage, err)
-		},
-		Commands: []*cli.Command{NewCommand(env)},
+		OnUsageError:   exitcode.OnUsageError,
+		Commands:       []*cli.Command{NewCommand(env)},
 	}
 	err := app.Run(append([]string{"noderun", "merge"}, args...))
 	if err != nil {

@@ -27,9 +27,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 		Flags: req.Flags(),
 		// A value the flag parser rejects (a bad duration, from the command
 		// line or the environment) is a usage error too: exit 2.
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.With(exitcode.Usage, err)
-		},
+		OnUsageError: exitcode.OnUsageError,
 		Action: func(c *cli.Context) error {
 			l := launcher.New(launcher.Options{
 				Log:       env.Logger(),
