@@ -1,0 +1,35 @@
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "f.txt")
+	if err := WriteFile(path, []byte("one"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// A failing writer leaves the old content and no temporary file behind.
+	err := Write(path, 0o640, func(w io.Writer) error {
+		w.Write([]byte("half"))
+		return errors.New("disk on fire")
+	})
+	if err == nil {
+		t.Fatal("the writer's error was lost")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "one" {
+		t.Errorf("content %q after a failed write, want the old one", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+}
