@@ -66,7 +66,7 @@ func baseArgs(root, ws, config string) []string {
 // kept for a person to look at, and the log says where.
 func newJob(t *testing.T, lt labTest, config string, args ...string) *labJob {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "noderun-e2e-"+t.Name()+"-")
+	dir, err := os.MkdirTemp("", "noderun-e2e-"+strings.NewReplacer("/", "_", " ", "_", ",", "").Replace(t.Name())+"-")
 	if err != nil {
 		t.Fatal(err)
 	}

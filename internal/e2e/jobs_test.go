@@ -250,94 +250,57 @@ func TestLabScancel(t *testing.T) {
 	}
 }
 
-// A job over its --time (one minute; the benchmark would run 5), with the
-// default --signal-before: it ends, writes its results and leaves nothing
-// behind. It must not be stopped long before its minute: Slurm sends the
-// --signal warning at its periodic check, up to a minute early, so a warning
-// on a one-minute job arrives at its start.
+// Jobs over their --time (the benchmark would run 5 minutes): each ends,
+// writes its results and leaves nothing behind, and is not stopped long
+// before its limit.
 func TestLabTimeLimit(t *testing.T) {
 	lt := requireLab(t)
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	j := newJob(t, lt, "disagg-tiny.yaml", "--time", "1")
-	j.env = append(j.env, "EXAMPLE_SLEEP=300")
-	j.start(ctx)
-	state := j.followState(ctx)
-	t.Logf("job ended in state %s", state())
-	if code := j.wait(); code == 0 {
-		t.Errorf("noderun submit --wait exited 0 for a job over its time limit")
+	tests := []struct {
+		name string
+		args []string
+		// timedOut: Slurm's own limit ended the job (SIGTERM to every task
+		// and the batch step, SIGKILL KillWait=2 s later), not the warning.
+		timedOut bool
+		reason   string // what the job's reason must say
+		minRun   time.Duration
+	}{
+		// The default 60 s warning would reach a one-minute job at its start
+		// (Slurm sends --signal on a timer, up to a minute early): submit
+		// drops it, and the limit itself ends the job. The batch step cannot
+		// tell that SIGTERM from scancel's.
+		{"one minute, default warning", []string{"--time", "1"}, true, "cancel", 50 * time.Second},
+		// Three minutes: the 30 s warning stays in the second half of the job
+		// even when early (limit/2 - 60 s = 30 s); the steps are stopped
+		// calmly before Slurm's limit.
+		{"three minutes, 30 s warning", []string{"--time", "3", "--signal-before", "30"}, false, "time limit", 80 * time.Second},
 	}
-	j.checkNoOrphans(ctx)
-	spec := j.spec()
-	res := j.jobResult()
-	// The batch step cannot tell Slurm's time-limit SIGTERM from scancel's.
-	if res.Verdict != "failed" || !strings.Contains(res.Reason, "time limit") && !strings.Contains(res.Reason, "cancel") {
-		t.Errorf("verdict %s (%s), want failed because of the time limit", res.Verdict, res.Reason)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			j := newJob(t, lt, "disagg-tiny.yaml", tc.args...)
+			j.env = append(j.env, "EXAMPLE_SLEEP=300")
+			j.start(ctx)
+			state := j.followState(ctx)
+			if st := state(); (st == "TIMEOUT") != tc.timedOut {
+				t.Errorf("job %s ended in state %q; want TIMEOUT: %v", j.jobID, st, tc.timedOut)
+			}
+			if code := j.wait(); code == 0 {
+				t.Errorf("noderun submit --wait exited 0 for a job over its time limit")
+			}
+			j.checkNoOrphans(ctx)
+			spec := j.spec()
+			res := j.jobResult()
+			if res.Verdict != "failed" || !strings.Contains(res.Reason, tc.reason) {
+				t.Errorf("verdict %s (%s), want failed, reason mentioning %q", res.Verdict, res.Reason, tc.reason)
+			}
+			if ran := res.End.Sub(res.Start); ran < tc.minRun {
+				t.Errorf("the job was stopped after %s (%s): the warning came too early", ran.Round(time.Second), res.Reason)
+			}
+			j.checkCut(spec, res)
+		})
 	}
-	if ran := res.End.Sub(res.Start); ran < 50*time.Second {
-		t.Errorf("the job was stopped after %s of its 1m0s (%s): the --signal-before warning came too early", ran.Round(time.Second), res.Reason)
-	}
-	j.checkCut(spec, res)
-}
-
-// The warning path: a three-minute job asks for SIGUSR2 30 s before its end
-// (Slurm sends it 30-90 s before), stops its steps calmly and ends before
-// Slurm's limit, as "job reached its time limit".
-func TestLabTimeLimitWarning(t *testing.T) {
-	lt := requireLab(t)
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	// Three minutes: submit keeps the warning in the second half of the job
-	// even when Slurm sends it up to 60 s early (limit/2 - 60 s = 30 s).
-	j := newJob(t, lt, "disagg-tiny.yaml", "--time", "3", "--signal-before", "30")
-	j.env = append(j.env, "EXAMPLE_SLEEP=300")
-	j.start(ctx)
-	state := j.followState(ctx)
-	if st := state(); st == "TIMEOUT" {
-		t.Errorf("job %s ended in state %s: it did not stop on the warning before the limit", j.jobID, st)
-	}
-	if code := j.wait(); code == 0 {
-		t.Errorf("noderun submit --wait exited 0 for a job over its time limit")
-	}
-	j.checkNoOrphans(ctx)
-	spec := j.spec()
-	res := j.jobResult()
-	if res.Verdict != "failed" || !strings.Contains(res.Reason, "time limit") {
-		t.Errorf("verdict %s (%s), want failed because of the time limit", res.Verdict, res.Reason)
-	}
-	if ran := res.End.Sub(res.Start); ran < 80*time.Second {
-		t.Errorf("the job was stopped after %s of its 3m0s: the warning came too early", ran.Round(time.Second))
-	}
-	j.checkCut(spec, res)
-}
-
-// The same job with the warning off (--signal-before 0): Slurm's own limit
-// ends it (SIGTERM to every task and the batch step, SIGKILL KillWait=2 s
-// later), and the results are still written in that time.
-func TestLabTimeLimitNoWarning(t *testing.T) {
-	lt := requireLab(t)
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	j := newJob(t, lt, "disagg-tiny.yaml", "--time", "1", "--signal-before", "0")
-	j.env = append(j.env, "EXAMPLE_SLEEP=300")
-	j.start(ctx)
-	state := j.followState(ctx)
-	if st := state(); st != "TIMEOUT" {
-		t.Errorf("job %s ended in state %q, want TIMEOUT", j.jobID, st)
-	}
-	if code := j.wait(); code == 0 {
-		t.Errorf("noderun submit --wait exited 0 for a job over its time limit")
-	}
-	j.checkNoOrphans(ctx)
-	spec := j.spec()
-	res := j.jobResult()
-	if res.Verdict != "failed" {
-		t.Errorf("verdict %s (%s), want failed", res.Verdict, res.Reason)
-	}
-	j.checkCut(spec, res)
 }
 
 // checkCut checks a job that Slurm or its supervisor cut short while every
