@@ -99,7 +99,10 @@ EOF
 	if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update >"$aptlog" 2>&1 || { tail -n 20 "$aptlog" >&2; exit 1; }
 	fi
+	# Stale package lists give 404s: update once and try again.
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1 ||
+		{ as_root env DEBIAN_FRONTEND=noninteractive apt-get update >>"$aptlog" 2>&1 &&
+			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1; } ||
 		{ tail -n 30 "$aptlog" >&2; exit 1; }
 	rm -f "$aptlog"
 fi
