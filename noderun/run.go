@@ -345,7 +345,11 @@ func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, err
 		defer t.Stop()
 		timeout = t.C
 	}
-	var killAfter <-chan time.Time
+	// A stop ends in SIGKILL of the group after the kill grace. A stop that
+	// began with SIGINT (the supervisor's, so that pytest writes its junit)
+	// gets a SIGTERM halfway, for children that only end on TERM.
+	var termAfter, killAfter <-chan time.Time
+	grace := r.spec.Timeouts.KillGrace.D()
 	forward := func(s os.Signal) {
 		sig := s.(syscall.Signal)
 		r.log.Info().Str("signal", procgroup.SignalName(sig)).Msg("forwarding signal to the child's process group")
@@ -353,7 +357,10 @@ func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, err
 		if sig == syscall.SIGTERM || sig == syscall.SIGINT || sig == syscall.SIGHUP {
 			r.rec.Stopped = true
 			if killAfter == nil {
-				killAfter = time.After(r.spec.Timeouts.KillGrace.D())
+				killAfter = time.After(grace)
+				if sig == syscall.SIGINT {
+					termAfter = time.After(grace / 2)
+				}
 			}
 		}
 	}
@@ -372,6 +379,10 @@ loop:
 			r.log.Warn().Dur("timeout", r.spec.Timeouts.Step.D()).Msg("step timeout: stopping the child's process group")
 			timeout = nil
 			go g.Stop(r.spec.Timeouts.KillGrace.D())
+		case <-termAfter:
+			termAfter = nil
+			r.log.Info().Msg("child still running after SIGINT: sending SIGTERM to its process group")
+			_ = g.Signal(syscall.SIGTERM)
 		case <-killAfter:
 			r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
 			_ = g.Signal(syscall.SIGKILL)

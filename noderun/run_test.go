@@ -502,3 +502,38 @@ func TestRunOneNodeKeepsSlurmGPUBinding(t *testing.T) {
 		t.Error("SLURM_STEP_GPUS reached the child of a one-node job")
 	}
 }
+
+// The supervisor stops with SIGINT; a child that ignores it but ends on
+// SIGTERM gets that halfway through the grace, before any SIGKILL.
+func TestRunStopEscalatesIntToTerm(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	spec.Timeouts.KillGrace = jobspec.Duration(2 * time.Second)
+	ready := filepath.Join(spec.Workspace, "ready")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `trap "" INT; touch ` + ready + `; while :; do sleep 0.05; done`}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("child never started")
+		}
+	}
+	sigs <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != 128+int(syscall.SIGTERM) {
+			t.Errorf("exit status %d, want %d (ended by the SIGTERM, not the SIGKILL)", code, 128+int(syscall.SIGTERM))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner did not end")
+	}
+	if rec := record(t, spec, 0); !rec.Stopped || rec.Signal != "SIGTERM" {
+		t.Errorf("record: stopped=%v signal=%q", rec.Stopped, rec.Signal)
+	}
+}
