@@ -231,8 +231,16 @@ func (s *supervisor) cancel(sig os.Signal) string {
 // step and the batch step at once; srun may report first.
 const cancelRace = 300 * time.Millisecond
 
+// JobEndingReporter is implemented by step starters that can ask Slurm
+// whether it is ending the whole job (scancel, time limit).
+type JobEndingReporter interface {
+	JobEnding() bool
+}
+
 // killedByCancel reports whether a step that just ended by a signal nobody
 // here sent was part of a cancel of the whole job, and the job's signal.
+// Slurm signals the nodes one by one, so the batch step's own SIGTERM may
+// come later than the window; then the job's state tells.
 func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signal, bool) {
 	if r.stopped != "" || r.running.ExitCode() < exitcode.SignalBase {
 		return nil, false
@@ -241,8 +249,11 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 	case sig := <-sigs:
 		return sig, true
 	case <-time.After(cancelRace):
-		return nil, false
 	}
+	if j, ok := s.o.Starter.(JobEndingReporter); ok && j.JobEnding() {
+		return syscall.SIGTERM, true
+	}
+	return nil, false
 }
 
 // stopSignal is what the supervisor sends to stop a step. pytest turns

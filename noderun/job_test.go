@@ -281,3 +281,36 @@ func TestJobTooFewNodes(t *testing.T) {
 		t.Errorf("results.xml: %v", err)
 	}
 }
+
+// endingStarter is a fakeStarter whose job Slurm is ending.
+type endingStarter struct{ fakeStarter }
+
+func (*endingStarter) JobEnding() bool { return true }
+
+// When the batch step's own signal comes later than the window, a step
+// killed while Slurm ends the job is still recorded as cancelled.
+func TestJobStepKilledWhileSlurmEndsTheJob(t *testing.T) {
+	spec := disaggSpec(t)
+	starter := &endingStarter{}
+	starter.steps = map[string]*fakeStep{}
+	starter.started = make(chan string, 16)
+	done := make(chan int, 1)
+	var res *workspace.JobResult
+	go func() {
+		code, _ := Job(context.Background(), JobOptions{Spec: spec, JobID: "5", Nodes: []string{"n1"},
+			Starter: starter, Log: zerolog.Nop(), Signals: make(chan os.Signal)})
+		done <- code
+	}()
+	for range spec.Steps {
+		<-starter.started
+	}
+	starter.step("CTX_0").end(143)
+	code := <-done
+	res, _ = workspace.New(spec.Workspace).LoadJobResult()
+	if got := outcomes(res); got["CTX_0"] != workspace.StepCancelled {
+		t.Errorf("CTX_0 outcome %s, want cancelled", got["CTX_0"])
+	}
+	if code == 0 {
+		t.Error("job passed")
+	}
+}

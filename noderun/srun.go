@@ -92,6 +92,20 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 // must not hold up stopping the other steps.
 const slurmCallTimeout = 5 * time.Second
 
+// JobEnding reports whether Slurm is ending the job while this batch step
+// still runs: its state is then COMPLETING, CANCELLED or TIMEOUT rather
+// than RUNNING.
+func (s *SrunStarter) JobEnding() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "squeue", "--noheader", "--jobs="+s.JobID, "--format=%T").Output()
+	if err != nil {
+		return false
+	}
+	state := strings.TrimSpace(string(out))
+	return state != "" && state != "RUNNING"
+}
+
 // stepName is the Slurm step name of a role's srun.
 func stepName(role string) string { return "noderun-" + role }
 
