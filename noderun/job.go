@@ -30,8 +30,9 @@ type RunningStep interface {
 	// ExitCode is the step's status once Done: 0, or the first failing
 	// task's status as srun reports it.
 	ExitCode() int
-	// Signal asks every task to act on sig (the runners forward it).
-	Signal(sig syscall.Signal)
+	// RequestStop asks every task to stop calmly: each runner sends its
+	// child SIGINT once, then TERM and KILL after the kill grace.
+	RequestStop()
 	// Kill ends the step at once.
 	Kill()
 }
@@ -256,14 +257,8 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 	return nil, false
 }
 
-// stopSignal is what the supervisor sends to stop a step. pytest turns
-// SIGINT into KeyboardInterrupt and still writes its junit file with the
-// tests that completed, where SIGTERM kills it with nothing written; servers
-// (uvicorn, trtllm-serve) shut down on SIGINT too. The runners kill what is
-// left after their grace.
-const stopSignal = syscall.SIGINT
-
-// stopAll stops every running step: stopSignal, wait up to budget, then kill.
+// stopAll stops every running step: a stop request, wait up to budget,
+// then kill.
 func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) string {
 	deadline := time.After(budget)
 	var running []*stepRun
@@ -271,9 +266,7 @@ func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) strin
 		if !r.ended {
 			r.stopped = outcome
 			running = append(running, r)
-			// Signalling an srun step asks the controller (squeue, scancel):
-			// all steps at once, and the budget is already running.
-			go r.running.Signal(stopSignal)
+			r.running.RequestStop()
 		}
 	}
 	if len(running) > 0 {
@@ -325,11 +318,12 @@ func (s *supervisor) recordEnd(r *stepRun) {
 	r.result.End = time.Now().UTC()
 	r.result.ExitCode = r.running.ExitCode()
 	switch {
+	case r.stopped != "":
+		// A step that ends after we asked it to stop ends as we asked, even
+		// when its children shut down cleanly.
+		r.result.Outcome = r.stopped
 	case r.result.ExitCode == 0:
 		r.result.Outcome = workspace.StepSucceeded
-	case r.stopped != "":
-		// A step that ends badly after we asked it to stop ends as we asked.
-		r.result.Outcome = r.stopped
 	default:
 		r.result.Outcome = workspace.StepFailed
 	}

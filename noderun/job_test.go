@@ -22,11 +22,11 @@ import (
 // asked to stop (SIGINT) unless it ignores that.
 type fakeStep struct {
 	role       string
-	ignoreTerm bool
+	ignoreStop bool
 	done       chan struct{}
 	once       sync.Once
 	code       int
-	signals    []syscall.Signal
+	stops      int
 	mu         sync.Mutex
 }
 
@@ -35,11 +35,11 @@ func (f *fakeStep) end(code int) {
 }
 func (f *fakeStep) Done() <-chan struct{} { return f.done }
 func (f *fakeStep) ExitCode() int         { <-f.done; return f.code }
-func (f *fakeStep) Signal(sig syscall.Signal) {
+func (f *fakeStep) RequestStop() {
 	f.mu.Lock()
-	f.signals = append(f.signals, sig)
+	f.stops++
 	f.mu.Unlock()
-	if sig == stopSignal && !f.ignoreTerm {
+	if !f.ignoreStop {
 		f.end(130)
 	}
 }
@@ -57,7 +57,7 @@ func (s *fakeStarter) Start(_ context.Context, st *jobspec.Step, _ []string) (Ru
 	if st.Role == s.failOn {
 		return nil, errors.New("srun: error: Unable to create step")
 	}
-	f := &fakeStep{role: st.Role, done: make(chan struct{}), ignoreTerm: s.ignore[st.Role]}
+	f := &fakeStep{role: st.Role, done: make(chan struct{}), ignoreStop: s.ignore[st.Role]}
 	s.mu.Lock()
 	s.steps[st.Role] = f
 	s.mu.Unlock()

@@ -55,7 +55,7 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 	if err := os.MkdirAll(l.Workspace.LogDir(step.Role), 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
-	ls := &localStep{done: make(chan struct{})}
+	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, jobID: l.JobID, role: step.Role, log: l.Log}
 	base := withoutSlurm(l.Environ)
 	for ni, node := range nodes {
 		for li := 0; li < step.TasksPerNode; li++ {
@@ -95,6 +95,10 @@ func withoutSlurm(environ []string) []string {
 // localStep is the simulated srun of one step: it behaves like
 // `srun --kill-on-bad-exit=1`, stopping the other tasks when one fails.
 type localStep struct {
+	ws     workspace.Layout
+	jobID  string
+	role   string
+	log    zerolog.Logger
 	mu     sync.Mutex
 	tasks  []*procgroup.Group
 	code   int
@@ -137,7 +141,7 @@ func (s *localStep) wait() {
 			s.mu.Unlock()
 			if first {
 				// --kill-on-bad-exit=1: one failed task ends the step.
-				s.Signal(syscall.SIGTERM)
+				s.signal(syscall.SIGTERM)
 			}
 		}(g)
 	}
@@ -154,13 +158,21 @@ func (s *localStep) ExitCode() int {
 	return s.code
 }
 
-func (s *localStep) Signal(sig syscall.Signal) {
+// signal sends sig to every task's runner, as srun does to its tasks.
+func (s *localStep) signal(sig syscall.Signal) {
 	for _, g := range s.tasks {
 		_ = g.Signal(sig)
 	}
 }
 
-func (s *localStep) Kill() { s.Signal(syscall.SIGKILL) }
+func (s *localStep) Kill() { s.signal(syscall.SIGKILL) }
+
+// RequestStop asks the step's runners to stop their children calmly.
+func (s *localStep) RequestStop() {
+	if err := requestStop(s.ws, s.jobID, s.role); err != nil {
+		s.log.Error().Err(err).Str("role", s.role).Msg("could not write the stop request; the step will be killed after the grace")
+	}
+}
 
 // SimulatedNodes names n simulated nodes sim-n0 … sim-n<n-1>.
 func SimulatedNodes(n int) []string {

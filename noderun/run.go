@@ -143,6 +143,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
 	// Until the child runs, a stop signal cancels the preparation. The
 	// watcher is waited for before the child starts, so a signal it took is
 	// never lost; one it did not take stays in sigs for supervise.

@@ -537,3 +537,43 @@ func TestRunStopEscalatesIntToTerm(t *testing.T) {
 		t.Errorf("record: stopped=%v signal=%q", rec.Stopped, rec.Signal)
 	}
 }
+
+// A stop request from the supervisor reaches the child as one SIGINT,
+// whatever else delivers signals (pytest interrupted twice loses its junit).
+func TestRunStopRequestSendsOneSIGINT(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	spec.Timeouts.KillGrace = jobspec.Duration(4 * time.Second)
+	dir := spec.Workspace
+	spec.Steps[0].Command.Argv = []string{"sh", "-c",
+		`trap 'echo int >> ` + dir + `/ints; sleep 0.3; exit 5' INT; touch ` + dir + `/ready; while :; do sleep 0.02; done`}
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("21", 0, 0, "n1"), make(chan os.Signal))
+		done <- code
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("child never started")
+		}
+	}
+	if err := requestStop(workspace.New(dir), "21", spec.Steps[0].Role); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 5 {
+			t.Errorf("exit status %d, want the child's 5", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stop request was not seen")
+	}
+	if n := lines(t, filepath.Join(dir, "ints")); n != 1 {
+		t.Errorf("child got SIGINT %d times, want once", n)
+	}
+	if rec := record(t, spec, 0); !rec.Stopped {
+		t.Errorf("record does not say the task was stopped: %+v", rec)
+	}
+}

@@ -26,7 +26,7 @@ type SrunStarter struct {
 	// SpecPath is passed to every task's `noderun run --spec`.
 	SpecPath  string
 	Workspace workspace.Layout
-	// JobID is the job the steps run in (for scancel of one step).
+	// JobID is the job the steps run in (stop requests, JobEnding).
 	JobID string
 	// ExtraArgs are the user's --srun-arg values, added to every step.
 	ExtraArgs []string
@@ -85,7 +85,7 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 	if err != nil {
 		return nil, fmt.Errorf("start srun for step %s: %w", step.Role, err)
 	}
-	return &srunStep{g: g, jobID: s.JobID, name: stepName(step.Role), log: s.Log.With().Str("role", step.Role).Logger()}, nil
+	return &srunStep{g: g, ws: s.Workspace, jobID: s.JobID, role: step.Role, log: s.Log.With().Str("role", step.Role).Logger()}, nil
 }
 
 // slurmCallTimeout bounds one squeue or scancel call: a busy controller
@@ -109,14 +109,14 @@ func (s *SrunStarter) JobEnding() bool {
 // stepName is the Slurm step name of a role's srun.
 func stepName(role string) string { return "noderun-" + role }
 
-// srunStep is a step started by srun. srun turns a SIGTERM of its own into
-// an immediate SIGKILL of the step ("forcing job termination"), so a calm
-// stop goes through `scancel --signal=SIG JOB.STEP`, which delivers the
-// signal to every task (the runners, which forward it to their children).
+// srunStep is a step started by srun. Its calm stop is a stop request
+// (see stop.go); srun itself is only signalled to kill the step, which it
+// does on SIGTERM ("forcing job termination").
 type srunStep struct {
 	g     *procgroup.Group
+	ws    workspace.Layout
 	jobID string
-	name  string
+	role  string
 	log   zerolog.Logger
 }
 
@@ -126,43 +126,9 @@ func (s *srunStep) ExitCode() int         { return s.g.Result().ExitCode }
 // Kill ends the step at once: srun kills the step on SIGTERM.
 func (s *srunStep) Kill() { _ = s.g.Signal(syscall.SIGTERM) }
 
-// Signal delivers sig to every task of the step. It is best effort: a
-// step that does not stop is killed by the supervisor after its budget.
-func (s *srunStep) Signal(sig syscall.Signal) {
-	id, err := s.stepID()
-	if err != nil {
-		// Without a step id only srun can be reached; srun forwards USR1,
-		// USR2, HUP and CONT to the tasks, but turns TERM into a kill.
-		s.log.Warn().Err(err).Msg("step id not found; signalling srun instead")
-		_ = s.g.Signal(sig)
-		return
+// RequestStop asks the step's runners to stop their children calmly.
+func (s *srunStep) RequestStop() {
+	if err := requestStop(s.ws, s.jobID, s.role); err != nil {
+		s.log.Error().Err(err).Msg("could not write the stop request; the step will be killed after the grace")
 	}
-	name := strings.TrimPrefix(procgroup.SignalName(sig), "SIG")
-	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "scancel", "--signal="+name, id).CombinedOutput()
-	if err != nil {
-		// Slurm 22.05 answers "Invalid job id specified" (exit 225) for a
-		// step that covers only some of the job's nodes, yet delivers the
-		// signal: the exit status of scancel cannot tell, so it is only
-		// logged.
-		s.log.Debug().Err(err).Str("step", id).Str("output", strings.TrimSpace(string(out))).Msg("scancel --signal reported an error")
-	}
-}
-
-// stepID asks squeue for the id of this step ("123.4").
-func (s *srunStep) stepID() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "squeue", "--steps", "--noheader", "--jobs="+s.jobID, "--format=%i|%j").Output()
-	if err != nil {
-		return "", fmt.Errorf("squeue --steps: %w", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		id, name, ok := strings.Cut(strings.TrimSpace(line), "|")
-		if ok && name == s.name {
-			return id, nil
-		}
-	}
-	return "", fmt.Errorf("no step named %s in job %s", s.name, s.jobID)
 }

@@ -78,6 +78,12 @@ func (l Layout) TaskRecord(role string, rank int) string {
 	return filepath.Join(l.TasksDir(), role, strconv.Itoa(rank)+".json")
 }
 
+// StopFile is WS/.noderun/stop/<job>/<role>: `noderun job` writes it to
+// ask every task of a step to stop calmly (see noderun.stopPoll).
+func (l Layout) StopFile(jobID, role string) string {
+	return filepath.Join(l.StateDir(), "stop", jobID, role)
+}
+
 // FenceDir is where the tasks of one step attempt leave their start markers.
 func (l Layout) FenceDir(jobID string, restart int, role string) string {
 	return filepath.Join(l.StateDir(), "fence", fmt.Sprintf("%s.%d", jobID, restart), role)

@@ -1,0 +1,60 @@
+package noderun
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/noderun/noderun/internal/atomicfile"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// stopPoll is how often a runner looks for its step's stop request: one
+// stat of a file on the shared workspace.
+const stopPoll = 100 * time.Millisecond
+
+// Why a file and not a signal: `scancel --signal=INT JOB.STEP` reaches the
+// runner and, depending on Slurm's proctrack plugin, its child too; the
+// runner cannot tell, and a pytest interrupted twice dies in its own
+// KeyboardInterrupt handling without writing its junit. A stop request
+// reaches the runner alone, on every cluster and in the local simulation,
+// and the runner sends SIGINT to its child exactly once.
+
+// requestStop writes the stop request of a step.
+func requestStop(ws workspace.Layout, jobID, role string) error {
+	return atomicfile.WriteFile(ws.StopFile(jobID, role), nil, 0o644)
+}
+
+// withStopRequest returns a channel that carries what sigs carries, plus
+// one SIGINT when the stop request file appears. It ends with ctx.
+func withStopRequest(ctx context.Context, sigs <-chan os.Signal, stopFile string) <-chan os.Signal {
+	out := make(chan os.Signal, 8)
+	go func() {
+		t := time.NewTicker(stopPoll)
+		defer t.Stop()
+		poll := t.C
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-sigs:
+				select {
+				case out <- s:
+				case <-ctx.Done():
+					return
+				}
+			case <-poll:
+				if _, err := os.Stat(stopFile); err == nil {
+					poll = nil
+					select {
+					case out <- syscall.SIGINT:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	return out
+}
