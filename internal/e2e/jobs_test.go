@@ -159,8 +159,9 @@ func TestLabFailingBenchmark(t *testing.T) {
 
 // A CTX rank that crashes at start (os._exit(3), no junit) fails the job at
 // once: results.xml has an error for CTX_0 with the tail of its log, and
-// every other role, stopped by the supervisor (scancel --signal=TERM per
-// step), still has its suite and a record that ends as stopped — not one
+// every other role, stopped by the supervisor (a stop request per step:
+// one SIGINT to each child), still has its suite and a record that ends as
+// stopped — not one
 // left "running" by a runner that was killed before it could record.
 func TestLabCrashedContextRank(t *testing.T) {
 	lt := requireLab(t)

@@ -92,13 +92,7 @@ func fileSuites(label, shown string, in ingested, o Options) []*Suite {
 		role = label
 	}
 	suites := in.suites
-	if len(suites) == 1 {
-		suites[0].Name = label
-	} else {
-		for _, s := range suites {
-			s.Name = label + "/" + s.Name
-		}
-	}
+	nameSuites(suites, label)
 	if in.broken != nil {
 		c := syntheticCase("noderun.junit", label, problem{typ: in.broken.Type, message: shown + ": " + in.broken.Message}, false, o.LogTailLines)
 		if len(suites) == 1 {

@@ -305,13 +305,7 @@ func (b *wsBuild) taskSuites(t *task) []*Suite {
 		base += "@" + host
 	}
 	suites := in.suites
-	if len(suites) == 1 {
-		suites[0].Name = base
-	} else {
-		for _, s := range suites {
-			s.Name = base + "/" + s.Name
-		}
-	}
+	nameSuites(suites, base)
 
 	classname := "noderun." + t.role + ".rank" + strconv.Itoa(t.rank)
 	synth := b.taskCases(t, classname)
@@ -554,4 +548,17 @@ func existing(path string) string {
 		return ""
 	}
 	return path
+}
+
+// nameSuites gives the suites of one file names of their own: base for a
+// file with one suite (pytest names every suite "pytest"), base/<name>
+// for each of several.
+func nameSuites(suites []*Suite, base string) {
+	if len(suites) == 1 {
+		suites[0].Name = base
+		return
+	}
+	for _, s := range suites {
+		s.Name = base + "/" + s.Name
+	}
 }
