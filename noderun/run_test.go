@@ -17,6 +17,7 @@ import (
 
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -265,7 +266,7 @@ func TestRunForwardsSignalToGroup(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("runner did not end after SIGTERM")
 	}
-	if processAlive(grandchild) {
+	if procgroup.Running(grandchild) {
 		t.Errorf("grandchild %d survived", grandchild)
 	}
 	if rec := record(t, spec, 0); !rec.Stopped || rec.Signal != "SIGTERM" {
@@ -290,7 +291,7 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	if took < 600*time.Millisecond {
 		t.Errorf("ended after %s, before timeout + grace", took)
 	}
-	if g := waitPID(t, pids); processAlive(g) {
+	if g := waitPID(t, pids); procgroup.Running(g) {
 		t.Errorf("grandchild %d survived the kill", g)
 	}
 	if rec := record(t, spec, 0); !rec.TimedOut || rec.State != workspace.StateTimedOut {

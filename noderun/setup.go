@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -141,7 +140,7 @@ func (s *nodeSetup) await(ctx context.Context) error {
 		if b, err := os.ReadFile(filepath.Join(s.Dir, setupFailedFile)); err == nil {
 			return fail(errors.New(strings.TrimSpace(string(b))))
 		}
-		if pid, ok := s.leaderPID(); ok && !processAlive(pid) {
+		if pid, ok := s.leaderPID(); ok && !procgroup.Running(pid) {
 			// The verdict may have landed between the checks above and now.
 			if _, err := os.Stat(filepath.Join(s.Dir, setupDoneFile)); err == nil {
 				return nil
@@ -166,22 +165,4 @@ func (s *nodeSetup) leaderPID() (int, bool) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, err == nil && pid > 0
-}
-
-// processAlive reports whether pid runs. A zombie (dead, not yet reaped,
-// e.g. reparented to a container's init that does not reap) counts as dead.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !os.IsNotExist(err)
-	}
-	// The state follows the command name, which is in parentheses and may
-	// itself contain spaces or parentheses.
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] != 'Z'
-	}
-	return true
 }

@@ -12,19 +12,10 @@ import (
 	"time"
 
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/testbin"
 	"github.com/noderun/noderun/internal/workspace"
 )
-
-// gone reports whether pid has exited (a zombie counts as exited).
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
-}
 
 // A real SIGTERM to the `noderun run` process reaches its child's whole
 // process group (grandchild included) within 100 ms, and the runner exits
@@ -67,7 +58,7 @@ func TestRunnerForwardsSIGTERM(t *testing.T) {
 	}
 	sent := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
-	for !gone(child) || !gone(grandchild) {
+	for procgroup.Running(child) || procgroup.Running(grandchild) {
 		if time.Since(sent) > 5*time.Second {
 			t.Fatal("child or grandchild still alive 5 s after SIGTERM")
 		}

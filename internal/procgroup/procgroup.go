@@ -5,10 +5,12 @@
 package procgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -148,3 +150,26 @@ var signalNames = map[syscall.Signal]string{
 
 // Interrupted is the set of signals a supervisor forwards to its children.
 var Interrupted = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// Running reports whether process pid exists and has not exited. A zombie
+// (exited, not yet reaped, e.g. reparented to a container's init that does
+// not reap) is not running.
+func Running(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if !os.IsNotExist(err) {
+			// No readable /proc: ask the kernel whether the pid exists.
+			err := syscall.Kill(pid, 0)
+			return err == nil || errors.Is(err, syscall.EPERM)
+		}
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself contain ") ".
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return true
+	}
+	state := stat[i+2]
+	return state != 'Z' && state != 'X'
+}

@@ -1,6 +1,8 @@
 package slurmlab
 
 import (
+	"github.com/noderun/noderun/internal/procgroup"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -48,8 +50,8 @@ func Processes(substr string) ([]Process, error) {
 		if err != nil || len(cmdline) == 0 {
 			continue // gone, or a zombie / kernel thread (empty cmdline)
 		}
-		if zombie(dir) {
-			continue
+		if !procgroup.Running(pid) {
+			continue // a zombie holds nothing and cannot be killed: no orphan
 		}
 		match := bytes.Contains(cmdline, needle)
 		if !match {
@@ -62,19 +64,6 @@ func Processes(substr string) ([]Process, error) {
 		}
 	}
 	return found, nil
-}
-
-// zombie reports whether the process in dir has exited but is not reaped:
-// it holds no resources and cannot be killed, so it is no orphan to report.
-func zombie(dir string) bool {
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name, which is in parentheses and may
-	// itself contain ") ".
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X'
 }
 
 // WaitNoProcesses waits until Processes(substr) finds nothing and returns
