@@ -144,25 +144,24 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
-	// Until the child runs, a stop signal cancels the preparation. The
-	// watcher is waited for before the child starts, so a signal it took is
-	// never lost; one it did not take stays in sigs for supervise.
-	var stopped os.Signal
+	// Until the child runs, a stop signal cancels the preparation (setup,
+	// fence) and the child is never started. The watcher is waited for, so
+	// a signal it took is never lost; one it did not take stays in sigs for
+	// supervise.
+	prepCtx, stopPrep := context.WithCancel(ctx)
+	defer stopPrep()
+	var stopped syscall.Signal
 	preStart := make(chan struct{})
 	watcherDone := make(chan struct{})
 	go func() {
 		defer close(watcherDone)
 		select {
 		case s := <-sigs:
-			stopped = s
-			cancel()
+			stopped = s.(syscall.Signal)
+			stopPrep()
 		case <-preStart:
 		}
 	}()
-	endWatch := func() {
-		close(preStart)
-		<-watcherDone
-	}
 
 	host := r.o.Hostname
 	if host == "" {
@@ -173,21 +172,22 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		JobID: r.task.JobID, Step: r.task.StepID, State: workspace.StateRunning,
 		Start: time.Now().UTC(), Log: r.ws.TaskLog(r.step.Role, r.task.ProcID),
 	}
-	if err := r.prepare(ctx); err != nil {
-		endWatch()
-		if stopped != nil {
-			r.rec.Stopped = true
-			err = fmt.Errorf("stopped by %v before the child started: %w", stopped, err)
+	err := r.prepare(prepCtx)
+	close(preStart)
+	<-watcherDone
+	if stopped != 0 {
+		r.rec.Stopped = true
+		r.rec.Signal = procgroup.SignalName(stopped)
+		why := fmt.Errorf("stopped by %s before the child started", r.rec.Signal)
+		if err != nil {
+			why = fmt.Errorf("%w: %w", why, err)
 		}
+		return r.failedToStart(exitcode.With(exitcode.SignalBase+int(stopped), why))
+	}
+	if err != nil {
 		return r.failedToStart(err)
 	}
-	endWatch()
-	// A signal that arrived during preparation is replayed to the child's group.
-	var pending []os.Signal
-	if stopped != nil {
-		pending = append(pending, stopped)
-	}
-	return r.supervise(sigs, pending)
+	return r.supervise(sigs)
 }
 
 // prepare does everything before the child starts: environment, GPUs,
@@ -303,7 +303,7 @@ func (r *runner) argv() []string {
 
 // supervise starts the child and waits for it, forwarding signals and
 // enforcing the step timeout.
-func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, error) {
+func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	argv := r.argv()
 	if r.rec.Junit != "" {
 		// A junit file from an earlier attempt must not pass for this one's.
@@ -364,9 +364,6 @@ func (r *runner) supervise(sigs <-chan os.Signal, pending []os.Signal) (int, err
 				}
 			}
 		}
-	}
-	for _, s := range pending {
-		forward(s)
 	}
 loop:
 	for {

@@ -578,3 +578,33 @@ func TestRunStopRequestSendsOneSIGINT(t *testing.T) {
 		t.Errorf("record does not say the task was stopped: %+v", rec)
 	}
 }
+
+// A SIGTERM during the node setup stops the setup and the child never
+// starts; the record says so and the status is 128+15.
+func TestRunStoppedDuringSetup(t *testing.T) {
+	spec, _ := setupSpec(t, "sleep 30")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", "touch " + filepath.Join(spec.Workspace, "child-ran")}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("31", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	time.Sleep(200 * time.Millisecond)
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-done:
+		if code != 143 {
+			t.Errorf("exit status %d, want 143", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("runner did not stop during setup")
+	}
+	if _, err := os.Stat(filepath.Join(spec.Workspace, "child-ran")); err == nil {
+		t.Error("the child started after the stop")
+	}
+	rec := record(t, spec, 0)
+	if !rec.Stopped || rec.State != workspace.StateFailedToStart || rec.Signal != "SIGTERM" || !strings.Contains(rec.Error, "before the child started") {
+		t.Errorf("record: %+v", rec)
+	}
+}
