@@ -22,6 +22,18 @@ func lookupIn(env []string) func(string) (string, bool) {
 
 // srunEnv is what srun gives task 5 of an 8-task step over two nodes of a
 // three-node job.
+// srunEnvWith is srunEnv with some variables changed and some removed.
+func srunEnvWith(change map[string]string, unset []string) map[string]string {
+	env := srunEnv()
+	for k, v := range change {
+		env[k] = v
+	}
+	for _, k := range unset {
+		delete(env, k)
+	}
+	return env
+}
+
 func srunEnv() map[string]string {
 	return map[string]string{
 		"SLURM_JOB_ID":         "4242",
@@ -103,14 +115,7 @@ func TestFromEnvVariants(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := srunEnv()
-			for k, v := range tc.change {
-				env[k] = v
-			}
-			for _, k := range tc.unset {
-				delete(env, k)
-			}
-			task, err := FromEnv(lookupMap(env))
+			task, err := FromEnv(lookupMap(srunEnvWith(tc.change, tc.unset)))
 			if err != nil {
 				t.Fatalf("FromEnv: %v (%s)", err, tc.why)
 			}
@@ -218,14 +223,7 @@ func TestFromEnvErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := srunEnv()
-			for k, v := range tc.change {
-				env[k] = v
-			}
-			for _, k := range tc.unset {
-				delete(env, k)
-			}
-			task, err := FromEnv(lookupMap(env))
+			task, err := FromEnv(lookupMap(srunEnvWith(tc.change, tc.unset)))
 			if err == nil {
 				t.Fatalf("FromEnv = %+v, want an error (%s)", task, tc.why)
 			}
