@@ -3,6 +3,7 @@ package launcher
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,7 +12,7 @@ import (
 )
 
 // Plan is the shape of a job: its steps, in start order, and what it
-// allocates (DESIGN.md "Roles and steps").
+// allocates (docs/ARCHITECTURE.md "Roles and steps").
 type Plan struct {
 	Layout        string
 	BenchmarkMode string
@@ -20,29 +21,11 @@ type Plan struct {
 	Nodes int
 	// GPUs is what the job allocates: whole nodes, Nodes × GPUsPerNode, as
 	// the reference sizes it; some may stay idle.
-	GPUs  int
-	Steps []PlannedStep
-}
-
-// PlannedStep is one srun of the plan, before commands are attached.
-type PlannedStep struct {
-	Role string
-	Kind string
-	// FirstNode is the index of the step's first node in the job's node list.
-	FirstNode    int
-	Nodes        int
-	Tasks        int
-	TasksPerNode int
-	// GPUs is what the step's server uses (tp×pp×cp); 0 for server and benchmark.
-	GPUs        int
-	MPI         string
-	Overlap     bool
-	Deciding    bool
-	Fence       bool
-	GPUMode     string
-	ServingType string
-	// Env holds the config's *_env_var entries for the role, in order.
-	Env []jobspec.EnvVar
+	GPUs int
+	// Steps are the job spec's steps. Command.Env holds the config's
+	// *_env_var entries for the role; the rest of the command is the
+	// caller's (see Prepare).
+	Steps []jobspec.Step
 }
 
 // PlanOptions are the choices a plan needs besides the config.
@@ -81,11 +64,11 @@ func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Steps = append(p.Steps, PlannedStep{
+		p.Steps = append(p.Steps, jobspec.Step{
 			Role: jobspec.RoleWorker, Kind: jobspec.KindWorker,
-			Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn, GPUs: s.GPUs(),
+			Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn,
 			MPI: o.MPI, Deciding: true, Fence: true, GPUMode: jobspec.GPUModeNode,
-			Env: s.Env,
+			Command: jobspec.Command{Env: slices.Clone(s.Env)},
 		})
 		p.Nodes = nodes
 	default:
@@ -123,11 +106,11 @@ func (p *Plan) disaggregated(cfg *Config, o PlanOptions) error {
 		}
 		for i := range n {
 			role := prefix + "_" + strconv.Itoa(i)
-			p.Steps = append(p.Steps, PlannedStep{
+			p.Steps = append(p.Steps, jobspec.Step{
 				Role: role, Kind: jobspec.KindWorker,
-				FirstNode: next, Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn, GPUs: w.GPUs(),
-				MPI: o.MPI, Fence: true, GPUMode: jobspec.GPUModeNode, ServingType: role,
-				Env: env,
+				FirstNode: next, Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn,
+				MPI: o.MPI, Fence: true, GPUMode: jobspec.GPUModeNode,
+				Command: jobspec.Command{Env: slices.Clone(env)},
 			})
 			next += nodes
 		}
@@ -152,10 +135,10 @@ func (p *Plan) disaggregated(cfg *Config, o PlanOptions) error {
 		for _, k := range s.env {
 			env = append(env, cfg.Env[k]...)
 		}
-		p.Steps = append(p.Steps, PlannedStep{
+		p.Steps = append(p.Steps, jobspec.Step{
 			Role: s.role, Kind: s.kind, Nodes: 1, Tasks: 1, TasksPerNode: 1,
 			Overlap: true, Deciding: s.role == jobspec.RoleBenchmark,
-			GPUMode: jobspec.GPUModeNone, ServingType: s.role, Env: env,
+			GPUMode: jobspec.GPUModeNone, Command: jobspec.Command{Env: env},
 		})
 	}
 	return nil
@@ -198,6 +181,15 @@ func (p *Plan) MaxTasksPerNode() int {
 	return m
 }
 
+// stepGPUs is what a step's server uses: a worker has one task per GPU
+// (slice fills whole nodes), the other roles use none.
+func stepGPUs(s jobspec.Step) int {
+	if s.GPUMode == jobspec.GPUModeNone {
+		return 0
+	}
+	return s.Tasks
+}
+
 // WriteTable prints the plan for people: one row per step, then the totals.
 func (p *Plan) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -207,7 +199,7 @@ func (p *Plan) WriteTable(w io.Writer) error {
 		if s.Nodes > 1 {
 			nodes += "-" + strconv.Itoa(s.FirstNode+s.Nodes-1)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d [%s]\t%d\t%d\t%d\n", i, s.Role, s.Kind, s.Nodes, nodes, s.Tasks, s.TasksPerNode, s.GPUs)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d [%s]\t%d\t%d\t%d\n", i, s.Role, s.Kind, s.Nodes, nodes, s.Tasks, s.TasksPerNode, stepGPUs(s))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,10 +41,14 @@ type expectedSize struct {
 	TasksPerNode int `json:"tasks_per_node"`
 }
 
-// The 11 real configs of ../shared must size exactly as expected.json says.
+// The 11 real configs beside the checkout must size exactly as
+// expected.json says. CI always has them: there a missing copy fails.
 func TestPlanSharedConfigs(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(sharedConfigs, "expected.json"))
 	if os.IsNotExist(err) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: CI runs with the shared configs beside the checkout", sharedConfigs)
+		}
 		t.Skipf("%s not present: the real configs live beside the project checkout", sharedConfigs)
 	}
 	if err != nil {
@@ -93,8 +98,8 @@ func TestPlanSharedConfigs(t *testing.T) {
 					t.Fatalf("steps = %+v, want one WORKER step", p.Steps)
 				}
 				s := p.Steps[0]
-				if s.GPUs != w.GPUs || s.Nodes != w.Nodes || s.TasksPerNode != w.TasksPerNode || p.Nodes != w.Nodes {
-					t.Errorf("WORKER: %d GPUs, %d nodes, %d tasks/node; want %d, %d, %d", s.GPUs, s.Nodes, s.TasksPerNode, w.GPUs, w.Nodes, w.TasksPerNode)
+				if stepGPUs(s) != w.GPUs || s.Nodes != w.Nodes || s.TasksPerNode != w.TasksPerNode || p.Nodes != w.Nodes {
+					t.Errorf("WORKER: %d GPUs, %d nodes, %d tasks/node; want %d, %d, %d", stepGPUs(s), s.Nodes, s.TasksPerNode, w.GPUs, w.Nodes, w.TasksPerNode)
 				}
 			default:
 				t.Fatalf("unknown layout %q in expected.json", w.Layout)
@@ -109,9 +114,9 @@ func TestPlanSharedConfigs(t *testing.T) {
 // summary is what expected.json says about one server kind.
 type summary struct{ count, gpus, nodes, tasksPerNode int }
 
-func (s *summary) add(p PlannedStep) {
+func (s *summary) add(p jobspec.Step) {
 	s.count++
-	s.gpus, s.nodes, s.tasksPerNode = p.GPUs, p.Nodes, p.TasksPerNode
+	s.gpus, s.nodes, s.tasksPerNode = stepGPUs(p), p.Nodes, p.TasksPerNode
 }
 
 func check(t *testing.T, kind string, got *summary, want summary) {
@@ -153,8 +158,9 @@ func checkPlanInvariants(p *Plan) error {
 	if next != p.Nodes || deciding != 1 || p.GPUs != p.Nodes*p.GPUsPerNode {
 		return fmt.Errorf("plan: nodes %d (steps use %d), %d deciding steps, GPUs %d", p.Nodes, next, deciding, p.GPUs)
 	}
-	spec := buildSpec(specInput{Job: jobspec.Job{TestID: "m.py::f[p-c]"}, Workspace: "/ws", Pytest: "pytest", Precheck: "fail", Plan: p})
-	return spec.Validate()
+	p.Steps = slices.Clone(p.Steps)
+	pr := &Prepared{Plan: p, Spec: &jobspec.Spec{Version: jobspec.Version, Workspace: "/ws", Job: jobspec.Job{TestID: "m.py::f[p-c]"}}}
+	return pr.render(&Config{GPUsPerNode: p.GPUsPerNode}, Stub{}, jobspec.Command{Argv: []string{"pytest", "m.py::f[p-c]"}})
 }
 
 func TestPlanTiny(t *testing.T) {
@@ -258,7 +264,7 @@ func TestPlanRoleEnv(t *testing.T) {
 			continue
 		}
 		var got []string
-		for _, e := range s.Env {
+		for _, e := range s.Command.Env {
 			got = append(got, e.Name+"="+e.Value)
 		}
 		if strings.Join(got, " ") != w {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -34,20 +35,41 @@ func usageError(f flagName, format string, args ...any) error {
 	return exitcode.Usagef("%s: %s", f, fmt.Sprintf(format, args...))
 }
 
-// Prepare validates req completely and computes what submit writes. Nothing
-// is written: a request that fails here leaves the workspace untouched.
-// Errors carry exit status 2 (exitcode.Usage); all problems found are
-// reported together.
+// Prepare validates req completely and computes what submit writes:
+// validate → plan → render. Nothing is written, so a request that fails
+// here leaves the workspace untouched. Errors carry exit status 2
+// (exitcode.Usage); all problems found are reported together.
 func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 	v := &validator{}
-	p := &Prepared{}
-	// An empty environment variable (CI often exports unset parameters as
-	// "") means the default, for every flag that has one.
-	req.Pytest = orDefault(req.Pytest, DefaultPytest)
-	req.Precheck = orDefault(req.Precheck, DefaultPrecheck)
-	req.NodeLocalDir = orDefault(req.NodeLocalDir, DefaultNodeLocalDir)
+	p := &Prepared{Spec: &jobspec.Spec{Version: jobspec.Version}}
+	cfg, stub, cmd := l.validate(v, req, p)
+	if cfg != nil && v.ok() {
+		plan, err := NewPlan(cfg, l.planOptions(req, p.TestID, cfg))
+		if err != nil {
+			v.add(exitcode.With(exitcode.Usage, err))
+		}
+		p.Plan = plan
+		if !req.NoGresGPUs && plan != nil {
+			stub.GPUsPerNode = plan.GPUsPerNode
+		}
+	}
+	if !v.ok() {
+		return nil, v.err()
+	}
+	if err := p.render(cfg, stub, cmd); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
-	// Existing jobs keep the id the reference chain gave them.
+// validate checks every flag and the config, filling p.Spec (all but its
+// steps), p.TestID, p.Workspace and p.LocalGPUs as it goes. It returns the
+// config, the stub's options and the command every role runs.
+func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, Stub, jobspec.Command) {
+	spec := p.Spec
+	// Existing jobs keep the id the reference chain gave them. An empty
+	// environment variable (CI often exports unset parameters as "") means
+	// the default, for every flag that has one.
 	id := TestID{
 		Module:   orDefault(req.TestModule, DefaultTestModule),
 		Function: orDefault(req.TestFunction, DefaultTestFunction),
@@ -57,91 +79,174 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 	v.part(flagTestFunction, PartFunction, id.Function)
 	v.part(flagTestPrefix, PartPrefix, id.Prefix)
 
-	ws := v.dir(flagWorkspace, req.Workspace, true)
-	if ws != "" {
-		if c, ok := firstOutside(ws, func(r rune) bool { return unicode.IsPrint(r) && r != '%' && r != '\\' }); ok {
-			v.add(usageError(flagWorkspace, "%s is not allowed in the workspace path %q: Slurm's --output pattern and #SBATCH lines cannot carry it", c, ws))
-		} else if fi, err := os.Stat(ws); err == nil && !fi.IsDir() {
-			v.add(usageError(flagWorkspace, "%s exists and is not a directory", ws))
-		}
-	}
-	p.Workspace = workspace.New(ws)
+	spec.Workspace = v.workspace(req.Workspace)
+	p.Workspace = workspace.New(spec.Workspace)
 
 	cfg, cfgPath, name := l.findConfig(v, req)
 	id.ConfigName = name
-	var plan *Plan
 	if cfg != nil {
-		switch cfg.Layout {
-		case jobspec.LayoutAggregated:
-			names := strings.Join(cfg.ServerNames(), ", ")
-			if req.ServerName == "" {
-				v.add(usageError(flagServerName, "is required for the aggregated config %s: choose one of %s", cfgPath, names))
-			} else if v.part(flagServerName, PartServerName, req.ServerName) {
-				if _, ok := cfg.Server(req.ServerName); !ok {
-					v.add(usageError(flagServerName, "no server %q in %s: choose one of %s", req.ServerName, cfgPath, names))
-				} else {
-					id.ServerName = req.ServerName
-				}
-			}
-		default:
-			if req.ServerName != "" {
-				v.add(usageError(flagServerName, "applies only to aggregated configs (server_configs); %s is disaggregated", cfgPath))
-			}
-		}
+		id.ServerName = v.serverName(cfg, cfgPath, req.ServerName)
 		if req.MPI != "" && !mpiType.MatchString(req.MPI) {
 			v.add(usageError(flagMPI, "%q is not an MPI type: use a name such as pmix, pmi2 or none", req.MPI))
 		}
-		if v.ok() {
-			var err error
-			o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI}
-			if mode, ok := ModeFromPrefix(id.Prefix); ok && cfg.Layout == jobspec.LayoutDisaggregated {
-				o.BenchmarkMode = mode
-				if mode != cfg.BenchmarkMode {
-					l.o.Log.Info().Str("prefix", id.Prefix).Str("config_mode", cfg.BenchmarkMode).Str("mode", mode).Msg("benchmark mode taken from the test prefix")
-				}
-			}
-			if plan, err = NewPlan(cfg, o); err != nil {
-				v.add(exitcode.With(exitcode.Usage, err))
-			}
-		}
 	}
+	p.TestID = id
 
-	testRoot := req.TestRoot
-	if testRoot == "" && req.TrtllmDir != "" {
-		testRoot = filepath.Join(req.TrtllmDir, "tests", "integration", "defs")
+	testRoot := l.testRoot(v, req)
+	argv := append([]string{orDefault(req.Pytest, DefaultPytest)}, v.args(&req.PytestArgs, flagPytestArg, false)...)
+	spec.Srun.Args = v.args(&req.SrunArgs, flagSrunArg, false)
+	spec.Setup = v.setup(req.Setup, testRoot)
+	spec.NodeLocalDir = orDefault(req.NodeLocalDir, DefaultNodeLocalDir)
+	if !filepath.IsAbs(spec.NodeLocalDir) {
+		v.add(usageError(flagNodeLocalDir, "%q must be an absolute path on the compute nodes", spec.NodeLocalDir))
 	}
-	if testRoot == "" {
-		testRoot = "."
-	}
-	testRoot = v.dir(flagTestRoot, testRoot, false)
-	if _, err := os.Stat(testRoot); err != nil && testRoot != "" {
-		// Only a warning: the compute nodes may mount what this host lacks.
-		l.o.Log.Warn().Str("test_root", testRoot).Err(err).Msg("the test root is not visible here; pytest will run there on the compute nodes")
-	}
-
-	pytestArgs := v.args(&req.PytestArgs, flagPytestArg, false)
-	srunArgs := v.args(&req.SrunArgs, flagSrunArg, false)
-	sbatchArgs := v.args(&req.SbatchArgs, flagSbatchArg, true)
-
-	var setup *jobspec.Command
-	if strings.TrimSpace(req.Setup) != "" {
-		argv, err := literalArgs(req.Setup)
-		if err != nil {
-			v.add(usageError(flagSetup, "%v", err))
-		} else if len(argv) > 0 {
-			setup = &jobspec.Command{Argv: argv, Dir: testRoot}
-		}
-	}
-
-	switch req.Precheck {
+	spec.GPU.Precheck = orDefault(req.Precheck, DefaultPrecheck)
+	switch spec.GPU.Precheck {
 	case "fail", "warn", "off":
 	default:
-		v.add(usageError(flagPrecheck, "%q: use fail, warn or off", req.Precheck))
+		v.add(usageError(flagPrecheck, "%q: use fail, warn or off", spec.GPU.Precheck))
 	}
-	nodeLocal := req.NodeLocalDir
-	if !filepath.IsAbs(nodeLocal) {
-		v.add(usageError(flagNodeLocalDir, "%q must be an absolute path on the compute nodes", nodeLocal))
+	spec.Timeouts = v.timeouts(req)
+	if req.LocalGPUs < 0 {
+		v.add(usageError(flagLocalGPUs, "%d is negative", req.LocalGPUs))
+	} else if req.LocalGPUs > 0 && !req.Local {
+		v.add(usageError(flagLocalGPUs, "only applies with --local"))
 	}
+	p.LocalGPUs = req.LocalGPUs
+
+	stub := v.stub(req, cfg)
+	if stub.JobName == "" {
+		stub.JobName = id.ConfigName
+	}
+	stub.SbatchArgs = v.args(&req.SbatchArgs, flagSbatchArg, true)
+	stub.Output = filepath.Join(spec.Workspace, "slurm-%j.out")
+	stub.Binary, stub.Spec = p.Workspace.Binary(), p.Workspace.Spec()
+	if cfg != nil {
+		absConfig, err := filepath.Abs(cfgPath)
+		if err != nil {
+			v.add(fmt.Errorf("resolve config path: %w", err))
+		}
+		spec.Job = jobspec.Job{Name: stub.JobName, TestID: id.String(), ConfigName: id.ConfigName, ConfigFile: absConfig,
+			Layout: cfg.Layout, ServerName: id.ServerName}
+	}
+	// Every role runs the same pytest command in the test root: the test
+	// id last, after the user's arguments.
+	return cfg, stub, jobspec.Command{Argv: append(argv, id.String()), Dir: testRoot}
+}
+
+// planOptions are the choices of req that shape the plan.
+func (l *Launcher) planOptions(req Request, id TestID, cfg *Config) PlanOptions {
+	o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI}
+	if mode, ok := ModeFromPrefix(id.Prefix); ok && cfg.Layout == jobspec.LayoutDisaggregated {
+		o.BenchmarkMode = mode
+		if mode != cfg.BenchmarkMode {
+			l.o.Log.Info().Str("prefix", id.Prefix).Str("config_mode", cfg.BenchmarkMode).Str("mode", mode).Msg("benchmark mode taken from the test prefix")
+		}
+	}
+	return o
+}
+
+// render completes the spec with the plan's steps and writes the stub and
+// the test list.
+func (p *Prepared) render(cfg *Config, stub Stub, cmd jobspec.Command) error {
+	plan, spec := p.Plan, p.Spec
+	spec.Job.BenchmarkMode = plan.BenchmarkMode
+	spec.GPU.PerNode = plan.GPUsPerNode
+	spec.Nodes = plan.Nodes
+	spec.Steps = plan.Steps
+	for i := range spec.Steps {
+		st := &spec.Steps[i]
+		st.Command.Argv = slices.Clone(cmd.Argv)
+		st.Command.Dir = cmd.Dir
+		// Every role runs pytest, so every task gets its own junit file.
+		st.Pytest = true
+	}
+	if err := spec.Validate(); err != nil {
+		return exitcode.With(exitcode.Internal, fmt.Errorf("build job spec: %w", err))
+	}
+	if p.LocalGPUs == 0 {
+		p.LocalGPUs = cfg.GPUsPerNode
+	}
+	stub.Nodes, stub.TasksPerNode = plan.Nodes, plan.MaxTasksPerNode()
+	var buf bytes.Buffer
+	if err := WriteStub(&buf, stub); err != nil {
+		return exitcode.With(exitcode.Usage, err)
+	}
+	p.Stub = buf.Bytes()
+	p.TestList = []byte(spec.Job.TestID + "\n")
+	return nil
+}
+
+// workspace makes --workspace absolute and checks that Slurm can carry it.
+func (v *validator) workspace(dir string) string {
+	ws := v.dir(flagWorkspace, dir, true)
+	if ws == "" {
+		return ""
+	}
+	if c, ok := firstOutside(ws, func(r rune) bool { return unicode.IsPrint(r) && r != '%' && r != '\\' }); ok {
+		v.add(usageError(flagWorkspace, "%s is not allowed in the workspace path %q: Slurm's --output pattern and #SBATCH lines cannot carry it", c, ws))
+	} else if fi, err := os.Stat(ws); err == nil && !fi.IsDir() {
+		v.add(usageError(flagWorkspace, "%s exists and is not a directory", ws))
+	}
+	return ws
+}
+
+// serverName checks --server-name against the config's layout and
+// returns it for the test id.
+func (v *validator) serverName(cfg *Config, cfgPath, name string) string {
+	if cfg.Layout != jobspec.LayoutAggregated {
+		if name != "" {
+			v.add(usageError(flagServerName, "applies only to aggregated configs (server_configs); %s is disaggregated", cfgPath))
+		}
+		return ""
+	}
+	names := strings.Join(cfg.ServerNames(), ", ")
+	switch {
+	case name == "":
+		v.add(usageError(flagServerName, "is required for the aggregated config %s: choose one of %s", cfgPath, names))
+	case !v.part(flagServerName, PartServerName, name):
+	default:
+		if _, ok := cfg.Server(name); ok {
+			return name
+		}
+		v.add(usageError(flagServerName, "no server %q in %s: choose one of %s", name, cfgPath, names))
+	}
+	return ""
+}
+
+// testRoot is where pytest runs: --test-root, else DEFS of --trtllm-dir,
+// else the current directory.
+func (l *Launcher) testRoot(v *validator, req Request) string {
+	root := req.TestRoot
+	if root == "" && req.TrtllmDir != "" {
+		root = filepath.Join(req.TrtllmDir, "tests", "integration", "defs")
+	}
+	root = v.dir(flagTestRoot, orDefault(root, "."), false)
+	if _, err := os.Stat(root); err != nil && root != "" {
+		// Only a warning: the compute nodes may mount what this host lacks.
+		l.o.Log.Warn().Str("test_root", root).Err(err).Msg("the test root is not visible here; pytest will run there on the compute nodes")
+	}
+	return root
+}
+
+// setup parses --setup into the once-per-node command; nil for none.
+func (v *validator) setup(words, dir string) *jobspec.Command {
+	if strings.TrimSpace(words) == "" {
+		return nil
+	}
+	argv, err := literalArgs(words)
+	if err != nil {
+		v.add(usageError(flagSetup, "%v", err))
+		return nil
+	}
+	if len(argv) == 0 {
+		return nil
+	}
+	return &jobspec.Command{Argv: argv, Dir: dir}
+}
+
+// timeouts checks the job limits; none may be negative.
+func (v *validator) timeouts(req Request) jobspec.Timeouts {
 	for _, d := range []struct {
 		f flagName
 		d time.Duration
@@ -151,16 +256,17 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 			v.add(usageError(d.f, "%s is negative", d.d))
 		}
 	}
-	if req.SignalBefore < 0 {
-		v.add(usageError(flagSignalBefore, "%d is negative: give seconds, or 0 for no warning signal", req.SignalBefore))
+	return jobspec.Timeouts{
+		Setup: jobspec.Duration(req.SetupTimeout), Fence: jobspec.Duration(req.FenceTimeout),
+		Step: jobspec.Duration(req.StepTimeout), KillGrace: jobspec.Duration(req.KillGrace),
+		AfterDeciding: jobspec.Duration(req.AfterDeciding), Stagger: jobspec.Duration(req.Stagger),
 	}
-	if req.LocalGPUs < 0 {
-		v.add(usageError(flagLocalGPUs, "%d is negative", req.LocalGPUs))
-	} else if req.LocalGPUs > 0 && !req.Local {
-		v.add(usageError(flagLocalGPUs, "only applies with --local"))
-	}
-	// These values go on #SBATCH lines, which sbatch parses itself: no
-	// backslashes or control characters; partitions and accounts are names.
+}
+
+// stub checks the Slurm options that go on #SBATCH lines, which sbatch
+// parses itself: no backslashes or control characters; partitions and
+// accounts are names. The time limit falls back to slurm.job_time.
+func (v *validator) stub(req Request, cfg *Config) Stub {
 	for _, s := range []struct {
 		f      flagName
 		value  string
@@ -172,74 +278,26 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 			v.add(usageError(s.f, "%s is not allowed in %q", c, s.value))
 		}
 	}
+	if req.SignalBefore < 0 {
+		v.add(usageError(flagSignalBefore, "%d is negative: give seconds, or 0 for no warning signal", req.SignalBefore))
+	}
 	jobTime := req.Time
-	if jobTime != "" && !slurmTime.MatchString(jobTime) {
-		v.add(usageError(flagTime, "%q is not a Slurm time: use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS", jobTime))
+	if _, err := parseTimeLimit(jobTime); jobTime != "" && err != nil {
+		v.add(usageError(flagTime, "%q is not a Slurm time: %v", jobTime, err))
 	}
 	if jobTime == "" && cfg != nil && cfg.JobTime != "" {
 		jobTime = cfg.JobTime
-		if !slurmTime.MatchString(jobTime) {
+		if _, err := parseTimeLimit(jobTime); err != nil {
 			v.add(exitcode.With(exitcode.Usage, &ConfigError{File: cfg.Path, Line: cfg.jobTimeLine, Key: "slurm.job_time",
-				Msg: fmt.Sprintf("%q is not a Slurm time (minutes, HH:MM:SS or D-HH:MM:SS): fix it or override it with %s", jobTime, flagTime)}))
+				Msg: fmt.Sprintf("%q is not a Slurm time (%v): fix it or override it with %s", jobTime, err, flagTime)}))
 		}
 	}
-
-	if !v.ok() {
-		return nil, v.err()
-	}
-
-	p.Plan, p.TestID = plan, id
-	p.LocalGPUs = req.LocalGPUs
-	if p.LocalGPUs == 0 {
-		p.LocalGPUs = cfg.GPUsPerNode
-	}
-	jobName := req.JobName
-	if jobName == "" {
-		jobName = id.ConfigName
-	}
-	absConfig, err := filepath.Abs(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("resolve config path: %w", err)
-	}
-	p.Spec = buildSpec(specInput{
-		Job: jobspec.Job{Name: jobName, TestID: id.String(), ConfigName: id.ConfigName, ConfigFile: absConfig,
-			Layout: cfg.Layout, BenchmarkMode: plan.BenchmarkMode, ServerName: id.ServerName},
-		Workspace: ws, NodeLocalDir: nodeLocal, TestRoot: testRoot, Setup: setup,
-		Pytest: req.Pytest, PytestArgs: pytestArgs, SrunArgs: srunArgs,
-		Timeouts: jobspec.Timeouts{
-			Setup: jobspec.Duration(req.SetupTimeout), Fence: jobspec.Duration(req.FenceTimeout),
-			Step: jobspec.Duration(req.StepTimeout), KillGrace: jobspec.Duration(req.KillGrace),
-			AfterDeciding: jobspec.Duration(req.AfterDeciding), Stagger: jobspec.Duration(req.Stagger),
-		},
-		Precheck: req.Precheck, Plan: plan,
-	})
-	if err := p.Spec.Validate(); err != nil {
-		return nil, exitcode.With(exitcode.Internal, fmt.Errorf("build job spec: %w", err))
-	}
-	var stub bytes.Buffer
-	gpus := plan.GPUsPerNode
-	if req.NoGresGPUs {
-		gpus = 0
-	}
-	err = WriteStub(&stub, Stub{
-		JobName: jobName, Nodes: plan.Nodes, TasksPerNode: plan.MaxTasksPerNode(), GPUsPerNode: gpus,
-		Time: jobTime, Partition: req.Partition, Account: req.Account,
-		Output: filepath.Join(ws, "slurm-%j.out"), SignalBefore: warningSeconds(req.SignalBefore, jobTime), SbatchArgs: sbatchArgs,
-		Binary: p.Workspace.Binary(), Spec: p.Workspace.Spec(),
-	})
-	if err != nil {
-		return nil, exitcode.With(exitcode.Usage, err)
-	}
-	p.Stub = stub.Bytes()
-	p.TestList = []byte(id.String() + "\n")
-	return p, nil
+	return Stub{JobName: req.JobName, Time: jobTime, Partition: req.Partition, Account: req.Account,
+		SignalBefore: warningSeconds(req.SignalBefore, jobTime)}
 }
 
-var (
-	// Slurm's --time forms, and its words for no limit.
-	slurmTime = regexp.MustCompile(`^(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|(?i:unlimited|infinite))$`)
-	mpiType   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-)
+// mpiType is what srun --mpi takes: a plugin name.
+var mpiType = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // findConfig locates and parses the config: --config FILE, or
 // --config-name NAME searched in --config-dir or TensorRT-LLM's two

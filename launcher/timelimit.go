@@ -1,50 +1,57 @@
 package launcher
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
 
-// timeLimitSeconds parses a Slurm time limit ("minutes", "minutes:seconds",
-// "hours:minutes:seconds", "days-hours", "days-hours:minutes",
-// "days-hours:minutes:seconds"); ok is false for anything else, including
-// "infinite" and "unlimited".
-func timeLimitSeconds(s string) (secs int, ok bool) {
-	days := 0
-	rest := s
-	d, r, hasDays := strings.Cut(s, "-")
-	if hasDays {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, false
-		}
-		days, rest = n, r
+// errTimeForm says which forms a Slurm time limit takes.
+var errTimeForm = errors.New("use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
+
+// parseTimeLimit parses a Slurm time limit as sbatch --time takes it:
+// "minutes", "minutes:seconds", "hours:minutes:seconds", "days-hours",
+// "days-hours:minutes", "days-hours:minutes:seconds", or "unlimited" /
+// "infinite", which give 0 (no limit). Minutes and seconds after a colon
+// have one or two digits.
+func parseTimeLimit(s string) (secs int, err error) {
+	if strings.EqualFold(s, "unlimited") || strings.EqualFold(s, "infinite") {
+		return 0, nil
+	}
+	days, rest, hasDays := strings.Cut(s, "-")
+	if !hasDays {
+		days, rest = "0", s
 	}
 	parts := strings.Split(rest, ":")
-	nums := make([]int, len(parts))
-	for i, p := range parts {
+	nums := make([]int, 0, len(parts)+1)
+	for i, p := range append([]string{days}, parts...) {
 		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return 0, false
+		valid := err == nil && n >= 0 && p != "" && strings.Trim(p, "0123456789") == ""
+		if i > 1 {
+			valid = valid && len(p) <= 2
 		}
-		nums[i] = n
+		if !valid {
+			return 0, errTimeForm
+		}
+		nums = append(nums, n)
 	}
+	d, nums := nums[0], nums[1:]
 	var h, m, sec int
 	switch {
 	case hasDays && len(nums) == 1:
 		h = nums[0]
 	case hasDays && len(nums) == 2:
 		h, m = nums[0], nums[1]
-	case len(nums) == 1:
-		m = nums[0]
-	case len(nums) == 2:
-		m, sec = nums[0], nums[1]
-	case len(nums) == 3:
+	case hasDays && len(nums) == 3, !hasDays && len(nums) == 3:
 		h, m, sec = nums[0], nums[1], nums[2]
+	case !hasDays && len(nums) == 1:
+		m = nums[0]
+	case !hasDays && len(nums) == 2:
+		m, sec = nums[0], nums[1]
 	default:
-		return 0, false
+		return 0, errTimeForm
 	}
-	return ((days*24+h)*60+m)*60 + sec, true
+	return ((d*24+h)*60+m)*60 + sec, nil
 }
 
 // slurmSignalSlack is how early Slurm may send a --signal: it checks on a
@@ -56,8 +63,8 @@ const slurmSignalSlack = 60
 // the second half of the job; a job too short for that gets no warning and
 // is stopped by Slurm's SIGTERM at its limit.
 func warningSeconds(requested int, timeLimit string) int {
-	limit, ok := timeLimitSeconds(timeLimit)
-	if !ok || limit == 0 {
+	limit, err := parseTimeLimit(timeLimit)
+	if err != nil || limit == 0 {
 		return requested
 	}
 	return max(0, min(requested, limit/2-slurmSignalSlack))

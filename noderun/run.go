@@ -215,8 +215,10 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.env.Set(EnvRole, r.step.Role)
 	r.env.Set(EnvRank, strconv.Itoa(r.task.ProcID))
 	r.env.Set(EnvNode, r.task.NodeName)
-	if r.step.ServingType != "" {
-		r.env.Set(jobspec.EnvServingType, r.step.ServingType)
+	if r.spec.Job.Layout == jobspec.LayoutDisaggregated {
+		r.env.Set(jobspec.EnvServingType, r.step.Role)
+	} else {
+		r.env.Unset(jobspec.EnvServingType)
 	}
 
 	if err := os.MkdirAll(r.ws.LogDir(r.step.Role), 0o755); err != nil {

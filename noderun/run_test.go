@@ -42,8 +42,7 @@ func testSpec(t *testing.T, kind string, argv ...string) *jobspec.Spec {
 		GPU: jobspec.GPUPolicy{Precheck: "off"},
 		Steps: []jobspec.Step{{
 			Role: role, Kind: kind, Nodes: 2, Tasks: 2, TasksPerNode: 1, GPUMode: mode,
-			ServingType: map[string]string{jobspec.KindServer: role, jobspec.KindBenchmark: role}[kind],
-			Command:     jobspec.Command{Argv: argv, Dir: ws},
+			Command: jobspec.Command{Argv: argv, Dir: ws},
 		}},
 	}
 }
@@ -62,7 +61,7 @@ func slurmEnv(jobID string, rank, local int, node string, extra ...string) []str
 
 func runTask(t *testing.T, spec *jobspec.Spec, env []string, sigs chan os.Signal) (int, error) {
 	t.Helper()
-	return Run(context.Background(), RunOptions{Spec: spec, Environ: env, Log: zerolog.Nop(), Signals: sigs, Hostname: "testhost"})
+	return Run(context.Background(), RunOptions{Spec: spec, Role: spec.Steps[0].Role, Environ: env, Log: zerolog.Nop(), Signals: sigs, Hostname: "testhost"})
 }
 
 func record(t *testing.T, spec *jobspec.Spec, rank int) *workspace.TaskRecord {
@@ -117,7 +116,7 @@ func TestRunEnvironment(t *testing.T) {
 			spec := testSpec(t, tc.kind, "true")
 			spec.Nodes = tc.nodes
 			spec.Steps[0].Nodes, spec.Steps[0].Tasks = tc.nodes, tc.nodes
-			extra := append([]string{jobspec.EnvServingType + "=" + spec.Steps[0].ServingType}, launcher...)
+			extra := launcher
 			got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", extra...))
 			for _, kv := range launcher {
 				name, _, _ := strings.Cut(kv, "=")
@@ -226,7 +225,7 @@ func TestRunAddsJunitPath(t *testing.T) {
 func TestRunRoleAndSlurmErrors(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker, "true")
 	// A role that the spec does not have is a usage error that lists the roles.
-	code, err := runTask(t, spec, slurmEnv("9", 0, 0, "n1", "DISAGG_SERVING_TYPE=GEN_7"), make(chan os.Signal))
+	code, err := Run(context.Background(), RunOptions{Spec: spec, Role: "GEN_7", Environ: slurmEnv("9", 0, 0, "n1"), Log: zerolog.Nop(), Signals: make(chan os.Signal)})
 	if code != exitcode.Usage || err == nil || !strings.Contains(err.Error(), "GEN_7") || !strings.Contains(err.Error(), jobspec.RoleWorker) {
 		t.Errorf("unknown role: code %d err %v", code, err)
 	}

@@ -35,10 +35,6 @@ type SrunStarter struct {
 
 // Args is the srun command line for a step on the given nodes.
 func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
-	export := "ALL"
-	if step.ServingType != "" {
-		export += "," + jobspec.EnvServingType + "=" + step.ServingType
-	}
 	args := []string{
 		// The step's name lets Signal find its step id for scancel.
 		"--job-name=" + stepName(step.Role),
@@ -47,7 +43,7 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 		"--nodelist=" + strings.Join(nodes, ","),
 		"--ntasks=" + strconv.Itoa(step.Tasks),
 		"--ntasks-per-node=" + strconv.Itoa(step.TasksPerNode),
-		"--export=" + export,
+		"--export=ALL",
 		// %t is the task's rank within the step: the runner's own log lines.
 		"--output=" + s.Workspace.RunnerLogPattern(step.Role),
 	}
@@ -58,8 +54,7 @@ func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 		args = append(args, "--overlap")
 	}
 	args = append(args, s.ExtraArgs...)
-	// --role as argv: an aggregated worker must not take its role from a
-	// DISAGG_SERVING_TYPE that the submitting shell happened to export.
+	// The role travels as argv only; the runner derives DISAGG_SERVING_TYPE from it.
 	return append(args, s.Binary, "run", "--spec", s.SpecPath, "--role", step.Role)
 }
 

@@ -29,7 +29,7 @@ func TestRunnerForwardsSIGTERM(t *testing.T) {
 		Timeouts: jobspec.Timeouts{KillGrace: jobspec.Duration(5 * time.Second)},
 		GPU:      jobspec.GPUPolicy{Precheck: "off"},
 		Steps: []jobspec.Step{{Role: jobspec.RoleBenchmark, Kind: jobspec.KindBenchmark, Nodes: 1, Tasks: 1, TasksPerNode: 1,
-			GPUMode: jobspec.GPUModeNone, ServingType: jobspec.RoleBenchmark,
+			GPUMode: jobspec.GPUModeNone,
 			Command: jobspec.Command{Argv: []string{"sh", "-c", `sleep 100 & echo $$ $! > "$1.tmp"; mv "$1.tmp" "$1"; wait`, "sh", pids}}}},
 	}
 	specPath := filepath.Join(ws, "job.json")

@@ -53,6 +53,7 @@ const (
 
 // EnvServingType is the variable TensorRT-LLM's test code reads to learn
 // its role (GEN_i, CTX_i, DISAGG_SERVER, BENCHMARK; unset when aggregated).
+// Only the runner writes it, from Step.Role.
 const EnvServingType = "DISAGG_SERVING_TYPE"
 
 // Spec is the whole job.
@@ -136,8 +137,6 @@ type Step struct {
 	Overlap      bool   `json:"overlap"`
 	// Deciding marks the step whose end decides the job (the benchmark).
 	Deciding bool `json:"deciding"`
-	// ServingType is the DISAGG_SERVING_TYPE value; empty for aggregated workers.
-	ServingType string `json:"serving_type,omitempty"`
 	// Fence makes every task wait for all tasks of the step before its child starts.
 	Fence bool `json:"fence"`
 	// GPUMode is node, task or none; GPUsPerTask is used by mode task.
