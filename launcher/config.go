@@ -32,6 +32,10 @@ type Config struct {
 	Layout string
 	// BenchmarkMode is benchmark.mode of a disaggregated config (default e2e).
 	BenchmarkMode string
+	// Concurrency is the first entry of benchmark.concurrency_list ("" when
+	// absent): gen_only sizes the GEN servers' request queues by it.
+	Concurrency     string
+	concurrencyLine int
 	// GPUsPerNode is hardware.gpus_per_node.
 	GPUsPerNode int
 	// JobTime is slurm.job_time ("" when absent).
@@ -192,6 +196,12 @@ func (p *configParser) parse(root *yaml.Node) *Config {
 func (p *configParser) disaggregated(root, hardware, wk, workers *yaml.Node, c *Config) {
 	c.BenchmarkMode = ModeE2E
 	if _, bench := lookup(root, "benchmark"); bench != nil {
+		if _, cl := lookup(bench, "concurrency_list"); cl != nil && cl.Kind == yaml.ScalarNode {
+			// TensorRT-LLM writes the list as one string of numbers: '1 2 4'.
+			if f := strings.FieldsFunc(cl.Value, func(r rune) bool { return r == ' ' || r == ',' }); len(f) > 0 {
+				c.Concurrency, c.concurrencyLine = f[0], cl.Line
+			}
+		}
 		if _, mode := lookup(bench, "mode"); mode != nil && mode.ShortTag() != "!!null" {
 			switch mode.Value {
 			case ModeE2E, ModeGenOnly, ModeGenOnlyNoContext:

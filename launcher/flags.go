@@ -38,6 +38,14 @@ type Request struct {
 	NoGresGPUs   bool
 	SignalBefore int
 
+	TestMode      string
+	Launcher      string
+	StageName     string
+	PytestTimeout int
+	WaivesFile    string
+	Splits        int
+	Group         int
+
 	Local     bool
 	LocalGPUs int
 	DryRun    bool
@@ -106,6 +114,23 @@ var (
 	flagStagger       = flagName{"stagger", env("STAGGER")}
 	flagPrecheck      = flagName{"gpu-precheck", env("GPU_PRECHECK")}
 	flagNodeLocalDir  = flagName{"node-local-dir", env("NODE_LOCAL_DIR")}
+	flagTestMode      = flagName{"test-mode", env("TEST_MODE")}
+	flagLauncher      = flagName{"launcher", env("LAUNCHER")}
+	flagStageName     = flagName{"stage-name", env("STAGE_NAME", "stageName")}
+	flagPytestTimeout = flagName{"pytest-timeout", env("PYTEST_TIMEOUT")}
+	flagWaivesFile    = flagName{"waives-file", env("WAIVES_FILE")}
+	flagSplits        = flagName{"splits", env("SPLITS")}
+	flagGroup         = flagName{"group", env("GROUP")}
+)
+
+// Test modes: how each role's pytest is run.
+const (
+	// TestModeAuto is TestModeTRTLLM when a TensorRT-LLM checkout is given, else TestModePlain.
+	TestModeAuto = "auto"
+	// TestModeTRTLLM follows TensorRT-LLM's conventions (launcher, conftest options, files).
+	TestModeTRTLLM = "trtllm"
+	// TestModePlain runs pytest with the test id on its command line.
+	TestModePlain = "plain"
 )
 
 // Defaults of the job flags.
@@ -118,6 +143,8 @@ const (
 	DefaultSignalBefore  = 60
 	DefaultPrecheck      = "fail"
 	DefaultNodeLocalDir  = "/tmp/noderun"
+	// DefaultPytestTimeout is TensorRT-LLM CI's --timeout for a perf test.
+	DefaultPytestTimeout = 3600
 )
 
 // Help categories.
@@ -128,6 +155,7 @@ const (
 	catSlurm  = "Slurm"
 	catMode   = "Mode"
 	catJob    = "Job limits"
+	catTRTLLM = "TensorRT-LLM mode"
 )
 
 // Flags returns the flags of `noderun submit`, bound to r.
@@ -152,7 +180,7 @@ func (r *Request) Flags() []cli.Flag {
 		str(flagConfigName, catConfig, "config `NAME`: looked up as NAME.yaml in --config-dir, and the name in the test id", "", &r.ConfigName),
 		dflt(str(flagConfigDir, catConfig, "`DIR` holding NAME.yaml", "", &r.ConfigDir), "$TRTLLM_DIR/tests/scripts/perf-sanity/{disaggregated,aggregated}, both searched"),
 		str(flagServerName, catConfig, "aggregated configs: which server_configs entry to run (`NAME`)", "", &r.ServerName),
-		str(flagTrtllmDir, catConfig, "TensorRT-LLM checkout (`DIR`), for the default --config-dir and --test-root", "", &r.TrtllmDir),
+		str(flagTrtllmDir, catConfig, "TensorRT-LLM checkout (`DIR`) on the compute nodes: the default --config-dir, --test-root and --launcher; turns on --test-mode trtllm", "", &r.TrtllmDir),
 
 		str(flagTestModule, catTest, "pytest `MODULE`, relative to the test root", DefaultTestModule, &r.TestModule),
 		str(flagTestFunction, catTest, "test `FUNCTION` in the module", DefaultTestFunction, &r.TestFunction),
@@ -188,6 +216,15 @@ func (r *Request) Flags() []cli.Flag {
 		dur(flagStagger, "pause (`DURATION`) between starting two steps", 0, &r.Stagger),
 		str(flagPrecheck, catJob, "`MODE` for a node with fewer GPUs than hardware.gpus_per_node: fail, warn or off", DefaultPrecheck, &r.Precheck),
 		str(flagNodeLocalDir, catJob, "node-local `DIR` for setup locks", DefaultNodeLocalDir, &r.NodeLocalDir),
+
+		str(flagTestMode, catTRTLLM, "`MODE`: trtllm runs each role as TensorRT-LLM's CI does (launcher, conftest options, files under WS); plain runs `pytest ARGS… TEST_ID`; auto is trtllm when --trtllm-dir is set", TestModeAuto, &r.TestMode),
+		dflt(str(flagLauncher, catTRTLLM, "launcher `CMD` wrapping every task of multi-node worker steps", "", &r.Launcher), "$TRTLLM_DIR/tensorrt_llm/llmapi/trtllm-llmapi-launch"),
+		str(flagStageName, catTRTLLM, "CI stage `NAME`, pytest's --test-prefix; required in trtllm mode", "", &r.StageName),
+		&cli.IntFlag{Name: flagPytestTimeout.Name, Category: catTRTLLM, EnvVars: flagPytestTimeout.Env, Value: DefaultPytestTimeout, Destination: &r.PytestTimeout,
+			Usage: "pytest --timeout in `SECONDS`"},
+		str(flagWaivesFile, catTRTLLM, "waives `FILE` copied to WS/waives.txt (pytest --waives-file)", "", &r.WaivesFile),
+		&cli.IntFlag{Name: flagSplits.Name, Category: catTRTLLM, EnvVars: flagSplits.Env, Value: 1, Destination: &r.Splits, Usage: "pytest --splits `N`"},
+		&cli.IntFlag{Name: flagGroup.Name, Category: catTRTLLM, EnvVars: flagGroup.Env, Value: 1, Destination: &r.Group, Usage: "pytest --group `K` (1..N)"},
 	}
 }
 

@@ -160,7 +160,7 @@ func checkPlanInvariants(p *Plan) error {
 	}
 	p.Steps = slices.Clone(p.Steps)
 	pr := &Prepared{Plan: p, Spec: &jobspec.Spec{Version: jobspec.Version, Workspace: "/ws", Job: jobspec.Job{TestID: "m.py::f[p-c]"}}}
-	return pr.render(&Config{GPUsPerNode: p.GPUsPerNode}, Stub{}, jobspec.Command{Argv: []string{"pytest", "m.py::f[p-c]"}})
+	return pr.render(&Config{GPUsPerNode: p.GPUsPerNode}, Stub{}, plainCommands{jobspec.Command{Argv: []string{"pytest", "m.py::f[p-c]"}}})
 }
 
 func TestPlanTiny(t *testing.T) {

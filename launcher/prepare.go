@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -23,9 +22,11 @@ type Prepared struct {
 	Plan      *Plan
 	TestID    TestID
 	Spec      *jobspec.Spec
-	// Stub is WS/job.sbatch; TestList is WS/test_list.txt.
+	// Stub is WS/job.sbatch; TestList is WS/test_list.txt; Waives is
+	// WS/waives.txt, nil when the mode has none.
 	Stub     []byte
 	TestList []byte
+	Waives   []byte
 	// LocalGPUs is the fake GPU count per simulated node for --local.
 	LocalGPUs int
 }
@@ -42,7 +43,7 @@ func usageError(f flagName, format string, args ...any) error {
 func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 	v := &validator{}
 	p := &Prepared{Spec: &jobspec.Spec{Version: jobspec.Version}}
-	cfg, stub, cmd := l.validate(v, req, p)
+	cfg, stub, cmds := l.validate(v, req, p)
 	if cfg != nil && v.ok() {
 		plan, err := NewPlan(cfg, l.planOptions(req, p.TestID, cfg))
 		if err != nil {
@@ -56,7 +57,7 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 	if !v.ok() {
 		return nil, v.err()
 	}
-	if err := p.render(cfg, stub, cmd); err != nil {
+	if err := p.render(cfg, stub, cmds); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -65,7 +66,7 @@ func (l *Launcher) Prepare(req Request) (*Prepared, error) {
 // validate checks every flag and the config, filling p.Spec (all but its
 // steps), p.TestID, p.Workspace and p.LocalGPUs as it goes. It returns the
 // config, the stub's options and the command every role runs.
-func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, Stub, jobspec.Command) {
+func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, Stub, roleCommands) {
 	spec := p.Spec
 	// Existing jobs keep the id the reference chain gave them. An empty
 	// environment variable (CI often exports unset parameters as "") means
@@ -129,9 +130,9 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		spec.Job = jobspec.Job{Name: stub.JobName, TestID: id.String(), ConfigName: id.ConfigName, ConfigFile: absConfig,
 			Layout: cfg.Layout, ServerName: id.ServerName}
 	}
-	// Every role runs the same pytest command in the test root: the test
-	// id last, after the user's arguments.
-	return cfg, stub, jobspec.Command{Argv: append(argv, id.String()), Dir: testRoot}
+	cmds, waives := v.testMode(req, jobspec.Command{Argv: append(argv, id.String()), Dir: testRoot})
+	p.Waives = waives
+	return cfg, stub, cmds
 }
 
 // planOptions are the choices of req that shape the plan.
@@ -146,20 +147,16 @@ func (l *Launcher) planOptions(req Request, id TestID, cfg *Config) PlanOptions 
 	return o
 }
 
-// render completes the spec with the plan's steps and writes the stub and
-// the test list.
-func (p *Prepared) render(cfg *Config, stub Stub, cmd jobspec.Command) error {
+// render completes the spec with the plan's steps and their commands, and
+// writes the stub and the test list.
+func (p *Prepared) render(cfg *Config, stub Stub, cmds roleCommands) error {
 	plan, spec := p.Plan, p.Spec
 	spec.Job.BenchmarkMode = plan.BenchmarkMode
 	spec.GPU.PerNode = plan.GPUsPerNode
 	spec.Nodes = plan.Nodes
 	spec.Steps = plan.Steps
-	for i := range spec.Steps {
-		st := &spec.Steps[i]
-		st.Command.Argv = slices.Clone(cmd.Argv)
-		st.Command.Dir = cmd.Dir
-		// Every role runs pytest, so every task gets its own junit file.
-		st.Pytest = true
+	if err := cmds.attach(p, cfg); err != nil {
+		return exitcode.With(exitcode.Usage, err)
 	}
 	if err := spec.Validate(); err != nil {
 		return exitcode.With(exitcode.Internal, fmt.Errorf("build job spec: %w", err))

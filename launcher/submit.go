@@ -155,6 +155,11 @@ func (l *Launcher) Write(p *Prepared) error {
 	if err := atomicfile.WriteFile(ws.TestList(), p.TestList, 0o644); err != nil {
 		return fmt.Errorf("write test list: %w", err)
 	}
+	if p.Waives != nil {
+		if err := atomicfile.WriteFile(ws.Waives(), p.Waives, 0o644); err != nil {
+			return fmt.Errorf("write waives file: %w", err)
+		}
+	}
 	if err := atomicfile.WriteFile(ws.Sbatch(), p.Stub, 0o755); err != nil {
 		return fmt.Errorf("write batch stub: %w", err)
 	}

@@ -47,6 +47,8 @@ func TestSubmitGolden(t *testing.T) {
 		// The seed's request, entirely from CI's environment: module and
 		// prefix from PERF_TEST_*, the config found through TRTLLM_DIR, and
 		// the test root defaulting to TRTLLM_DIR/tests/integration/defs.
+		// TRTLLM_DIR turns on TensorRT-LLM mode: the launcher on the
+		// multi-node workers, the conftest's options, role logs under TOD.
 		{"custom-prefix", map[string]string{
 			"PERF_TEST_MODULE": "perf/test_perf_enhanced.py",
 			"PERF_TEST_PREFIX": "custom_test",
@@ -54,13 +56,22 @@ func TestSubmitGolden(t *testing.T) {
 			"TRTLLM_DIR":       "ROOT/trtllm",
 			"WORKSPACE":        "ROOT/ws",
 			"NODERUN_DRY_RUN":  "true",
+			"stageName":        "GB200-8_GPUs-PyTorch-PerfSanity-1",
 		}, nil},
+		// gen_only in TensorRT-LLM mode: the GEN servers' queue size from the
+		// first concurrency, a waives file copied, splits passed on.
+		{"trtllm-gen-only", map[string]string{"stageName": "S1"}, []string{
+			"--workspace", "ROOT/ws", "--config", "ROOT/configs/disagg-tiny.yaml", "--test-prefix", "disagg_upload-gen_only",
+			"--trtllm-dir", "ROOT/trtllm", "--waives-file", "ROOT/configs/waives.txt", "--splits", "2", "--group", "2",
+			"--pytest-timeout", "60", "--dry-run",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			data, _ := os.ReadFile(f.path("configs", "disagg-tiny.yaml"))
 			writeFile(t, f.path("trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"), string(data), 0o644)
+			writeFile(t, f.path("configs/waives.txt"), "perf/test_perf_sanity.py::test_e2e[x] SKIP (reason)\n", 0o644)
 			for k, v := range tt.env {
 				t.Setenv(k, strings.ReplaceAll(v, "ROOT", f.root))
 			}
@@ -72,7 +83,11 @@ func TestSubmitGolden(t *testing.T) {
 				t.Fatalf("submit: %v", err)
 			}
 			ws := workspace.New(f.path("ws"))
-			for _, file := range []string{ws.Spec(), ws.TestList(), ws.Sbatch()} {
+			files := []string{ws.Spec(), ws.TestList(), ws.Sbatch()}
+			if _, err := os.Stat(ws.Waives()); err == nil {
+				files = append(files, ws.Waives())
+			}
+			for _, file := range files {
 				got, err := os.ReadFile(file)
 				if err != nil {
 					t.Fatal(err)

@@ -29,11 +29,17 @@ type TestID struct {
 
 // String renders the id; call Validate first.
 func (t TestID) String() string {
+	return t.Module + "::" + t.Function + "[" + t.Param() + "]"
+}
+
+// Param is the bracket of the id, which TensorRT-LLM's test also uses as
+// the name of its output directory under --output-dir.
+func (t TestID) Param() string {
 	param := t.Prefix + "-" + t.ConfigName
 	if t.ServerName != "" {
 		param += "-" + t.ServerName
 	}
-	return t.Module + "::" + t.Function + "[" + param + "]"
+	return param
 }
 
 // Parts of a test id, as errors name them.

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,8 +145,69 @@ type Step struct {
 	GPUMode     string  `json:"gpu_mode"`
 	GPUsPerTask int     `json:"gpus_per_task,omitempty"`
 	Command     Command `json:"command"`
-	// Pytest tells the runner to add --junit-xml for this task.
+	// Pytest tells the runner to give the child its task's junit path.
 	Pytest bool `json:"pytest"`
+	// JunitOption is the pytest option that takes that path: JunitXML
+	// (the default when empty) or PeriodicJunit.
+	JunitOption string `json:"junit_option,omitempty"`
+	// Launcher wraps the command on every task of the step (TensorRT-LLM's
+	// trtllm-llmapi-launch); such tasks keep Slurm's and MPI's variables,
+	// which the launcher needs.
+	Launcher []string `json:"launcher,omitempty"`
+	// TaskEnv names variables the runner computes for each task (TaskEnvValue).
+	TaskEnv []string `json:"task_env,omitempty"`
+	// Log receives the output of every task of the step, besides each
+	// task's own log (TensorRT-LLM's TOD/gen_server_<i>.log).
+	Log string `json:"log,omitempty"`
+	// DoneFile is removed before the step starts and touched once it has
+	// ended (TensorRT-LLM's TOD/gen_server_<i>.done).
+	DoneFile string `json:"done_file,omitempty"`
+}
+
+// Pytest options that take a task's junit path.
+const (
+	JunitXML      = "--junit-xml"
+	PeriodicJunit = "--periodic-junit-xmlpath"
+)
+
+// Variables the runner computes per task (Step.TaskEnv), as TensorRT-LLM's
+// scripts compute them.
+const (
+	// EnvFlashinferJITDir is a JIT cache of the task's own, by local rank.
+	EnvFlashinferJITDir = "FLASHINFER_JIT_DIR"
+	// EnvTimeoutDataFile is where the test records its timeouts, by step and rank.
+	EnvTimeoutDataFile = "TRTLLM_TIMEOUT_DATA_FILE"
+)
+
+// TaskIdentity is what a computed variable may depend on; a negative
+// number or empty string stands for "unknown" and renders as a placeholder.
+type TaskIdentity struct {
+	Workspace string
+	StepID    string
+	ProcID    int
+	LocalID   int
+}
+
+// TaskEnvValue is the value of the computed variable name for a task;
+// ok is false for a name the runner does not compute.
+func TaskEnvValue(name string, t TaskIdentity) (value string, ok bool) {
+	num := func(n int, placeholder string) string {
+		if n < 0 {
+			return placeholder
+		}
+		return strconv.Itoa(n)
+	}
+	switch name {
+	case EnvFlashinferJITDir:
+		return "/tmp/flashinfer_jit_cache_" + num(t.LocalID, "<SLURM_LOCALID>"), true
+	case EnvTimeoutDataFile:
+		step := t.StepID
+		if step == "" {
+			step = "<SLURM_STEP_ID>"
+		}
+		return filepath.Join(t.Workspace, "timeout_data_step"+step+"_rank"+num(t.ProcID, "<SLURM_PROCID>")+".jsonl"), true
+	}
+	return "", false
 }
 
 // Command is a child process: argv, environment and working directory.
@@ -304,6 +367,16 @@ func (s *Spec) Validate() error {
 		}
 		if len(st.Command.Argv) == 0 {
 			bad("%s: empty command", where)
+		}
+		switch st.JunitOption {
+		case "", JunitXML, PeriodicJunit:
+		default:
+			bad("%s: junit_option %q: use %s or %s", where, st.JunitOption, JunitXML, PeriodicJunit)
+		}
+		for _, n := range st.TaskEnv {
+			if _, ok := TaskEnvValue(n, TaskIdentity{}); !ok {
+				bad("%s: task_env %q is not a variable the runner computes", where, n)
+			}
 		}
 		for _, e := range st.Command.Env {
 			if !ValidEnvName(e.Name) {

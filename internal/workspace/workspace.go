@@ -21,6 +21,9 @@ func (l Layout) Spec() string { return filepath.Join(l.Dir, "job.json") }
 // TestList is WS/test_list.txt.
 func (l Layout) TestList() string { return filepath.Join(l.Dir, "test_list.txt") }
 
+// Waives is WS/waives.txt, pytest's --waives-file in TensorRT-LLM mode.
+func (l Layout) Waives() string { return filepath.Join(l.Dir, "waives.txt") }
+
 // Sbatch is WS/job.sbatch, the batch stub.
 func (l Layout) Sbatch() string { return filepath.Join(l.Dir, "job.sbatch") }
 
