@@ -110,6 +110,9 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 		if err := p.Plan.WriteTable(l.o.Stdout); err != nil {
 			return err
 		}
+		if err := p.WriteRoles(l.o.Stdout); err != nil {
+			return err
+		}
 		fmt.Fprintf(l.o.Stdout, "\n--- %s\n", p.Workspace.Sbatch())
 		_, err := l.o.Stdout.Write(p.Stub)
 		return err

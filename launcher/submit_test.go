@@ -228,6 +228,30 @@ func TestSubmitInjectionRefused(t *testing.T) {
 	}
 }
 
+// --dry-run shows each role's argv and environment for review in CI logs:
+// secret-looking values there are hidden, while the spec keeps them for the child.
+func TestDryRunRolesRedactSecrets(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.path("c.yaml")
+	writeFile(t, cfg, "hardware: {gpus_per_node: 2, num_ctx_servers: 1, num_gen_servers: 1}\n"+
+		"environment:\n  worker_env_var: HF_TOKEN=hf_abc PROXY=http://u:pw@proxy:1\nworker_config: {gen: {}, ctx: {}}\n", 0o644)
+	t.Setenv("stageName", "S1")
+	if err := f.run("--workspace", f.path("ws"), "--config", cfg, "--trtllm-dir", f.path("trt"), "--pytest-arg=--hf-token=hf_xyz", "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	out := f.stdout.String()
+	for _, leak := range []string{"hf_abc", "hf_xyz", "u:pw"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("dry-run output shows %q:\n%s", leak, out)
+		}
+	}
+	for _, want := range []string{"HF_TOKEN=<redacted>", "--hf-token=<redacted>", "PROXY=http://<redacted>@proxy:1", "GEN_0 (worker, 1 task(s))"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // A single-quoted $(…) in a config is a literal value: it is accepted, it
 // reaches the job spec as text, and nothing runs it.
 func TestSubmitLiteralEnvValue(t *testing.T) {
@@ -347,12 +371,28 @@ func TestSubmitValidation(t *testing.T) {
 		{"negative timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "-1s"}, "--kill-grace (env NODERUN_KILL_GRACE): -1s is negative"},
 		{"local gpus without local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local-gpus", "2"}, "only applies with --local"},
 		{"bad mpi", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--mpi", "pmix;x"}, "is not an MPI type"},
+		// TensorRT-LLM mode: the conftest's --test-prefix is the stage name.
+		{"trtllm without stage", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", ""},
+			"--stage-name (env NODERUN_STAGE_NAME or stageName): is required in TensorRT-LLM mode"},
+		{"trtllm mode without a launcher", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--test-mode", "trtllm", "--stage-name", "s"},
+			"--trtllm-dir (env NODERUN_TRTLLM_DIR or TRTLLM_DIR): is needed in TensorRT-LLM mode for the launcher"},
+		// trtllm-llmapi-launch re-splits its arguments on spaces.
+		{"space in a launched argument", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--pytest-arg", "-k a b"},
+			`"-k a b" contains white space, which trtllm-llmapi-launch splits apart`},
+		{"group beyond splits", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--splits", "2", "--group", "3"},
+			"group 3 of 2 splits"},
+		{"gen_only without a concurrency", []string{"--workspace", "ROOT/ws", "--config-name", "no-concurrency", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "disagg-gen_only"},
+			"benchmark.concurrency_list: gen_only sizes the GEN servers' request queues by the first concurrency"},
+		{"launcher in plain mode", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--launcher", "/x"},
+			"--launcher (env NODERUN_LAUNCHER): only applies in TensorRT-LLM mode"},
+		{"bad test mode", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--test-mode", "trt"}, `"trt": use auto, trtllm or plain`},
 		// Several problems at once are all reported.
 		{"all at once", []string{"--config-name", "disagg-tiny", "--test-function", "a b", "--gpu-precheck", "x"}, "--workspace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
+			writeFile(t, f.path("configs/no-concurrency.yaml"), "hardware: {gpus_per_node: 2, num_ctx_servers: 1, num_gen_servers: 1}\nworker_config: {gen: {}, ctx: {}}\n", 0o644)
 			args := []string{"--config-dir", f.path("configs")}
 			for _, a := range tt.args {
 				args = append(args, strings.ReplaceAll(a, "ROOT", f.root))

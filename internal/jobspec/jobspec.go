@@ -170,6 +170,15 @@ const (
 	PeriodicJunit = "--periodic-junit-xmlpath"
 )
 
+// JunitArgs are the pytest arguments that give a task's junit path
+// through the step's JunitOption.
+func (st *Step) JunitArgs(path string) []string {
+	if st.JunitOption == "" || st.JunitOption == JunitXML {
+		return []string{JunitXML + "=" + path}
+	}
+	return []string{st.JunitOption, path}
+}
+
 // Variables the runner computes per task (Step.TaskEnv), as TensorRT-LLM's
 // scripts compute them.
 const (
