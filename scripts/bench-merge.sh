@@ -11,7 +11,8 @@
 #        JRM_DIR=DIR   an existing `npm install --prefix DIR junit-report-merger`
 #                      (default: installed into the temporary directory)
 #        BENCH_STRICT=1  exit 1 when the goal is missed
-# Needs: go, python3 (to generate the files), node + npm (for jrm);
+# Needs: go and make (noderun is built with `make build`), python3 (to
+#        generate the files), node + npm (for jrm);
 #        GNU time (/usr/bin/time) for peak memory — installed with apt-get
 #        when missing and possible, otherwise memory is not reported.
 set -euo pipefail
@@ -25,6 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 die() { echo "bench-merge: $*" >&2; exit 2; }
 command -v go >/dev/null || die "go not found"
+command -v make >/dev/null || die "make not found (Debian package make; it builds noderun)"
 command -v python3 >/dev/null || die "python3 not found (it generates the input files)"
 command -v node >/dev/null && command -v npm >/dev/null || die "node and npm not found (needed for junit-report-merger)"
 
@@ -71,7 +73,7 @@ EOF
 echo "   $(du -sh "$tmp/results" | cut -f1) in $(find "$tmp/results" -name '*.xml' | wc -l) files" >&2
 
 echo "== building noderun" >&2
-(cd "$root" && CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-deprecated-declarations}" go build -o "$tmp/noderun" ./cmd/noderun)
+make -C "$root" --no-print-directory build BIN="$tmp/noderun" >&2
 
 jrm_dir=${JRM_DIR:-$tmp/jrm}
 if [[ ! -x $jrm_dir/node_modules/.bin/jrm ]]; then

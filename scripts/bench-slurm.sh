@@ -41,8 +41,8 @@
 #        NODERUN_BENCH_LAB_DIR=DIR  where a private lab goes
 #                                   (default /tmp/noderun-bench-lab, ports 18600+)
 #        NODERUN_BIN=PATH           the noderun to bench (default: built here
-#                                   with the Makefile's flags)
-# Needs: root (the lab), go (unless NODERUN_BIN), python3.
+#                                   with `make build`)
+# Needs: root (the lab), go and make (unless NODERUN_BIN), python3.
 set -euo pipefail
 
 RUNS=${RUNS:-5}
@@ -81,9 +81,9 @@ done
 bin=${NODERUN_BIN:-}
 if [[ -z $bin ]]; then
 	command -v go >/dev/null || die "go not found: install Go or set NODERUN_BIN"
+	command -v make >/dev/null || die "make not found: install make (Debian package make) or set NODERUN_BIN"
 	bin=$tmp/noderun
-	(cd "$root" && CGO_ENABLED=1 CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-deprecated-declarations}" \
-		go build -ldflags=-extldflags=-Wl,-z,lazy -o "$bin" ./cmd/noderun)
+	make -C "$root" --no-print-directory build BIN="$bin" >&2
 fi
 [[ -x $bin ]] || die "$bin is not executable"
 

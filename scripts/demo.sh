@@ -5,26 +5,31 @@
 #
 #   bash scripts/demo.sh [extra `noderun submit` flags]
 #
-# Needs Go and python3-pytest; installs python3-pytest with apt-get when it
-# is missing and this runs as root, otherwise says what to run.
+# Needs Go, make and python3-pytest; installs make and python3-pytest with
+# apt-get when they are missing and this runs as root, otherwise says what
+# to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
 
 command -v go >/dev/null || { echo "demo: Go is not on PATH; install Go $(sed -n 's/^go //p' go.mod) first" >&2; exit 1; }
-if ! command -v pytest >/dev/null; then
+# command -> Debian package
+missing=()
+command -v make >/dev/null || missing+=(make)
+command -v pytest >/dev/null || missing+=(python3-pytest)
+if ((${#missing[@]})); then
 	if [[ $(id -u) -eq 0 ]]; then
-		echo "demo: installing python3-pytest (Debian package)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pytest >/dev/null ||
-			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pytest >/dev/null; }
+		echo "demo: installing ${missing[*]} (Debian packages)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 	else
-		echo "demo: pytest is missing; run: sudo apt-get install -y python3-pytest" >&2
+		echo "demo: ${missing[*]} missing; run: sudo apt-get install -y ${missing[*]}" >&2
 		exit 1
 	fi
 fi
 
 echo "demo: building bin/noderun"
-go build -ldflags=-extldflags=-Wl,-z,lazy -o bin/noderun ./cmd/noderun
+make --no-print-directory build
 
 ws=$(mktemp -d "${TMPDIR:-/tmp}/noderun-demo.XXXXXX")
 echo "demo: workspace $ws"

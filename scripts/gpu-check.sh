@@ -7,8 +7,8 @@
 #     bash scripts/gpu-check.sh            # results in $OUT, else a temp dir
 #
 # It uses bin/noderun when present (build it elsewhere with `make build` and
-# copy it along: GPU machines often cannot download Go modules), else tries to
-# build with the Makefile's flags, offline. Then it prints the driver's view
+# copy it along: GPU machines often cannot download Go modules), else tries
+# `make build` offline. Then it prints the driver's view
 # (nvidia-smi) next to noderun's (`noderun gpus`, plain and under a faked Slurm
 # environment), cross-checks the two, and, if `noderun run` is built, runs a
 # tiny two-task job spec. Every step is bounded; the whole takes well under
@@ -48,17 +48,16 @@ nr=""
 if [ -x bin/noderun ]; then
 	nr=bin/noderun
 	echo "using the prebuilt bin/noderun"
-elif command -v go >/dev/null 2>&1; then
-	echo "no bin/noderun; building with $(go version) (offline: GOPROXY=off)"
-	if CGO_ENABLED=1 CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" GOFLAGS=-mod=readonly GOPROXY=off \
-		timeout 300 go build -ldflags '-extldflags=-Wl,-z,lazy' -o "$out/noderun" ./cmd/noderun; then
+elif command -v go >/dev/null 2>&1 && command -v make >/dev/null 2>&1; then
+	echo "no bin/noderun; make build with $(go version) (offline: GOPROXY=off)"
+	if GOFLAGS=-mod=readonly GOPROXY=off timeout 300 make --no-print-directory build BIN="$out/noderun"; then
 		nr=$out/noderun
 	else
 		echo "cannot build here (Go modules are probably not downloadable on this machine)."
 		echo "Build on a machine with network access (make build) and copy bin/noderun here."
 	fi
 else
-	echo "no bin/noderun and no Go toolchain on this machine (command -v go found nothing)."
+	echo "no bin/noderun, and no go or no make on this machine to build it with."
 	echo "Build on another machine with 'make build' and copy bin/noderun here."
 fi
 if [ -z "$nr" ]; then

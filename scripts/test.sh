@@ -3,7 +3,7 @@
 #
 #   1. packages   Debian packages the tests need, installed when missing
 #   2. modules    go mod download
-#   3. vet        gofmt -l and go vet ./...
+#   3. vet        make vet: gofmt -l, go vet and staticcheck (pinned in go.mod)
 #   4. lab        a local Slurm lab (scripts/slurm-lab.sh start: 4 nodes)
 #   5. examples   the example pytest suite collects and its unit case passes
 #   6. go test    go test ./... with NODERUN_SLURM_LAB and SLURM_CONF set, so
@@ -23,8 +23,8 @@ cd "$(dirname "$0")/.."
 export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
 
 # tool -> Debian package; slurm-lab.sh would install the Slurm ones itself,
-# one apt-get run for all is faster.
-readonly PACKAGES=(python3-pytest python3-yaml libxml2-utils time slurmctld slurmd slurm-client munge)
+# one apt-get run for all is faster. make runs the Makefile's vet.
+readonly PACKAGES=(make python3-pytest python3-yaml libxml2-utils time slurmctld slurmd slurm-client munge)
 readonly GO_TEST_TIMEOUT=${NODERUN_GO_TEST_TIMEOUT:-30m}
 # NODERUN_GO_PACKAGES narrows vet and test while working on one package.
 read -r -a GO_PACKAGES <<<"${NODERUN_GO_PACKAGES:-./...}"
@@ -115,13 +115,7 @@ end
 
 # ---- 3. vet
 begin vet
-unformatted=$(gofmt -l .)
-if [[ -n $unformatted ]]; then
-	echo "not gofmt-ed (run gofmt -w on them):" >&2
-	echo "$unformatted" >&2
-	exit 1
-fi
-go vet "${GO_PACKAGES[@]}"
+make --no-print-directory vet PKGS="${GO_PACKAGES[*]}"
 end
 
 # ---- 4. lab
