@@ -13,11 +13,11 @@ import (
 	"testing"
 )
 
-// The GPU-less build test (issue 5): build noderun the way the Makefile does
-// (cgo, -extldflags=-Wl,-z,lazy), then run `noderun gpus` on a machine
+// The GPU-less build test: build noderun with `make build` (cgo, -z lazy),
+// then run `noderun gpus` on a machine
 // without libnvidia-ml.so.1 in a clean environment. It must exit 0, die by no
 // signal, and say that NVML is unavailable, why, and which fallback it used.
-// gpu/doc.go explains what goes wrong otherwise.
+// docs/ARCHITECTURE.md "Build" explains what goes wrong otherwise.
 
 func TestGPUsWithoutNVML(t *testing.T) {
 	if out, err := exec.Command("ldconfig", "-p").Output(); err == nil && bytes.Contains(out, []byte("libnvidia-ml.so.1")) {

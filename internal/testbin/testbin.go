@@ -1,5 +1,5 @@
-// Package testbin builds the noderun binary once per test process, with the
-// release flags of the Makefile, for tests that must run the real binary
+// Package testbin builds the noderun binary once per test process, with
+// `make build`, for tests that must run the real binary
 // (signals, the local simulation, the GPU-less NVML path, real Slurm). It
 // also finds the repository root, for every test that needs files there.
 package testbin
@@ -12,9 +12,6 @@ import (
 	"sync"
 	"testing"
 )
-
-// LDFlags are the Makefile's release link flags (see Makefile "build").
-const LDFlags = "-extldflags=-Wl,-z,lazy"
 
 var (
 	dir     string
@@ -49,6 +46,9 @@ func Path(tb testing.TB) string {
 	if err != nil {
 		tb.Skip("no go command to build noderun with")
 	}
+	if _, err := exec.LookPath("make"); err != nil {
+		tb.Skip("no make command to build noderun with (make build)")
+	}
 	root := RepoRoot(tb)
 	once.Do(func() { path, errOnce = build(goBin, root) })
 	if errOnce != nil {
@@ -59,11 +59,10 @@ func Path(tb testing.TB) string {
 
 func build(goBin, root string) (string, error) {
 	bin := filepath.Join(dir, "noderun")
-	cmd := exec.Command(goBin, "build", "-ldflags="+LDFlags, "-o", bin, "./cmd/noderun")
+	cmd := exec.Command("make", "--no-print-directory", "-s", "build", "BIN="+bin, "GO="+goBin)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("make build: %v\n%s", err, out)
 	}
 	return bin, nil
 }
