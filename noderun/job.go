@@ -164,7 +164,7 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 		r := &stepRun{step: st, result: workspace.StepResult{Role: st.Role, Start: time.Now().UTC()}}
 		s.runs = append(s.runs, r)
 		log := s.log.With().Str("role", st.Role).Strs("nodes", nodes).Logger()
-		running, err := s.o.Starter.Start(ctx, st, nodes)
+		running, err := s.start(ctx, st, nodes)
 		if err != nil {
 			r.ended = true
 			r.result.Outcome, r.result.ExitCode, r.result.Error = workspace.StepNotStarted, exitcode.Submit, err.Error()
@@ -176,10 +176,22 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 		log.Info().Int("tasks", st.Tasks).Msg("step started")
 		go func(idx int) {
 			<-running.Done()
+			if err := touchDoneFile(st); err != nil {
+				log.Error().Err(err).Msg("the step's readers will not see that it ended")
+			}
 			s.ended <- idx
 		}(len(s.runs) - 1)
 	}
 	return ""
+}
+
+// start starts one step, after removing what an earlier run left of its
+// done file.
+func (s *supervisor) start(ctx context.Context, st *jobspec.Step, nodes []string) (RunningStep, error) {
+	if err := clearDoneFile(st); err != nil {
+		return nil, err
+	}
+	return s.o.Starter.Start(ctx, st, nodes)
 }
 
 // watch waits for the steps to end and applies the job's rules.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -313,4 +314,37 @@ func TestJobStepKilledWhileSlurmEndsTheJob(t *testing.T) {
 	if code == 0 {
 		t.Error("job passed")
 	}
+}
+
+// TensorRT-LLM's gen_only benchmark waits for TOD/gen_server_<i>.done: the
+// supervisor removes a stale one before GEN_0 starts and touches it only once
+// the step has ended.
+func TestJobDoneFile(t *testing.T) {
+	spec := disaggSpec(t)
+	done := filepath.Join(spec.Workspace, "tod", "gen_server_0.done")
+	if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec.Steps[0].DoneFile = done
+	j := startJob(t, spec, &fakeStarter{})
+	if _, err := os.Stat(done); !os.IsNotExist(err) {
+		t.Fatalf("stale done file still there while GEN_0 runs: %v", err)
+	}
+	j.starter.step("GEN_0").end(0)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(done); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("done file not touched after GEN_0 ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// No task records here, so the verdict is not the point: the job ends.
+	j.starter.step(jobspec.RoleBenchmark).end(0)
+	j.wait(t)
 }
