@@ -21,9 +21,9 @@ const (
 	ModeGenOnlyNoContext = "gen_only_no_context"
 )
 
-// Config is what noderun needs from a TensorRT-LLM perf config YAML
-// (../shared/REFERENCE.md §2). Everything else in the file is the test's
-// business and is ignored.
+// Config is what noderun needs from a TensorRT-LLM perf config YAML:
+// sizes, layout, benchmark mode and the *_env_var entries. Everything else in
+// the file is the test's business and is ignored.
 type Config struct {
 	// Path is the file the config was read from, as given.
 	Path string

@@ -78,7 +78,8 @@ func (f flagName) String() string {
 
 func env(name string, more ...string) []string { return append([]string{"NODERUN_" + name}, more...) }
 
-// The flags of `noderun submit`. Their names are the CLI contract of DESIGN.md.
+// The flags of `noderun submit`. Their names are a contract with CI scripts:
+// rename none, add freely.
 var (
 	flagWorkspace     = flagName{"workspace", workspace.EnvVars}
 	flagConfig        = flagName{"config", env("CONFIG")}

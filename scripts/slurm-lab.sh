@@ -22,7 +22,7 @@
 # in DIR/run/lab.pids; `stop` signals exactly those pids (after checking that
 # each still runs with this lab's files) and nothing else.
 #
-# Timing the tests rely on (see ../shared SLURM-LAB.md):
+# Timing the tests rely on:
 #   KillWait=2        scancel / time limit: SIGTERM, then SIGKILL 2 s later.
 #                     Real clusters often use 30 s; noderun's kill grace must
 #                     stay below it, and tests show results are written in time.

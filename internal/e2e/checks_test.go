@@ -28,7 +28,7 @@ func (j *labJob) checkPassedTask(spec *jobspec.Spec, k taskKey, rec *workspace.T
 }
 
 // checkView checks what a task saw against its record and the env contract
-// of DESIGN.md: workers of a multi-node job keep Slurm's variables (MPI needs
+// (docs/ARCHITECTURE.md "Roles and steps"): workers of a multi-node job keep Slurm's variables (MPI needs
 // them), the server and the benchmark see none but SLURM_PROCID; the GPUs
 // the child saw are the ones the record names.
 func (j *labJob) checkView(spec *jobspec.Spec, st *jobspec.Step, k taskKey, rec *workspace.TaskRecord) {

@@ -4,11 +4,11 @@
 //
 // Every test submits a job the way a user does, through the real
 // `noderun submit` binary (built once per test run by internal/testbin, with
-// the Makefile's linker flags), in a fresh workspace, with the example
+// `make build`), in a fresh workspace, with the example
 // configs and the example pytest suite (examples/). It then checks what the
 // job left: the exit status, WS/results.xml (counts, one suite per role and
-// rank, valid against Jenkins' junit schema where xmllint and
-// ../shared/schemas are there), WS/job-result.json, the task records
+// rank, valid against Jenkins' junit schema, which CI lays beside the
+// checkout), WS/job-result.json, the task records
 // WS/.noderun/tasks/<role>/<rank>.json, what each task saw
 // (WS/test_output/<role>.<rank>.json, written by the example test), and that
 // no process of the job outlives it.
