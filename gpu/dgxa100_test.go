@@ -7,17 +7,18 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 )
 
 // newDGX is go-nvml's DGX A100 mock (8 × A100-SXM4-40GB, MIG capable), with
 // the few functions it leaves unset and NewNVML calls filled in, the way
 // nvidia-container-toolkit's tests override single functions.
-func newDGX(t *testing.T) (*dgxa100.Server, []*dgxa100.Device) {
+func newDGX(t *testing.T) (*server.Server, []*server.Device) {
 	t.Helper()
 	s := dgxa100.New()
-	devs := make([]*dgxa100.Device, len(s.Devices))
+	devs := make([]*server.Device, len(s.Devices))
 	for i, d := range s.Devices {
-		dev := d.(*dgxa100.Device)
+		dev := d.(*server.Device)
 		node := i / 4
 		dev.GetNumaNodeIdFunc = func() (int, nvml.Return) { return node, nvml.SUCCESS }
 		dev.GetCpuAffinityFunc = func(int) ([]uint, nvml.Return) { return []uint{0xffff << (16 * uint(node))}, nvml.SUCCESS }
