@@ -1,10 +1,6 @@
 package gpu
 
-import (
-	"errors"
-
-	"github.com/noderun/noderun/internal/jobspec"
-)
+import "errors"
 
 // Inventory lists the GPUs of this node. The NVML backend (NewNVML, Open)
 // asks the driver; Fake simulates GPUs for `submit --local`.
@@ -52,24 +48,6 @@ type MIGDevice struct {
 	GI int `json:"gi"`
 	CI int `json:"ci"`
 }
-
-// GPU modes of a step, the same strings as in the job spec.
-const (
-	// ModeNode gives the task every GPU it may see (MPI-launched workers
-	// pick their own device by local rank).
-	ModeNode = jobspec.GPUModeNode
-	// ModeTask gives local rank L the GPUs [L*g, (L+1)*g) of what it may see.
-	ModeTask = jobspec.GPUModeTask
-	// ModeNone hides every GPU (server and benchmark roles).
-	ModeNone = jobspec.GPUModeNone
-)
-
-// Precheck settings: what a node with fewer GPUs than expected does.
-const (
-	PrecheckFail = "fail"
-	PrecheckWarn = "warn"
-	PrecheckOff  = "off"
-)
 
 // Environment variables Decide reads and writes.
 const (

@@ -7,7 +7,7 @@ import (
 
 // Request is what one task asks of Decide.
 type Request struct {
-	// Mode is ModeNode, ModeTask or ModeNone.
+	// Mode is a Mode: "node", "task" or "none".
 	Mode string
 	// GPUsPerTask is g of mode task (>= 1 there; ignored otherwise).
 	GPUsPerTask int
@@ -19,7 +19,7 @@ type Request struct {
 	TasksOnNode int
 	// ExpectPerNode is how many GPUs the node must show (0: no precheck).
 	ExpectPerNode int
-	// Precheck is PrecheckFail (also for ""), PrecheckWarn or PrecheckOff.
+	// Precheck is a Precheck: "fail" (also for ""), "warn" or "off".
 	Precheck string
 	// Node names the node in messages.
 	Node string
@@ -111,14 +111,15 @@ const noGPUContainer = "none"
 // ErrInvalidDevices, in every mode; a bad Request one wrapping
 // ErrInvalidRequest.
 func Decide(inv Inventory, req Request) (Decision, error) {
-	if err := req.validate(); err != nil {
+	req, err := req.validated()
+	if err != nil {
 		return Decision{}, err
 	}
 	env, err := readRestrictions(req.Lookup)
 	if err != nil {
 		return Decision{}, err
 	}
-	if req.Mode == ModeNone {
+	if Mode(req.Mode) == ModeNone {
 		d := Decision{Devices: []string{}, Seen: -1, Source: SourceNone,
 			Set: map[string]string{EnvCUDAVisible: "", EnvNvidiaVisible: noGPUContainer}}
 		d.unsetOrdinal(env)
@@ -130,24 +131,23 @@ func Decide(inv Inventory, req Request) (Decision, error) {
 	return decideWith(inv, env, req)
 }
 
-func (r Request) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+// validated checks r and fills in the default precheck.
+func (r Request) validated() (Request, error) {
+	bad := func(format string, args ...any) (Request, error) {
+		return Request{}, fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 	}
-	switch r.Mode {
-	case ModeNode, ModeNone:
-	case ModeTask:
-		if r.GPUsPerTask < 1 {
-			return bad("mode task needs at least 1 GPU per task, got %d", r.GPUsPerTask)
-		}
-	default:
-		return bad("GPU mode %q: use %s, %s or %s", r.Mode, ModeNode, ModeTask, ModeNone)
+	mode, err := ParseMode(r.Mode)
+	if err != nil {
+		return bad("GPU mode %v", err)
 	}
-	switch r.Precheck {
-	case "", PrecheckFail, PrecheckWarn, PrecheckOff:
-	default:
-		return bad("precheck %q: use %s, %s or %s", r.Precheck, PrecheckFail, PrecheckWarn, PrecheckOff)
+	if mode == ModeTask && r.GPUsPerTask < 1 {
+		return bad("mode task needs at least 1 GPU per task, got %d", r.GPUsPerTask)
 	}
+	precheck, err := ParsePrecheck(r.Precheck)
+	if err != nil {
+		return bad("precheck %v", err)
+	}
+	r.Precheck = string(precheck)
 	if r.LocalRank < 0 || r.TasksOnNode < 0 || r.ExpectPerNode < 0 {
 		return bad("local rank %d, tasks on node %d, expected GPUs %d: none may be negative",
 			r.LocalRank, r.TasksOnNode, r.ExpectPerNode)
@@ -155,7 +155,7 @@ func (r Request) validate() error {
 	if r.TasksOnNode > 0 && r.LocalRank >= r.TasksOnNode {
 		return bad("local rank %d is not below the %d tasks on node %s", r.LocalRank, r.TasksOnNode, r.Node)
 	}
-	return nil
+	return r, nil
 }
 
 // restrictions are the visible-devices variables found in the environment;
@@ -362,7 +362,7 @@ func decideWith(inv Inventory, env restrictions, req Request) (Decision, error) 
 	if err := d.precheck(req, devErr != nil, d.describeCount(env)+nvmlNote); err != nil {
 		return Decision{}, err
 	}
-	if devErr != nil && (req.ExpectPerNode == 0 || req.Precheck == PrecheckOff) {
+	if devErr != nil && (req.ExpectPerNode == 0 || Precheck(req.Precheck) == PrecheckOff) {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%s failed on a GPU of node %s: %v", inv.Source(), req.Node, devErr))
 	}
 
@@ -439,7 +439,7 @@ func decideWithout(env restrictions, req Request) (Decision, error) {
 		return Decision{}, err
 	}
 	if src == nil || src.All {
-		if req.Mode == ModeTask {
+		if Mode(req.Mode) == ModeTask {
 			what := "no variable lists the GPUs"
 			if src != nil {
 				what = src.Name + "=all does not list them"
@@ -477,7 +477,7 @@ func (v *Visible) tokensOrNil() []Token {
 // precheck compares d.Seen with the expectation; deviceErr reports an NVML
 // failure on some GPU, which fails the check by itself.
 func (d *Decision) precheck(req Request, deviceErr bool, where string) error {
-	if req.ExpectPerNode == 0 || req.Mode == ModeNone || req.Precheck == PrecheckOff {
+	if req.ExpectPerNode == 0 || Mode(req.Mode) == ModeNone || Precheck(req.Precheck) == PrecheckOff {
 		return nil
 	}
 	if d.Seen < 0 {
@@ -488,7 +488,7 @@ func (d *Decision) precheck(req Request, deviceErr bool, where string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("on node %s: expected %d GPUs, saw %d (%s)", req.Node, req.ExpectPerNode, d.Seen, where)
-	if req.Precheck == PrecheckWarn {
+	if Precheck(req.Precheck) == PrecheckWarn {
 		d.Warnings = append(d.Warnings, "GPU precheck "+msg+"; going on because precheck is warn")
 		return nil
 	}
@@ -498,7 +498,7 @@ func (d *Decision) precheck(req Request, deviceErr bool, where string) error {
 
 // pick takes this task's share of set.
 func (d *Decision) pick(set []string, bound bool, req Request, where string) ([]string, error) {
-	if req.Mode != ModeTask {
+	if Mode(req.Mode) != ModeTask {
 		return nonNil(set), nil
 	}
 	g, l := req.GPUsPerTask, req.LocalRank
