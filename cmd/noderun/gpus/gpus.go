@@ -62,7 +62,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			&cli.IntFlag{Name: "local-rank", Usage: "the task's local `RANK` on this node", EnvVars: []string{"NODERUN_LOCAL_RANK", "SLURM_LOCALID"}, Destination: &o.localRank},
 			&cli.IntFlag{Name: "tasks-on-node", Usage: "`N` tasks of the step on this node (0: unknown); every rank then checks that all N fit", EnvVars: []string{"NODERUN_TASKS_ON_NODE"}, Destination: &o.tasksOnNode},
 			&cli.IntFlag{Name: "expect", Usage: "`N` GPUs this node must show (0: no precheck)", EnvVars: []string{"NODERUN_EXPECT_GPUS"}, Destination: &o.expect},
-			&cli.StringFlag{Name: "precheck", Usage: "`WHAT` to do when the node shows fewer GPUs than --expect: fail, warn or off", Value: string(gpu.PrecheckFail), EnvVars: []string{"NODERUN_GPU_PRECHECK"}, Destination: &o.precheckFlag},
+			&cli.StringFlag{Name: "gpu-precheck", Usage: "`WHAT` to do when the node shows fewer GPUs than --expect: fail, warn or off", Value: string(gpu.PrecheckFail), EnvVars: []string{"NODERUN_GPU_PRECHECK"}, Destination: &o.precheckFlag},
 			&cli.StringFlag{Name: "node", Usage: "node `NAME` for messages (default: the host name)", EnvVars: []string{"NODERUN_NODE", "SLURMD_NODENAME"}, Destination: &o.node},
 			&cli.IntFlag{Name: "fake-gpus", Usage: "simulate `N` GPUs when NVML is unavailable (what submit --local does)", EnvVars: []string{noderun.EnvFakeGPUs}, Destination: &o.fakeGPUs},
 		},
@@ -77,7 +77,7 @@ func (o *options) validate() error {
 		return exitcode.Usagef("--mode (NODERUN_GPU_MODE): %v", err)
 	}
 	if o.precheck, err = gpu.ParsePrecheck(o.precheckFlag); err != nil {
-		return exitcode.Usagef("--precheck (NODERUN_GPU_PRECHECK): %v", err)
+		return exitcode.Usagef("--gpu-precheck (NODERUN_GPU_PRECHECK): %v", err)
 	}
 	for _, f := range []struct {
 		name, env string
