@@ -114,3 +114,11 @@ func (v Visible) isIndexList() bool {
 	}
 	return len(v.Tokens) > 0
 }
+
+func texts(ts []Token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Text
+	}
+	return out
+}

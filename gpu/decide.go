@@ -56,16 +56,6 @@ type Decision struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// noGPUContainer is NVIDIA_VISIBLE_DEVICES for a task without GPUs. "none"
-// (not "void"): the container runtime then mounts the driver libraries but
-// no device, so a server or benchmark role that imports CUDA-linked Python
-// packages (torch, tensorrt_llm) still starts, and sees no GPU — as
-// CUDA_VISIBLE_DEVICES="" says for CUDA. "void" would make a container
-// without libcuda, and such imports fail. The variable only matters for a
-// container created from the task's environment; CUDA_VISIBLE_DEVICES is
-// what hides the GPUs from a process already inside one.
-const noGPUContainer = "none"
-
 // Decide works out the GPUs one task may use, on inventory inv (nil: NVML is
 // unavailable, see Open) and the task's environment.
 //
@@ -120,8 +110,8 @@ func Decide(inv Inventory, req Request) (Decision, error) {
 		return Decision{}, err
 	}
 	if Mode(req.Mode) == ModeNone {
-		d := Decision{Devices: []string{}, Seen: -1, Source: SourceNone,
-			Set: map[string]string{EnvCUDAVisible: "", EnvNvidiaVisible: noGPUContainer}}
+		d := Decision{Devices: []string{}, Seen: -1, Source: SourceNone, Set: map[string]string{}}
+		d.hideAll()
 		d.unsetOrdinal(env)
 		return d, nil
 	}
@@ -156,164 +146,6 @@ func (r Request) validated() (Request, error) {
 		return bad("local rank %d is not below the %d tasks on node %s", r.LocalRank, r.TasksOnNode, r.Node)
 	}
 	return r, nil
-}
-
-// restrictions are the visible-devices variables found in the environment;
-// nil where absent.
-type restrictions struct {
-	slurm     *Visible // SLURM_STEP_GPUS, else SLURM_JOB_GPUS
-	cuda      *Visible // CUDA_VISIBLE_DEVICES, else GPU_DEVICE_ORDINAL
-	container *Visible // NVIDIA_VISIBLE_DEVICES
-	ordinal   bool     // GPU_DEVICE_ORDINAL is set
-}
-
-// readRestrictions parses every variable present, also those a higher one
-// overrides: garbage anywhere is a configuration error worth stopping for.
-func readRestrictions(lookup func(string) (string, bool)) (restrictions, error) {
-	if lookup == nil {
-		lookup = func(string) (string, bool) { return "", false }
-	}
-	var r restrictions
-	get := func(name string) (*Visible, error) {
-		val, ok := lookup(name)
-		if !ok {
-			return nil, nil
-		}
-		v, err := ParseVisible(name, val)
-		if err != nil {
-			return nil, err
-		}
-		return &v, nil
-	}
-	first := func(names ...string) (*Visible, error) {
-		var found *Visible
-		for _, n := range names {
-			v, err := get(n)
-			if err != nil {
-				return nil, err
-			}
-			if found == nil {
-				found = v
-			}
-		}
-		return found, nil
-	}
-	var err error
-	if r.slurm, err = first(EnvSlurmStepGPUs, EnvSlurmJobGPUs); err != nil {
-		return r, err
-	}
-	if r.cuda, err = first(EnvCUDAVisible, EnvGPUOrdinal); err != nil {
-		return r, err
-	}
-	if r.container, err = get(EnvNvidiaVisible); err != nil {
-		return r, err
-	}
-	_, r.ordinal = lookup(EnvGPUOrdinal)
-	return r, nil
-}
-
-// taskBound reports that Slurm bound this task to a part of the step's
-// GPUs: the CUDA list is shorter than the Slurm one.
-func (r restrictions) taskBound(cudaLen, slurmLen int) bool {
-	return r.cuda != nil && r.slurm != nil && !r.cuda.All && !r.slurm.All && cudaLen < slurmLen
-}
-
-func (d *Decision) unsetOrdinal(r restrictions) {
-	if r.ordinal {
-		d.Unset = append(d.Unset, EnvGPUOrdinal)
-	}
-}
-
-// unit is what a task can be given: a whole GPU, or a MIG device of a GPU
-// in MIG mode.
-type unit struct {
-	uuid string
-	dev  *Device
-	mig  *MIGDevice
-}
-
-// space says how an index entry of a variable is read.
-type space int
-
-const (
-	byIndex space = iota // NVML/CUDA index
-	byMinor              // Slurm gres index = /dev/nvidiaN
-)
-
-func (u unit) matches(t Token, sp space) bool {
-	switch {
-	case t.Index >= 0:
-		if sp == byMinor && u.dev.Minor >= 0 {
-			return u.dev.Minor == t.Index
-		}
-		return u.dev.Index == t.Index
-	case t.MIG != "":
-		return u.mig != nil && strings.EqualFold(u.mig.UUID, t.MIG)
-	case t.GI >= 0:
-		return u.mig != nil && strings.EqualFold(u.dev.UUID, t.GPU) && u.mig.GI == t.GI && u.mig.CI == t.CI
-	default:
-		return strings.EqualFold(u.dev.UUID, t.GPU)
-	}
-}
-
-func unitsOf(devs []Device) (units []unit, warnings []string) {
-	for i := range devs {
-		d := &devs[i]
-		if !d.MIGEnabled {
-			units = append(units, unit{uuid: d.UUID, dev: d})
-			continue
-		}
-		if len(d.MIG) == 0 {
-			warnings = append(warnings, fmt.Sprintf("GPU %d (%s) is in MIG mode but has no MIG devices; CUDA cannot use it", d.Index, d.UUID))
-		}
-		for j := range d.MIG {
-			units = append(units, unit{uuid: d.MIG[j].UUID, dev: d, mig: &d.MIG[j]})
-		}
-	}
-	return units, warnings
-}
-
-// restrict keeps the units of set that v names, in set's order; entries
-// naming nothing in all are reported.
-func restrict(set, all []unit, v *Visible, sp space, node string) (kept []unit, warnings []string) {
-	if v.All {
-		return set, nil
-	}
-	for _, u := range set {
-		for _, t := range v.Tokens {
-			if u.matches(t, sp) {
-				kept = append(kept, u)
-				break
-			}
-		}
-	}
-	for _, t := range v.Tokens {
-		found := false
-		for _, u := range all {
-			if u.matches(t, sp) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			warnings = append(warnings, fmt.Sprintf("%s names %q, which is not a GPU on node %s; ignored", v.Name, t.Text, node))
-		}
-	}
-	return kept, warnings
-}
-
-// appliedByRuntime reports an index-form NVIDIA_VISIBLE_DEVICES that the
-// container runtime already applied (see Decide).
-func appliedByRuntime(v *Visible, gpus int) bool {
-	if !v.isIndexList() || len(v.Tokens) != gpus {
-		return false
-	}
-	for _, t := range v.Tokens {
-		if t.Index >= gpus {
-			return true
-		}
-	}
-	return false
 }
 
 func decideWith(inv Inventory, env restrictions, req Request) (Decision, error) {
@@ -370,13 +202,8 @@ func decideWith(inv Inventory, env restrictions, req Request) (Decision, error) 
 	if err != nil {
 		return Decision{}, err
 	}
-	d.Devices = chosen
-	list := strings.Join(chosen, ",")
-	d.Set[EnvCUDAVisible] = list
-	d.Set[EnvNvidiaVisible] = list
-	d.Set[EnvCUDADeviceOrder] = "PCI_BUS_ID"
+	d.bind(chosen, true)
 	if len(chosen) == 0 {
-		d.Set[EnvNvidiaVisible] = noGPUContainer
 		d.Warnings = append(d.Warnings, fmt.Sprintf("no GPU is visible to this task on node %s", req.Node))
 	}
 	d.unsetOrdinal(env)
@@ -453,78 +280,11 @@ func decideWithout(env restrictions, req Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	d.Devices = chosen
-	d.Set[EnvCUDAVisible] = strings.Join(chosen, ",")
-	d.Set[EnvCUDADeviceOrder] = "PCI_BUS_ID"
-	if allUUIDs(chosen) {
-		// Indices would mean other GPUs to a container runtime (host
-		// numbering); UUIDs mean the same everywhere.
-		d.Set[EnvNvidiaVisible] = strings.Join(chosen, ",")
-	}
+	d.bind(chosen, allUUIDs(chosen))
 	if src.Name != EnvGPUOrdinal {
 		d.unsetOrdinal(env)
 	}
 	return d, nil
-}
-
-func (v *Visible) tokensOrNil() []Token {
-	if v == nil {
-		return nil
-	}
-	return v.Tokens
-}
-
-// precheck compares d.Seen with the expectation; deviceErr reports an NVML
-// failure on some GPU, which fails the check by itself.
-func (d *Decision) precheck(req Request, deviceErr bool, where string) error {
-	if req.ExpectPerNode == 0 || Mode(req.Mode) == ModeNone || Precheck(req.Precheck) == PrecheckOff {
-		return nil
-	}
-	if d.Seen < 0 {
-		d.Warnings = append(d.Warnings, fmt.Sprintf("GPU precheck skipped on node %s: cannot count the GPUs (%s)", req.Node, where))
-		return nil
-	}
-	if d.Seen >= req.ExpectPerNode && !deviceErr {
-		return nil
-	}
-	msg := fmt.Sprintf("on node %s: expected %d GPUs, saw %d (%s)", req.Node, req.ExpectPerNode, d.Seen, where)
-	if Precheck(req.Precheck) == PrecheckWarn {
-		d.Warnings = append(d.Warnings, "GPU precheck "+msg+"; going on because precheck is warn")
-		return nil
-	}
-	return fmt.Errorf("%w %s; stopping this task now instead of letting NCCL wait up to an hour for GPUs that are not there; "+
-		"fix the node or the allocation, or set the precheck to warn", ErrPrecheck, msg)
-}
-
-// pick takes this task's share of set.
-func (d *Decision) pick(set []string, bound bool, req Request, where string) ([]string, error) {
-	if Mode(req.Mode) != ModeTask {
-		return nonNil(set), nil
-	}
-	g, l := req.GPUsPerTask, req.LocalRank
-	if bound {
-		if len(set) < g {
-			return nil, fmt.Errorf("%w on node %s for local rank %d: it needs %d GPUs, Slurm bound it to %d (%s)",
-				ErrNotEnoughGPUs, req.Node, l, g, len(set), where)
-		}
-		if len(set) > g {
-			d.Warnings = append(d.Warnings, fmt.Sprintf("Slurm bound %d GPUs to local rank %d; using the first %d", len(set), l, g))
-		}
-		return set[:g], nil
-	}
-	need := (l + 1) * g
-	if t := req.TasksOnNode * g; t > need {
-		need = t
-	}
-	if len(set) < need {
-		tasks := fmt.Sprintf("local ranks 0-%d", l)
-		if req.TasksOnNode > 0 {
-			tasks = fmt.Sprintf("%d tasks", req.TasksOnNode)
-		}
-		return nil, fmt.Errorf("%w on node %s for local rank %d: %d GPUs per task for %s need %d GPUs, %d are visible (%s)",
-			ErrNotEnoughGPUs, req.Node, l, g, tasks, need, len(set), where)
-	}
-	return set[l*g : (l+1)*g], nil
 }
 
 // describeCount says which variables shaped the visible set, for messages.
@@ -539,36 +299,4 @@ func (d *Decision) describeCount(env restrictions) string {
 		return "no GPU variable set"
 	}
 	return "environment " + strings.Join(parts, ", ")
-}
-
-func uuids(us []unit) []string {
-	out := make([]string, len(us))
-	for i, u := range us {
-		out[i] = u.uuid
-	}
-	return out
-}
-
-func texts(ts []Token) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Text
-	}
-	return out
-}
-
-func allUUIDs(ids []string) bool {
-	for _, id := range ids {
-		if !strings.HasPrefix(id, "GPU-") && !strings.HasPrefix(id, "MIG-") {
-			return false
-		}
-	}
-	return len(ids) > 0
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
