@@ -7,99 +7,41 @@ import (
 
 // Request is what one task asks of Decide.
 type Request struct {
-	// Mode is a Mode: "node", "task" or "none".
-	Mode string
-	// GPUsPerTask is g of mode task (>= 1 there; ignored otherwise).
-	GPUsPerTask int
-	// LocalRank is the task's rank on this node (SLURM_LOCALID).
-	LocalRank int
-	// TasksOnNode is the number of tasks of the step on this node (0:
-	// unknown). With it, every rank of an under-provisioned node fails the
+	Mode        string // a Mode
+	GPUsPerTask int    // g of mode task
+	LocalRank   int    // SLURM_LOCALID
+	// TasksOnNode (0: unknown) makes every rank of a short node fail the
 	// same way, not only the ranks past the end.
-	TasksOnNode int
-	// ExpectPerNode is how many GPUs the node must show (0: no precheck).
-	ExpectPerNode int
-	// Precheck is a Precheck: "fail" (also for ""), "warn" or "off".
-	Precheck string
-	// Node names the node in messages.
-	Node string
-	// Lookup reads the task's environment (os.LookupEnv, or a map in
-	// tests); nil is an empty environment.
+	TasksOnNode   int
+	ExpectPerNode int    // GPUs the node must show; 0: no precheck
+	Precheck      string // a Precheck; "" is fail
+	Node          string // for messages
+	// Lookup reads the task's environment; nil is an empty one.
 	Lookup func(string) (string, bool)
 }
 
-// Decision is the GPU binding of one task: what to put into (and take out
-// of) the child's environment, and why.
+// Decision is the GPU binding of one task: what to set in and remove from
+// the child's environment, and why.
 type Decision struct {
-	// Devices are the chosen GPUs: UUIDs ("GPU-…", or "MIG-…" on a GPU in
-	// MIG mode) from an inventory; without one, the entries of the variable
-	// named by Source, as written there (usually indices). Nil for
-	// "passthrough": nothing was decided.
+	// Devices are UUIDs from an inventory, else the entries of the variable
+	// named by Source as written there; nil when nothing was decided.
 	Devices []string `json:"devices"`
-	// Visible is what the node shows this step before the per-task slice:
-	// the set the precheck counted.
-	Visible []string `json:"visible"`
-	// Seen is the count the precheck compared (-1: unknown, e.g. "all"
-	// without an inventory).
-	Seen int `json:"seen"`
-	// Set are variables to set in the child's environment (an empty value
-	// is meaningful: CUDA_VISIBLE_DEVICES="" hides every GPU).
-	Set map[string]string `json:"set"`
-	// Unset are variables to remove from the child's environment.
-	Unset []string `json:"unset,omitempty"`
-	// Source says where the GPUs came from: an inventory ("nvml", "fake"),
-	// "slurm:<VAR>" / "env:<VAR>" without one, "passthrough", or "none".
-	Source string `json:"source"`
-	// RestrictedBy lists the variables that narrowed the inventory.
+	// Visible and Seen are what the precheck counted (Seen -1: unknown).
+	Visible []string          `json:"visible"`
+	Seen    int               `json:"seen"`
+	Set     map[string]string `json:"set"`
+	Unset   []string          `json:"unset,omitempty"`
+	// Source is an inventory's Source or one of the Source* values.
+	Source       string   `json:"source"`
 	RestrictedBy []string `json:"restricted_by,omitempty"`
 	// Warnings are for the task's log; none of them stops the task.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Decide works out the GPUs one task may use, on inventory inv (nil: NVML is
-// unavailable, see Open) and the task's environment.
-//
-// The task never sees more than was already granted: the inventory is
-// intersected with every restriction present in the environment —
-//   - SLURM_STEP_GPUS (else SLURM_JOB_GPUS): Slurm's gres indices for this
-//     node. They are matched against device minor numbers (/dev/nvidiaN),
-//     which is what they are with the usual gres.conf File=/dev/nvidia[0-N]
-//     (and with AutoDetect=nvml on systems where minor order is PCI order),
-//     and which, unlike NVML indices, do not change inside a device cgroup.
-//   - NVIDIA_VISIBLE_DEVICES: the container's devices. Its indices are the
-//     host's; inside a container NVML renumbers from 0. When the list names
-//     exactly as many GPUs as NVML shows and one index is past the end, the
-//     runtime has applied it already and it is not applied again.
-//   - CUDA_VISIBLE_DEVICES (else GPU_DEVICE_ORDINAL): CUDA's indices, the
-//     same as NVML's within a device cgroup or container (both count only
-//     the GPUs visible there, in PCI order), or UUIDs. When Slurm bound each
-//     task to its own GPUs (this list is shorter than SLURM_STEP_GPUS), the
-//     task keeps its binding: mode task takes the first g of it, mode node
-//     all of it, and the precheck counts the node's step GPUs.
-//
-// Entries that name no GPU here are dropped with a warning. Mode node gives
-// the task all of that set, mode task gives local rank L the slice
-// [L*g,(L+1)*g) (an error wrapping ErrNotEnoughGPUs when the set is too
-// small), mode none gives no GPU. The result sets CUDA_VISIBLE_DEVICES and
-// NVIDIA_VISIBLE_DEVICES to the UUIDs (indices differ between NVML, CUDA and
-// containers; UUIDs do not) and CUDA_DEVICE_ORDER=PCI_BUS_ID, and unsets
-// GPU_DEVICE_ORDINAL, Slurm's index copy of the binding it replaces.
-//
-// Without an inventory, the first of CUDA_VISIBLE_DEVICES, GPU_DEVICE_ORDINAL,
-// SLURM_STEP_GPUS, SLURM_JOB_GPUS that is set is sliced the same way, its
-// entries copied as written (CUDA's own variables first, because in a device
-// cgroup Slurm renumbers them and they are what CUDA will read); when none is
-// set, nothing is changed (Source "passthrough").
-//
-// Precheck (ExpectPerNode > 0, not in mode none): fewer GPUs than expected,
-// or an NVML error on a device, is an error wrapping ErrPrecheck with mode
-// fail, a warning with warn, nothing with off. (An inventory that fails as a
-// whole, after the precheck, is treated like a missing one.) Failing at once beats the
-// alternative: NCCL waiting up to an hour for ranks that never join.
-//
-// A malformed visible-devices variable is an error wrapping
-// ErrInvalidDevices, in every mode; a bad Request one wrapping
-// ErrInvalidRequest.
+// Decide works out the GPUs one task may use from inventory inv (nil when
+// NVML is unavailable) and the task's environment; docs/ARCHITECTURE.md
+// ("GPUs") has the rules. Errors wrap ErrPrecheck, ErrNotEnoughGPUs,
+// ErrInvalidDevices or ErrInvalidRequest.
 func Decide(inv Inventory, req Request) (Decision, error) {
 	req, err := req.validated()
 	if err != nil {
@@ -210,9 +152,8 @@ func decideWith(inv Inventory, env restrictions, req Request) (Decision, error) 
 	return d, nil
 }
 
-// decideAfterFailure handles an inventory that failed as a whole (say,
-// DeviceGetCount): that fails the precheck; without one, the environment's
-// GPUs are used as if NVML were unavailable, rather than hiding every GPU.
+// decideAfterFailure handles an inventory that failed as a whole: that fails
+// the precheck, else the environment's GPUs are used rather than none.
 func decideAfterFailure(inv Inventory, devErr error, env restrictions, req Request) (Decision, error) {
 	failed := Decision{Seen: 0}
 	if err := failed.precheck(req, true, fmt.Sprintf("%s: %v", inv.Source(), devErr)); err != nil {
@@ -228,6 +169,8 @@ func decideAfterFailure(inv Inventory, devErr error, env restrictions, req Reque
 	return d, nil
 }
 
+// decideWithout takes CUDA's variables before Slurm's: in a device cgroup
+// Slurm renumbers them, and they are what CUDA reads.
 func decideWithout(env restrictions, req Request) (Decision, error) {
 	d := Decision{Set: map[string]string{}, Seen: 0}
 	src := env.cuda

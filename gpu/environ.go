@@ -2,14 +2,9 @@ package gpu
 
 import "strings"
 
-// noGPUContainer is NVIDIA_VISIBLE_DEVICES for a task without GPUs. "none"
-// (not "void"): the container runtime then mounts the driver libraries but
-// no device, so a server or benchmark role that imports CUDA-linked Python
-// packages (torch, tensorrt_llm) still starts, and sees no GPU — as
-// CUDA_VISIBLE_DEVICES="" says for CUDA. "void" would make a container
-// without libcuda, and such imports fail. The variable only matters for a
-// container created from the task's environment; CUDA_VISIBLE_DEVICES is
-// what hides the GPUs from a process already inside one.
+// noGPUContainer is NVIDIA_VISIBLE_DEVICES for a task without GPUs: unlike
+// "void", "none" still mounts the driver libraries, so CUDA-linked imports
+// (torch, tensorrt_llm) in server and benchmark roles still load.
 const noGPUContainer = "none"
 
 // hideAll sets the variables for a task without GPUs.
@@ -18,9 +13,8 @@ func (d *Decision) hideAll() {
 	d.Set[EnvNvidiaVisible] = noGPUContainer
 }
 
-// bind sets the variables for the chosen GPUs. NVIDIA_VISIBLE_DEVICES is set
-// only when chosen are UUIDs (byUUID): indices there would be read in the
-// host's numbering by a container runtime.
+// bind sets the variables for the chosen GPUs. NVIDIA_VISIBLE_DEVICES only
+// takes UUIDs: a container runtime would read indices as the host's.
 func (d *Decision) bind(chosen []string, byUUID bool) {
 	d.Devices = chosen
 	list := strings.Join(chosen, ",")
@@ -34,6 +28,7 @@ func (d *Decision) bind(chosen []string, byUUID bool) {
 	}
 }
 
+// unsetOrdinal removes Slurm's index copy of the binding Decide replaces.
 func (d *Decision) unsetOrdinal(r restrictions) {
 	if r.ordinal {
 		d.Unset = append(d.Unset, EnvGPUOrdinal)

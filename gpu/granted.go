@@ -1,7 +1,6 @@
 package gpu
 
-// restrictions are the visible-devices variables found in the environment;
-// nil where absent.
+// restrictions are the visible-devices variables set in the environment.
 type restrictions struct {
 	slurm     *Visible // SLURM_STEP_GPUS, else SLURM_JOB_GPUS
 	cuda      *Visible // CUDA_VISIBLE_DEVICES, else GPU_DEVICE_ORDINAL
@@ -9,8 +8,8 @@ type restrictions struct {
 	ordinal   bool     // GPU_DEVICE_ORDINAL is set
 }
 
-// readRestrictions parses every variable present, also those a higher one
-// overrides: garbage anywhere is a configuration error worth stopping for.
+// readRestrictions parses also the variables a higher one overrides:
+// garbage anywhere is a configuration error worth stopping for.
 func readRestrictions(lookup func(string) (string, bool)) (restrictions, error) {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
@@ -54,14 +53,13 @@ func readRestrictions(lookup func(string) (string, bool)) (restrictions, error) 
 	return r, nil
 }
 
-// taskBound reports that Slurm bound this task to a part of the step's
-// GPUs: the CUDA list is shorter than the Slurm one.
+// taskBound reports that Slurm bound this task to part of the step's GPUs.
 func (r restrictions) taskBound(cudaLen, slurmLen int) bool {
 	return r.cuda != nil && r.slurm != nil && !r.cuda.All && !r.slurm.All && cudaLen < slurmLen
 }
 
-// appliedByRuntime reports an index-form NVIDIA_VISIBLE_DEVICES that the
-// container runtime already applied (see Decide).
+// appliedByRuntime reports an index list the container runtime already
+// applied: its indices are the host's, so one lies past NVML's last.
 func appliedByRuntime(v *Visible, gpus int) bool {
 	if !v.isIndexList() || len(v.Tokens) != gpus {
 		return false

@@ -2,23 +2,19 @@ package gpu
 
 import "fmt"
 
-// Mode says which of the GPUs a task may see it gets. The values are the
-// job spec's gpu_mode strings.
+// Mode says which GPUs a task gets; the values are the job spec's gpu_mode.
 type Mode string
 
-// GPU modes of a step.
+// GPU modes: every GPU the task may see (MPI workers pick theirs by local
+// rank), local rank L's slice [L*g, (L+1)*g), or none.
 const (
-	// ModeNode gives the task every GPU it may see: MPI-launched workers pick
-	// their own device by local rank.
 	ModeNode Mode = "node"
-	// ModeTask gives local rank L the GPUs [L*g, (L+1)*g) of what it may see.
 	ModeTask Mode = "task"
-	// ModeNone hides every GPU (server and benchmark roles).
 	ModeNone Mode = "none"
 )
 
-// ParseMode reads a GPU mode; the error names the value and the allowed ones,
-// for the caller to prefix with where it came from.
+// ParseMode reads a GPU mode. The error names the value and the allowed
+// ones; callers prefix where the value came from.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
 	case ModeNode, ModeTask, ModeNone:
@@ -27,8 +23,8 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("%q: use %s, %s or %s", s, ModeNode, ModeTask, ModeNone)
 }
 
-// Precheck says what a node with fewer GPUs than expected does. The values
-// are the job spec's gpu.precheck strings.
+// Precheck says what a node with fewer GPUs than expected does; the values
+// are the job spec's gpu.precheck.
 type Precheck string
 
 // Precheck settings.
@@ -38,9 +34,8 @@ const (
 	PrecheckOff  Precheck = "off"
 )
 
-// ParsePrecheck reads a precheck setting; "" is PrecheckFail, the default.
-// The error names the value and the allowed ones, for the caller to prefix
-// with where it came from.
+// ParsePrecheck reads a precheck setting, "" being PrecheckFail. The error
+// is worded like ParseMode's.
 func ParsePrecheck(s string) (Precheck, error) {
 	switch p := Precheck(s); p {
 	case "":

@@ -5,15 +5,14 @@ import (
 	"strings"
 )
 
-// unit is what a task can be given: a whole GPU, or a MIG device of a GPU
-// in MIG mode.
+// unit is what a task can be given: a GPU, or a MIG device of one.
 type unit struct {
 	uuid string
 	dev  *Device
 	mig  *MIGDevice
 }
 
-// space says how an index entry of a variable is read.
+// space says which index an entry of a variable means.
 type space int
 
 const (
