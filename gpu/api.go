@@ -1,75 +1,36 @@
 package gpu
 
-import (
-	"errors"
+import "errors"
 
-	"github.com/noderun/noderun/internal/jobspec"
-)
-
-// Inventory lists the GPUs of this node. The NVML backend (NewNVML, Open)
-// asks the driver; Fake simulates GPUs for `submit --local`.
+// Inventory lists the GPUs of this node: NVML (Open) or simulated (Fake).
 type Inventory interface {
-	// Devices returns the GPUs in NVML index order (PCI bus order). A device
-	// NVML fails on is left out and reported in the error (an *NVMLError,
-	// several joined with errors.Join), next to the devices that answered:
-	// the caller decides whether a broken GPU is fatal (Decide's precheck).
+	// Devices returns the GPUs in NVML index order; those NVML fails on are
+	// left out and reported in the error, for the caller to judge.
 	Devices() ([]Device, error)
-	// Source names the backend for logs and Decision.Source: "nvml" or "fake".
-	Source() string
+	Source() string // "nvml" or "fake"
 }
 
-// Device is one physical GPU as NVML reports it.
+// Device is one GPU as NVML reports it (-1, 0, "": not reported).
 type Device struct {
-	// Index is NVML's index: PCI bus order, 0-based. Inside a container or a
-	// device cgroup it counts only the GPUs visible there.
-	Index int `json:"index"`
-	// UUID is "GPU-<uuid>", the only name that is the same in every index space.
-	UUID     string `json:"uuid"`
-	PCIBusID string `json:"pci_bus_id,omitempty"`
-	Name     string `json:"name,omitempty"`
-	// MemoryBytes is the total framebuffer memory (0: not reported).
+	Index       int    `json:"index"` // NVML's: PCI bus order among the GPUs visible here
+	UUID        string `json:"uuid"`
+	PCIBusID    string `json:"pci_bus_id,omitempty"`
+	Name        string `json:"name,omitempty"`
 	MemoryBytes uint64 `json:"memory_bytes"`
-	// Minor is N of /dev/nvidiaN, the same inside and outside a device cgroup
-	// (-1: not reported).
-	Minor int `json:"minor"`
-	// MIGEnabled is the current MIG mode. With MIG on, CUDA can only use the
-	// MIG devices, so these (not the GPU) are what Decide hands out.
-	MIGEnabled bool        `json:"mig_enabled"`
-	MIG        []MIGDevice `json:"mig,omitempty"`
-	// NUMANode is the GPU's NUMA node (-1: unknown, or not supported by the driver).
-	NUMANode int `json:"numa_node"`
-	// CPUAffinity lists the CPUs close to the GPU in cpuset form, e.g.
-	// "0-15,32-47" (empty: unknown).
-	CPUAffinity string `json:"cpu_affinity,omitempty"`
+	Minor       int    `json:"minor"` // N of /dev/nvidiaN, the same inside a cgroup
+	// With MIG on, CUDA can use only the MIG devices, so Decide hands out those.
+	MIGEnabled  bool        `json:"mig_enabled"`
+	MIG         []MIGDevice `json:"mig,omitempty"`
+	NUMANode    int         `json:"numa_node"`
+	CPUAffinity string      `json:"cpu_affinity,omitempty"` // cpuset form, "0-15,32-47"
 }
 
-// MIGDevice is one MIG device (a GPU instance + compute instance pair).
+// MIGDevice is one MIG device: a GPU instance and compute instance pair.
 type MIGDevice struct {
-	// UUID is "MIG-<uuid>" (drivers since R470).
-	UUID string `json:"uuid"`
-	// GI and CI are the GPU instance and compute instance ids, which the
-	// older "MIG-GPU-<gpu uuid>/<gi>/<ci>" form uses.
-	GI int `json:"gi"`
-	CI int `json:"ci"`
+	UUID string `json:"uuid"` // "MIG-<uuid>"
+	GI   int    `json:"gi"`
+	CI   int    `json:"ci"`
 }
-
-// GPU modes of a step, the same strings as in the job spec.
-const (
-	// ModeNode gives the task every GPU it may see (MPI-launched workers
-	// pick their own device by local rank).
-	ModeNode = jobspec.GPUModeNode
-	// ModeTask gives local rank L the GPUs [L*g, (L+1)*g) of what it may see.
-	ModeTask = jobspec.GPUModeTask
-	// ModeNone hides every GPU (server and benchmark roles).
-	ModeNone = jobspec.GPUModeNone
-)
-
-// Precheck settings: what a node with fewer GPUs than expected does.
-const (
-	PrecheckFail = "fail"
-	PrecheckWarn = "warn"
-	PrecheckOff  = "off"
-)
 
 // Environment variables Decide reads and writes.
 const (
@@ -81,35 +42,20 @@ const (
 	EnvSlurmJobGPUs    = "SLURM_JOB_GPUS"
 )
 
-// Values of Decision.Source besides an inventory's Source().
+// Values of Decision.Source besides an inventory's: mode none, nothing to
+// decide from, or the variable the GPUs came from without an inventory.
 const (
-	// SourceNone: mode none, no GPU at all.
-	SourceNone = "none"
-	// SourcePassthrough: no inventory and no variable that lists GPUs; the
-	// environment is left as it is.
+	SourceNone        = "none"
 	SourcePassthrough = "passthrough"
-	// SourceSlurmPrefix + variable: no inventory; the GPUs Slurm assigned
-	// (SLURM_STEP_GPUS, SLURM_JOB_GPUS).
 	SourceSlurmPrefix = "slurm:"
-	// SourceEnvPrefix + variable: no inventory; the GPUs CUDA_VISIBLE_DEVICES
-	// or GPU_DEVICE_ORDINAL list (set by Slurm's gres plugin, or by hand).
-	SourceEnvPrefix = "env:"
+	SourceEnvPrefix   = "env:"
 )
 
 // Sentinel errors; the returned errors wrap them with the details.
 var (
-	// ErrUnavailable: NVML cannot be used here (no driver, no library, no
-	// permission). Callers fall back to Decide(nil, ...).
-	ErrUnavailable = errors.New("NVML unavailable")
-	// ErrPrecheck: the node has fewer GPUs than the spec expects, or NVML
-	// failed on one of them.
-	ErrPrecheck = errors.New("GPU precheck failed")
-	// ErrNotEnoughGPUs: mode task cannot give this local rank its share.
-	ErrNotEnoughGPUs = errors.New("not enough GPUs")
-	// ErrInvalidDevices: a visible-devices variable holds a value that is
-	// not one of the accepted forms (see ParseVisible).
+	ErrUnavailable    = errors.New("NVML unavailable") // callers fall back to Decide(nil, …)
+	ErrPrecheck       = errors.New("GPU precheck failed")
+	ErrNotEnoughGPUs  = errors.New("not enough GPUs") // for this local rank's share
 	ErrInvalidDevices = errors.New("invalid visible-devices value")
-	// ErrInvalidRequest: a Request field is out of range (a caller's bug or
-	// a bad flag).
 	ErrInvalidRequest = errors.New("invalid GPU request")
 )

@@ -7,17 +7,18 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 )
 
 // newDGX is go-nvml's DGX A100 mock (8 × A100-SXM4-40GB, MIG capable), with
 // the few functions it leaves unset and NewNVML calls filled in, the way
 // nvidia-container-toolkit's tests override single functions.
-func newDGX(t *testing.T) (*dgxa100.Server, []*dgxa100.Device) {
+func newDGX(t *testing.T) (*server.Server, []*server.Device) {
 	t.Helper()
 	s := dgxa100.New()
-	devs := make([]*dgxa100.Device, len(s.Devices))
+	devs := make([]*server.Device, len(s.Devices))
 	for i, d := range s.Devices {
-		dev := d.(*dgxa100.Device)
+		dev := d.(*server.Device)
 		node := i / 4
 		dev.GetNumaNodeIdFunc = func() (int, nvml.Return) { return node, nvml.SUCCESS }
 		dev.GetCpuAffinityFunc = func(int) ([]uint, nvml.Return) { return []uint{0xffff << (16 * uint(node))}, nvml.SUCCESS }
@@ -56,7 +57,7 @@ func TestDGXA100Ranks(t *testing.T) {
 	for _, g := range []int{1, 2} {
 		used := map[string]bool{}
 		for rank := 0; rank < 8/g; rank++ {
-			d, err := Decide(inv, Request{Mode: ModeTask, GPUsPerTask: g, LocalRank: rank, TasksOnNode: 8 / g,
+			d, err := Decide(inv, Request{Mode: "task", GPUsPerTask: g, LocalRank: rank, TasksOnNode: 8 / g,
 				ExpectPerNode: 8, Node: "dgx", Lookup: envOf(nil)})
 			if err != nil {
 				t.Fatalf("g=%d rank %d: %v", g, rank, err)
@@ -98,7 +99,7 @@ func TestDGXA100MIG(t *testing.T) {
 	}
 	inv := NewNVML(s)
 	for rank, want := range []string{migs[0].UUID, migs[1].UUID, mdevs[1].UUID} {
-		d, err := Decide(inv, Request{Mode: ModeTask, GPUsPerTask: 1, LocalRank: rank, Node: "dgx", Lookup: envOf(nil)})
+		d, err := Decide(inv, Request{Mode: "task", GPUsPerTask: 1, LocalRank: rank, Node: "dgx", Lookup: envOf(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,16 +116,16 @@ func TestDGXA100SlurmSubset(t *testing.T) {
 	env := envOf(map[string]string{EnvSlurmStepGPUs: "2,6", EnvCUDAVisible: "2,6"})
 	inv := NewNVML(s)
 	for rank, want := range []string{mdevs[2].UUID, mdevs[6].UUID} {
-		d, err := Decide(inv, Request{Mode: ModeTask, GPUsPerTask: 1, LocalRank: rank, Node: "dgx", Lookup: env})
+		d, err := Decide(inv, Request{Mode: "task", GPUsPerTask: 1, LocalRank: rank, Node: "dgx", Lookup: env})
 		if err != nil || len(d.Devices) != 1 || d.Devices[0] != want {
 			t.Errorf("rank %d = %v, %v; want %s", rank, d.Devices, err, want)
 		}
 	}
-	_, err := Decide(inv, Request{Mode: ModeTask, GPUsPerTask: 1, LocalRank: 2, Node: "dgx", Lookup: env})
+	_, err := Decide(inv, Request{Mode: "task", GPUsPerTask: 1, LocalRank: 2, Node: "dgx", Lookup: env})
 	if !errors.Is(err, ErrNotEnoughGPUs) {
 		t.Errorf("rank 2 of 2 granted GPUs: err = %v, want ErrNotEnoughGPUs", err)
 	}
-	_, err = Decide(inv, Request{Mode: ModeNode, ExpectPerNode: 8, Node: "dgx", Lookup: env})
+	_, err = Decide(inv, Request{Mode: "node", ExpectPerNode: 8, Node: "dgx", Lookup: env})
 	if !errors.Is(err, ErrPrecheck) {
 		t.Errorf("precheck with 2 of 8 granted: err = %v, want ErrPrecheck", err)
 	}
@@ -142,7 +143,7 @@ func TestDGXA100LibraryMissing(t *testing.T) {
 	}
 	assertCalled(t, &s.Interface, "Init")
 	// And the fallback still decides, from Slurm's list.
-	d, err := Decide(inv, Request{Mode: ModeTask, GPUsPerTask: 1, LocalRank: 1, Node: "dgx",
+	d, err := Decide(inv, Request{Mode: "task", GPUsPerTask: 1, LocalRank: 1, Node: "dgx",
 		Lookup: envOf(map[string]string{EnvSlurmStepGPUs: "0,1"})})
 	if err != nil || d.Source != "slurm:SLURM_STEP_GPUS" || len(d.Devices) != 1 || d.Devices[0] != "1" {
 		t.Errorf("fallback = %+v, %v", d, err)

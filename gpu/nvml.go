@@ -11,13 +11,10 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
-// NVMLError is an NVML return code turned into a Go error at the package
-// boundary; nothing outside gpu/ sees an nvml.Return.
+// NVMLError is an NVML return code turned into a Go error at this boundary.
 type NVMLError struct {
-	// Index is the GPU's NVML index, -1 for a call about no single GPU.
-	Index int
-	// Op says what was asked, e.g. "get UUID".
-	Op     string
+	Index  int    // -1: a call about no single GPU
+	Op     string // e.g. "get UUID"
 	Return nvml.Return
 }
 
@@ -28,8 +25,7 @@ func (e *NVMLError) Error() string {
 	return fmt.Sprintf("GPU %d: NVML %s: %s", e.Index, e.Op, e.Return.Error())
 }
 
-// fallbackHint is what happens when NVML is unavailable; every
-// ErrUnavailable message ends with it so that a log line is self-contained.
+// fallbackHint ends every ErrUnavailable message: what happens instead.
 const fallbackHint = "falling back to the GPUs Slurm assigned (" +
 	EnvCUDAVisible + ", " + EnvGPUOrdinal + ", " + EnvSlurmStepGPUs + ", " + EnvSlurmJobGPUs +
 	"), or leaving the GPU environment as it is"
@@ -54,15 +50,10 @@ func initFailure(ret nvml.Return) string {
 	}
 }
 
-// Open initialises NVML through newLib (only cmd/ passes the real nvml.New)
-// and returns the inventory and a function that shuts NVML down again.
-//
-// When Init fails, Open returns an error wrapping ErrUnavailable that says why
-// and what happens next, and calls NO other NVML function, not even Shutdown:
-// after a failed Init the NVML symbols are unresolved and calling one kills
-// the process (see the package documentation). A nil newLib (tests, builds
-// without NVML) is ErrUnavailable too. The close function is never nil and
-// may be called more than once.
+// Open initialises NVML through newLib and returns the inventory and an
+// idempotent close function (never nil). When Init fails, or newLib is nil,
+// the error wraps ErrUnavailable, and no other NVML function is called, not
+// even Shutdown: without the library that would kill the process.
 func Open(newLib func() nvml.Interface) (Inventory, func(), error) {
 	noop := func() {}
 	if newLib == nil {
@@ -80,13 +71,9 @@ func Open(newLib func() nvml.Interface) (Inventory, func(), error) {
 	return NewNVML(lib), closeLib, nil
 }
 
-// OpenOrFallback is Open with the fallback every command uses when NVML is
-// unavailable: fakeGPUs simulated GPUs when fakeGPUs > 0 (submit --local),
-// otherwise a nil Inventory, which tells Decide to use the GPUs Slurm
-// assigned. unavailable is then why NVML could not be used (the
-// ErrUnavailable message, for the log and reports); it is empty when NVML
-// opened. Any other error is returned wrapped, with a nil Inventory; callers
-// treat it as a failed GPU precheck. closeFn is never nil.
+// OpenOrFallback is Open with the commands' fallback when NVML is
+// unavailable: Fake(fakeGPUs) when fakeGPUs > 0, else a nil Inventory, with
+// unavailable saying why. Any other error comes back wrapped.
 func OpenOrFallback(newLib func() nvml.Interface, fakeGPUs int) (inv Inventory, unavailable string, closeFn func(), err error) {
 	inv, closeFn, err = Open(newLib)
 	switch {
@@ -102,28 +89,19 @@ func OpenOrFallback(newLib func() nvml.Interface, fakeGPUs int) (inv Inventory, 
 }
 
 // NewNVML returns the inventory of an initialised NVML library.
-//
-// It calls DeviceGetCount and DeviceGetHandleByIndex, and per device GetUUID,
-// GetName, GetMemoryInfo, GetPciInfo, GetMinorNumber, GetMigMode,
-// GetCpuAffinity, GetNumaNodeId (only when Extensions().LookupSymbol finds
-// nvmlDeviceGetNumaNodeId: older drivers lack it, and calling a missing
-// symbol kills the process), and on a GPU in MIG mode GetMaxMigDeviceCount,
-// GetMigDeviceHandleByIndex, and per MIG device GetUUID, GetGpuInstanceId,
-// GetComputeInstanceId. Mocks must provide these (go-nvml's dgxa100 lacks the
-// NUMA, affinity and MIG-handle functions; see the tests).
 func NewNVML(lib nvml.Interface) Inventory { return &nvmlInventory{lib: lib} }
 
 type nvmlInventory struct{ lib nvml.Interface }
 
 func (n *nvmlInventory) Source() string { return "nvml" }
 
-// Devices asks NVML afresh on every call; a GPU that fell off the bus shows
-// up the next time.
+// Devices asks NVML afresh, so a GPU that fell off the bus shows next time.
 func (n *nvmlInventory) Devices() ([]Device, error) {
 	count, ret := n.lib.DeviceGetCount()
 	if ret != nvml.SUCCESS {
 		return nil, &NVMLError{Index: -1, Op: "count GPUs", Return: ret}
 	}
+	// Older drivers lack it, and calling a missing symbol kills the process.
 	hasNUMA := n.lib.Extensions().LookupSymbol("nvmlDeviceGetNumaNodeId") == nil
 	var devs []Device
 	var errs []error
@@ -142,10 +120,8 @@ func (n *nvmlInventory) Devices() ([]Device, error) {
 // in bytes where NVML counts bits, so the mask it returns covers 8× this.
 const maxCPUs = 1024
 
-// readDevice reads GPU i. A code other than SUCCESS or ERROR_NOT_SUPPORTED on
-// any field makes the whole GPU an error: a GPU that cannot tell its memory
-// size is not one to start a job on. NUMA node and CPU affinity are
-// hints only; any failure there just leaves them unknown.
+// readDevice reads GPU i. Any failure but ERROR_NOT_SUPPORTED fails the GPU:
+// it is no GPU to start a job on. NUMA node and CPU affinity are only hints.
 func readDevice(lib nvml.Interface, i int, hasNUMA bool) (Device, error) {
 	d := Device{Index: i, Minor: -1, NUMANode: -1}
 	fail := func(op string, ret nvml.Return) (Device, error) {
@@ -202,8 +178,7 @@ func readDevice(lib nvml.Interface, i int, hasNUMA bool) (Device, error) {
 	return d, nil
 }
 
-// readMIG lists the MIG devices of GPU i; NVML reports an empty slot as
-// ERROR_NOT_FOUND.
+// readMIG lists the MIG devices of GPU i; empty slots are ERROR_NOT_FOUND.
 func readMIG(h nvml.Device, i int) ([]MIGDevice, error) {
 	fail := func(op string, ret nvml.Return) ([]MIGDevice, error) {
 		return nil, &NVMLError{Index: i, Op: op, Return: ret}
@@ -240,7 +215,6 @@ func okOrUnsupported(ret nvml.Return) bool {
 	return ret == nvml.SUCCESS || ret == nvml.ERROR_NOT_SUPPORTED
 }
 
-// busID converts NVML's NUL-terminated char array ("00000000:07:00.0").
 func busID(p nvml.PciInfo) string {
 	if s := cString(p.BusId[:]); s != "" {
 		return s
@@ -259,8 +233,7 @@ func cString(b []int8) string {
 	return sb.String()
 }
 
-// cpuList turns NVML's CPU bitmask (bit k of word w is CPU w*wordsize+k)
-// into cpuset list form: "0-3,8,10-11".
+// cpuList turns NVML's CPU bitmask into cpuset list form: "0-3,8,10-11".
 func cpuList(mask []uint) string {
 	var parts []string
 	start := -1

@@ -9,11 +9,8 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 )
 
-// TestOpenInitFailure checks that a failed Init is the end of the NVML
-// conversation: on a machine without libnvidia-ml.so.1 any further call,
-// Shutdown included, can kill the process (see doc.go), so the mock must
-// record Init and nothing else. Every other function of the mock is nil and
-// would panic if called.
+// TestOpenInitFailure: after a failed Init any NVML call can kill the
+// process, so the mock must record Init and nothing else.
 func TestOpenInitFailure(t *testing.T) {
 	for _, tc := range []struct {
 		name string

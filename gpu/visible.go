@@ -7,31 +7,24 @@ import (
 	"strings"
 )
 
-// Visible is a parsed visible-devices value (NVIDIA_VISIBLE_DEVICES,
-// CUDA_VISIBLE_DEVICES, GPU_DEVICE_ORDINAL, SLURM_STEP_GPUS, SLURM_JOB_GPUS).
+// Visible is the parsed value of a visible-devices variable such as
+// CUDA_VISIBLE_DEVICES. No Tokens and not All means no GPU.
 type Visible struct {
-	// Name is the variable the value came from, for messages.
-	Name  string
-	Value string
-	// All is true for "all": no restriction.
-	All bool
-	// Tokens are the listed devices, in the order given. Empty and !All means
-	// no GPU at all: "none", "void" or the empty string.
+	Name   string // the variable
+	Value  string
+	All    bool
 	Tokens []Token
 }
 
-// Token is one entry of a visible-devices list. Exactly one form is set.
+// Token is one entry of a visible-devices list: an Index (else -1), a MIG
+// UUID, or a GPU UUID, with GI and CI (else -1) in the older form
+// "MIG-GPU-<uuid>/<gi>/<ci>".
 type Token struct {
-	// Text is the entry as written (trimmed).
-	Text string
-	// Index is a device index (>= 0), or -1 when the entry is a UUID.
-	Index int
-	// GPU is "GPU-<uuid>": a whole GPU, or the parent GPU of the older MIG
-	// form "MIG-GPU-<uuid>/<gi>/<ci>" (then GI and CI are >= 0).
+	Text   string // as written, trimmed
+	Index  int
 	GPU    string
 	GI, CI int
-	// MIG is "MIG-<uuid>": one MIG device.
-	MIG string
+	MIG    string
 }
 
 const uuidRE = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`
@@ -43,16 +36,13 @@ var (
 	indexRE     = regexp.MustCompile(`^[0-9]{1,4}$`)
 )
 
-// acceptedForms ends every parse error, so that the user sees what to write.
+// acceptedForms ends every parse error, so the user sees what to write.
 const acceptedForms = `accepted: "all", "none", "void", "" (no GPU), or a comma-separated list of ` +
 	`device indices (0,1), GPU-<uuid>, MIG-<uuid> or MIG-GPU-<uuid>/<gi>/<ci>`
 
-// ParseVisible parses the value of variable name. Keywords are lower case
-// (as nvidia-container-toolkit reads them); spaces around entries are
-// ignored; UUIDs must be complete (CUDA's unique-prefix shorthand is not
-// accepted, since a prefix cannot be checked against other nodes). A bad or
-// repeated entry is an error wrapping ErrInvalidDevices that names the
-// variable and the entry.
+// ParseVisible parses the value of variable name; a bad or repeated entry
+// is an error wrapping ErrInvalidDevices. UUIDs must be complete: CUDA's
+// unique-prefix shorthand cannot be checked against other nodes.
 func ParseVisible(name, value string) (Visible, error) {
 	v := Visible{Name: name, Value: value}
 	switch strings.TrimSpace(value) {
@@ -105,7 +95,6 @@ func parseToken(text string) (Token, error) {
 	return t, nil
 }
 
-// isIndexList reports whether every token is a plain index.
 func (v Visible) isIndexList() bool {
 	for _, t := range v.Tokens {
 		if t.Index < 0 {
@@ -113,4 +102,12 @@ func (v Visible) isIndexList() bool {
 		}
 	}
 	return len(v.Tokens) > 0
+}
+
+func texts(ts []Token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Text
+	}
+	return out
 }

@@ -22,15 +22,17 @@ import (
 )
 
 type options struct {
-	json        bool
-	mode        string
-	gpusPerTask int
-	localRank   int
-	tasksOnNode int
-	expect      int
-	precheck    string
-	node        string
-	fakeGPUs    int
+	json         bool
+	modeFlag     string
+	mode         gpu.Mode // parsed from modeFlag by validate
+	gpusPerTask  int
+	localRank    int
+	tasksOnNode  int
+	expect       int
+	precheckFlag string
+	precheck     gpu.Precheck // parsed from precheckFlag by validate
+	node         string
+	fakeGPUs     int
 }
 
 // NewCommand builds `noderun gpus`.
@@ -55,12 +57,12 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"   SLURM_LOCALID=1 noderun gpus --mode task --gpus-per-task 1 --expect 8",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object (stable field names) instead of text", EnvVars: []string{"NODERUN_GPUS_JSON"}, Destination: &o.json},
-			&cli.StringFlag{Name: "mode", Usage: "GPU `MODE` of the task: node (every GPU it may see), task (its own slice by local rank) or none (no GPU)", Value: gpu.ModeNode, EnvVars: []string{"NODERUN_GPU_MODE"}, Destination: &o.mode},
+			&cli.StringFlag{Name: "mode", Usage: "GPU `MODE` of the task: node (every GPU it may see), task (its own slice by local rank) or none (no GPU)", Value: string(gpu.ModeNode), EnvVars: []string{"NODERUN_GPU_MODE"}, Destination: &o.modeFlag},
 			&cli.IntFlag{Name: "gpus-per-task", Usage: "`N` GPUs per task in mode task", Value: 1, EnvVars: []string{"NODERUN_GPUS_PER_TASK"}, Destination: &o.gpusPerTask},
 			&cli.IntFlag{Name: "local-rank", Usage: "the task's local `RANK` on this node", EnvVars: []string{"NODERUN_LOCAL_RANK", "SLURM_LOCALID"}, Destination: &o.localRank},
 			&cli.IntFlag{Name: "tasks-on-node", Usage: "`N` tasks of the step on this node (0: unknown); every rank then checks that all N fit", EnvVars: []string{"NODERUN_TASKS_ON_NODE"}, Destination: &o.tasksOnNode},
 			&cli.IntFlag{Name: "expect", Usage: "`N` GPUs this node must show (0: no precheck)", EnvVars: []string{"NODERUN_EXPECT_GPUS"}, Destination: &o.expect},
-			&cli.StringFlag{Name: "precheck", Usage: "`WHAT` to do when the node shows fewer GPUs than --expect: fail, warn or off", Value: gpu.PrecheckFail, EnvVars: []string{"NODERUN_GPU_PRECHECK"}, Destination: &o.precheck},
+			&cli.StringFlag{Name: "gpu-precheck", Usage: "`WHAT` to do when the node shows fewer GPUs than --expect: fail, warn or off", Value: string(gpu.PrecheckFail), EnvVars: []string{"NODERUN_GPU_PRECHECK"}, Destination: &o.precheckFlag},
 			&cli.StringFlag{Name: "node", Usage: "node `NAME` for messages (default: the host name)", EnvVars: []string{"NODERUN_NODE", "SLURMD_NODENAME"}, Destination: &o.node},
 			&cli.IntFlag{Name: "fake-gpus", Usage: "simulate `N` GPUs when NVML is unavailable (what submit --local does)", EnvVars: []string{noderun.EnvFakeGPUs}, Destination: &o.fakeGPUs},
 		},
@@ -70,15 +72,12 @@ func NewCommand(env *appenv.Env) *cli.Command {
 }
 
 func (o *options) validate() error {
-	switch o.mode {
-	case gpu.ModeNode, gpu.ModeTask, gpu.ModeNone:
-	default:
-		return exitcode.Usagef("--mode %q (NODERUN_GPU_MODE): use node, task or none", o.mode)
+	var err error
+	if o.mode, err = gpu.ParseMode(o.modeFlag); err != nil {
+		return exitcode.Usagef("--mode (NODERUN_GPU_MODE): %v", err)
 	}
-	switch o.precheck {
-	case gpu.PrecheckFail, gpu.PrecheckWarn, gpu.PrecheckOff:
-	default:
-		return exitcode.Usagef("--precheck %q (NODERUN_GPU_PRECHECK): use fail, warn or off", o.precheck)
+	if o.precheck, err = gpu.ParsePrecheck(o.precheckFlag); err != nil {
+		return exitcode.Usagef("--gpu-precheck (NODERUN_GPU_PRECHECK): %v", err)
 	}
 	for _, f := range []struct {
 		name, env string
@@ -127,12 +126,12 @@ type inventory struct {
 }
 
 type request struct {
-	Mode          string `json:"mode"`
-	GPUsPerTask   int    `json:"gpus_per_task"`
-	LocalRank     int    `json:"local_rank"`
-	TasksOnNode   int    `json:"tasks_on_node"`
-	ExpectPerNode int    `json:"expect_per_node"`
-	Precheck      string `json:"precheck"`
+	Mode          gpu.Mode     `json:"mode"`
+	GPUsPerTask   int          `json:"gpus_per_task"`
+	LocalRank     int          `json:"local_rank"`
+	TasksOnNode   int          `json:"tasks_on_node"`
+	ExpectPerNode int          `json:"expect_per_node"`
+	Precheck      gpu.Precheck `json:"precheck"`
 }
 
 func (o *options) run(env *appenv.Env) error {
@@ -167,8 +166,8 @@ func (o *options) run(env *appenv.Env) error {
 		}
 	}
 	d, decErr := gpu.Decide(inv, gpu.Request{
-		Mode: o.mode, GPUsPerTask: o.gpusPerTask, LocalRank: o.localRank, TasksOnNode: o.tasksOnNode,
-		ExpectPerNode: o.expect, Precheck: o.precheck, Node: o.node, Lookup: os.LookupEnv,
+		Mode: string(o.mode), GPUsPerTask: o.gpusPerTask, LocalRank: o.localRank, TasksOnNode: o.tasksOnNode,
+		ExpectPerNode: o.expect, Precheck: string(o.precheck), Node: o.node, Lookup: os.LookupEnv,
 	})
 	if decErr == nil {
 		r.Decision = &d

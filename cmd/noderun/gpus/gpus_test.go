@@ -144,7 +144,10 @@ func TestExitCodes(t *testing.T) {
 			wantOut: `"error": "GPU precheck failed on node`},
 		// Bad flags name the flag and its env var.
 		{name: "bad mode", args: []string{"--mode", "gpu"}, code: exitcode.Usage, wantErr: "NODERUN_GPU_MODE"},
-		{name: "bad precheck", env: map[string]string{"NODERUN_GPU_PRECHECK": "maybe"}, code: exitcode.Usage, wantErr: "--precheck"},
+		{name: "bad precheck", env: map[string]string{"NODERUN_GPU_PRECHECK": "maybe"}, code: exitcode.Usage, wantErr: `--gpu-precheck (NODERUN_GPU_PRECHECK): "maybe": use fail, warn or off`},
+		// The same flag name as submit's.
+		{name: "precheck flag", args: []string{"--fake-gpus", "1", "--expect", "2", "--gpu-precheck", "warn"}, code: exitcode.OK,
+			wantOut: "going on because precheck is warn"},
 		{name: "rank beyond tasks", args: []string{"--local-rank", "4", "--tasks-on-node", "4"}, code: exitcode.Usage, wantErr: "--tasks-on-node"},
 		// SLURM_LOCALID is the default rank.
 		{name: "slurm localid", env: map[string]string{"SLURM_LOCALID": "1"}, args: []string{"--fake-gpus", "2", "--mode", "task", "--json"},
