@@ -9,7 +9,7 @@
 
 # -z lazy: go-nvml resolves NVML symbols at first use. Without it, a binary on a
 # machine without libnvidia-ml.so.1 dies on the first NVML call after a failed
-# Init (Shutdown included). See README "Build" and gpu/.
+# Init (Shutdown included). See docs/ARCHITECTURE.md "Build".
 GO_LDFLAGS := -extldflags=-Wl,-z,lazy
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -142,7 +143,7 @@ const (
 	DefaultKillGrace     = 10 * time.Second
 	DefaultAfterDeciding = 30 * time.Second
 	DefaultSignalBefore  = 60
-	DefaultPrecheck      = "fail"
+	DefaultPrecheck      = string(gpu.PrecheckFail)
 	DefaultNodeLocalDir  = "/tmp/noderun"
 	// DefaultPytestTimeout is TensorRT-LLM CI's --timeout for a perf test.
 	DefaultPytestTimeout = 3600

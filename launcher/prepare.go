@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/workspace"
@@ -102,10 +103,8 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		v.add(usageError(flagNodeLocalDir, "%q must be an absolute path on the compute nodes", spec.NodeLocalDir))
 	}
 	spec.GPU.Precheck = orDefault(req.Precheck, DefaultPrecheck)
-	switch spec.GPU.Precheck {
-	case "fail", "warn", "off":
-	default:
-		v.add(usageError(flagPrecheck, "%q: use fail, warn or off", spec.GPU.Precheck))
+	if _, err := gpu.ParsePrecheck(spec.GPU.Precheck); err != nil {
+		v.add(usageError(flagPrecheck, "%v", err))
 	}
 	spec.Timeouts = v.timeouts(req)
 	if req.LocalGPUs < 0 {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/atomicfile"
 )
 
@@ -38,11 +39,11 @@ const (
 	KindBenchmark = "benchmark"
 )
 
-// GPU modes of a step (see gpu.Mode*).
+// GPU modes of a step, as the spec writes them (gpu owns their meaning).
 const (
-	GPUModeNode = "node"
-	GPUModeTask = "task"
-	GPUModeNone = "none"
+	GPUModeNode = string(gpu.ModeNode)
+	GPUModeTask = string(gpu.ModeTask)
+	GPUModeNone = string(gpu.ModeNone)
 )
 
 // Roles that are not numbered workers. Aggregated workers have the role
@@ -335,10 +336,8 @@ func (s *Spec) Validate() error {
 	if len(s.Steps) == 0 {
 		bad("no steps")
 	}
-	switch s.GPU.Precheck {
-	case "", "fail", "warn", "off":
-	default:
-		bad("gpu.precheck %q: use fail, warn or off", s.GPU.Precheck)
+	if _, err := gpu.ParsePrecheck(s.GPU.Precheck); err != nil {
+		bad("gpu.precheck %v", err)
 	}
 	seen := map[string]bool{}
 	deciding := 0
@@ -356,14 +355,10 @@ func (s *Spec) Validate() error {
 		default:
 			bad("%s: kind %q: use worker, server or benchmark", where, st.Kind)
 		}
-		switch st.GPUMode {
-		case GPUModeNode, GPUModeNone:
-		case GPUModeTask:
-			if st.GPUsPerTask < 1 {
-				bad("%s: gpu_mode task needs gpus_per_task >= 1", where)
-			}
-		default:
-			bad("%s: gpu_mode %q: use node, task or none", where, st.GPUMode)
+		if mode, err := gpu.ParseMode(st.GPUMode); err != nil {
+			bad("%s: gpu_mode %v", where, err)
+		} else if mode == gpu.ModeTask && st.GPUsPerTask < 1 {
+			bad("%s: gpu_mode task needs gpus_per_task >= 1", where)
 		}
 		if st.Nodes < 1 || st.Tasks < 1 || st.TasksPerNode < 1 {
 			bad("%s: nodes, tasks and tasks_per_node must be at least 1", where)
