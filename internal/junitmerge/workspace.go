@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,9 +42,6 @@ type task struct {
 	in       ingested
 }
 
-// rankFile matches WS/results/<role>/rank<k>.xml, relative to WS/results.
-var rankFile = regexp.MustCompile(`^([^/]+)/rank([0-9]+)\.xml$`)
-
 // BuildWorkspace is MergeWorkspace without writing: the merged document and
 // its summary.
 func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
@@ -77,7 +73,7 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	}
 	for i, path := range b.extra {
 		rel, _ := filepath.Rel(ws.ResultsDir(), path)
-		suites = append(suites, fileSuites(strings.TrimSuffix(filepath.ToSlash(rel), ".xml"), b.rel(path), results[len(order)+i], o)...)
+		suites = append(suites, fileSuites(strings.TrimSuffix(filepath.ToSlash(rel), ".xml"), b.ws.Rel(path), results[len(order)+i], o)...)
 	}
 	if len(suites) == 0 && len(b.notes) == 0 {
 		b.note("results", "noderun.workspace.Empty", "the workspace holds no job spec, no task records and no junit files: nothing ran here, or this is not a job workspace ("+ws.Dir+")")
@@ -165,10 +161,7 @@ func (b *wsBuild) collect() {
 		for _, t := range byRank {
 			t.junit = b.ws.Junit(t.role, t.rank)
 			if t.rec != nil && t.rec.Junit != "" {
-				t.junit = t.rec.Junit
-				if !filepath.IsAbs(t.junit) {
-					t.junit = filepath.Join(b.ws.Dir, t.junit)
-				}
+				t.junit = b.ws.Resolve(t.rec.Junit)
 			}
 			claimed[filepath.Clean(t.junit)] = true
 		}
@@ -187,13 +180,9 @@ func (b *wsBuild) collect() {
 		if claimed[filepath.Clean(path)] {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, path)
-		if m := rankFile.FindStringSubmatch(filepath.ToSlash(rel)); m != nil {
-			if rank, err := strconv.Atoi(m[2]); err == nil && !b.hasRecordWithOtherJunit(m[1], rank) {
-				t := b.task(m[1], rank)
-				t.junit = path
-				return nil
-			}
+		if role, rank, ok := b.ws.JunitTask(path); ok && !b.hasRecordWithOtherJunit(role, rank) {
+			b.task(role, rank).junit = path
+			return nil
 		}
 		b.extra = append(b.extra, path)
 		return nil
@@ -279,7 +268,7 @@ func (b *wsBuild) silentRole(role string, n int) *Suite {
 		message: fmt.Sprintf("role %s produced no results: none of its %d task(s) left a task record or a junit file (the step never started?)", role, n),
 		logPath: existing(b.ws.StepLog(role)),
 	}
-	p.logName = b.rel(p.logPath)
+	p.logName = b.ws.Rel(p.logPath)
 	skip := b.stops[role]
 	if skip {
 		p.typ, p.message = "noderun.role.StoppedAfterDeciding", "stopped after "+b.deciding+" finished"
@@ -345,9 +334,9 @@ func (b *wsBuild) taskCases(t *task, classname string) []*Case {
 		expectJunit = rec.Junit != ""
 	}
 	logPath := b.logPath(t)
-	logName := b.rel(logPath)
+	logName := b.ws.Rel(logPath)
 	tail := b.o.LogTailLines
-	junitRel := b.rel(t.junit)
+	junitRel := b.ws.Rel(t.junit)
 
 	if b.stoppedAsExpected(t) {
 		switch {
@@ -449,29 +438,9 @@ func (b *wsBuild) stoppedAsExpected(t *task) bool {
 
 func (b *wsBuild) logPath(t *task) string {
 	if t.rec != nil && t.rec.Log != "" {
-		if filepath.IsAbs(t.rec.Log) {
-			return t.rec.Log
-		}
-		return filepath.Join(b.ws.Dir, t.rec.Log)
+		return b.ws.Resolve(t.rec.Log)
 	}
 	return existing(b.ws.TaskLog(t.role, t.rank))
-}
-
-// rel shows a workspace path relative to the workspace, as CI users see it.
-func (b *wsBuild) rel(path string) string {
-	if path == "" {
-		return ""
-	}
-	dir := b.ws.Dir
-	if filepath.IsAbs(path) {
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-	}
-	if r, err := filepath.Rel(dir, path); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
-		return r
-	}
-	return path
 }
 
 // recordDetails are the facts of a record worth reading next to a failure.
@@ -523,7 +492,7 @@ func (b *wsBuild) taskProperties(t *task, host string) []Property {
 		}
 	}
 	if !t.in.missing {
-		props = append(props, Property{Name: "noderun.junit", Value: cleanText(b.rel(t.junit))})
+		props = append(props, Property{Name: "noderun.junit", Value: cleanText(b.ws.Rel(t.junit))})
 	}
 	return props
 }
