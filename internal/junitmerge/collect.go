@@ -21,7 +21,7 @@ func (b *wsBuild) loadSpec() {
 			// Without the spec, tasks that left nothing cannot be known:
 			// say so rather than merge as if all were there.
 			b.o.Log.Warn().Err(err).Str("path", b.ws.Spec()).Msg("cannot read the job spec; merging what is there")
-			b.note("job.json", "noderun.workspace.Spec", "cannot read the job spec, so tasks that left no trace are not reported: "+err.Error())
+			b.note("job.json", workspaceSpec, "cannot read the job spec, so tasks that left no trace are not reported: "+err.Error())
 		}
 	}
 	b.deciding = decidingRole(b.spec)
@@ -57,7 +57,7 @@ func (b *wsBuild) collect() {
 	recs, errs := b.ws.TaskRecords()
 	for _, err := range errs {
 		b.o.Log.Warn().Err(err).Msg("cannot read a task record")
-		b.note("task-records", "noderun.workspace.Record", "cannot read a task record: "+err.Error())
+		b.note("task-records", workspaceRecord, "cannot read a task record: "+err.Error())
 	}
 	for _, rec := range recs {
 		b.task(rec.Role, rec.Rank).rec = rec
@@ -95,7 +95,7 @@ func (b *wsBuild) collect() {
 	})
 	if err != nil {
 		b.o.Log.Warn().Err(err).Str("path", root).Msg("cannot list the results directory")
-		b.note("results-dir", "noderun.workspace.Results", "cannot list the results directory: "+err.Error())
+		b.note("results-dir", workspaceResults, "cannot list the results directory: "+err.Error())
 	}
 	sort.Strings(b.extra)
 }

@@ -59,7 +59,7 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 		suites = append(suites, fileSuites(strings.TrimSuffix(filepath.ToSlash(rel), ".xml"), b.ws.Rel(path), results[len(order)+i], o)...)
 	}
 	if len(suites) == 0 && len(b.notes) == 0 {
-		b.note("results", "noderun.workspace.Empty", "the workspace holds no job spec, no task records and no junit files: nothing ran here, or this is not a job workspace ("+ws.Dir+")")
+		b.note("results", workspaceEmpty, "the workspace holds no job spec, no task records and no junit files: nothing ran here, or this is not a job workspace ("+ws.Dir+")")
 	}
 	if len(b.notes) > 0 {
 		suites = append(suites, &Suite{Name: "noderun", Cases: b.notes, role: "noderun"})
