@@ -197,3 +197,12 @@ func writeDoc(t testing.TB, doc *Document) (string, []byte) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// suiteNames lists the suites of doc by name, in order.
+func suiteNames(doc *Document) []string {
+	var names []string
+	for _, s := range doc.Suites {
+		names = append(names, s.Name)
+	}
+	return names
+}
