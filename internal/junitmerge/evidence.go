@@ -9,6 +9,8 @@ import (
 	"github.com/noderun/noderun/internal/workspace"
 )
 
+// logPath is the log a task's problems show: the one its record names, or
+// the usual one when it is there.
 func (b *wsBuild) logPath(t *task) string {
 	if t.rec != nil && t.rec.Log != "" {
 		return b.ws.Resolve(t.rec.Log)

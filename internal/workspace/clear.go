@@ -6,13 +6,11 @@ import (
 	"strings"
 )
 
-// ClearOutputs removes what an earlier job left in the workspace, so that a
-// new job's follower never reads a stale verdict, and returns the paths it
-// removed. It removes the outputs and state at the top of the workspace,
-// with these exceptions: inputs, which submit writes anew; entries named
-// after their job (slurm-<job>.out), which never pass for another job's;
-// and Common names, which go only when job.json shows an earlier noderun
-// job, since a directory of that name may otherwise be someone else's.
+// ClearOutputs removes the outputs and state an earlier job left at the top
+// of the workspace, so that a follower never reads a stale verdict, and
+// returns the paths removed. Inputs are left for submit to rewrite, and
+// slurm-<job>.out never passes for another job's. Common names go only when
+// job.json shows an earlier noderun job: CI's $WORKSPACE may hold its own.
 func (l Layout) ClearOutputs() (removed []string, err error) {
 	_, err = os.Stat(l.Spec())
 	earlierJob := err == nil

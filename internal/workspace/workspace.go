@@ -56,8 +56,7 @@ func (l Layout) Junit(role string, rank int) string {
 	return l.path(junitFile, "role", role, "rank", strconv.Itoa(rank))
 }
 
-// JunitTask is the task whose junit file path is at Junit's place; ok is
-// false for any other path.
+// JunitTask is the task whose Junit path is path; ok is false for any other path.
 func (l Layout) JunitTask(path string) (role string, rank int, ok bool) {
 	rel, err := filepath.Rel(l.Dir, path)
 	if err != nil {
@@ -80,14 +79,12 @@ func (l Layout) LogsDir() string { return l.path(logsDir) }
 // LogDir is WS/logs/<role>.
 func (l Layout) LogDir(role string) string { return l.path(roleLogs, "role", role) }
 
-// TaskLog is the output of one task: WS/logs/<role>/rank<k>.log.
+// TaskLog is WS/logs/<role>/rank<k>.log, the output of one task's child.
 func (l Layout) TaskLog(role string, rank int) string {
 	return l.path(taskLog, "role", role, "rank", strconv.Itoa(rank))
 }
 
-// RunnerLog is the output of one task's `noderun run` itself (its log
-// lines, and errors from before the child started):
-// WS/logs/<role>/runner-rank<k>.log.
+// RunnerLog is WS/logs/<role>/runner-rank<k>.log, one task's `noderun run`.
 func (l Layout) RunnerLog(role string, rank int) string {
 	return l.path(runnerLog, "role", role, "rank", strconv.Itoa(rank))
 }
@@ -97,10 +94,10 @@ func (l Layout) RunnerLogPattern(role string) string {
 	return l.path(runnerLog, "role", role, "rank", "%t")
 }
 
-// StepLog is the output of a step's srun itself: WS/logs/<role>/srun.log.
+// StepLog is WS/logs/<role>/srun.log, the output of a step's srun.
 func (l Layout) StepLog(role string) string { return l.path(stepLog, "role", role) }
 
-// SetupLog is the output of the setup on one node: WS/logs/setup/<node>.log.
+// SetupLog is WS/logs/setup/<node>.log, the output of one node's setup.
 func (l Layout) SetupLog(node string) string { return l.path(setupLog, "node", node) }
 
 // StateDir is WS/.noderun, noderun's own bookkeeping.
@@ -114,13 +111,13 @@ func (l Layout) TaskRecord(role string, rank int) string {
 	return l.path(taskRecord, "role", role, "rank", strconv.Itoa(rank))
 }
 
-// StopFile is WS/.noderun/stop/<job>/<role>: `noderun job` writes it to
-// ask every task of a step to stop calmly (see noderun.stopPoll).
+// StopFile is WS/.noderun/stop/<job>/<role>, a request to a step's tasks.
 func (l Layout) StopFile(jobID, role string) string {
 	return l.path(stopFile, "job", jobID, "role", role)
 }
 
-// FenceDir is where the tasks of one step attempt leave their start markers.
+// FenceDir is WS/.noderun/fence/<job>.<restart>/<role>, where the tasks of
+// one step attempt leave their start markers.
 func (l Layout) FenceDir(jobID string, restart int, role string) string {
 	return l.path(fenceDir, "job", jobID, "restart", strconv.Itoa(restart), "role", role)
 }
