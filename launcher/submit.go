@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -169,26 +168,14 @@ func (l *Launcher) Write(p *Prepared) error {
 	return nil
 }
 
-// clearOutputs removes what an earlier job left. Only names noderun owns are
-// touched: the result files and .noderun always; results/ and logs/ only
-// when job.json shows the workspace was a noderun workspace before, since a
-// workspace defaulting to CI's $WORKSPACE may hold directories of that name
-// that are not ours.
+// clearOutputs removes what an earlier job left (workspace.Layout.ClearOutputs
+// says which), logging each path removed.
 func (l *Launcher) clearOutputs(ws workspace.Layout) error {
-	paths := []string{ws.JobResult(), ws.Results(), ws.Summary(), ws.StateDir()}
-	if _, err := os.Stat(ws.Spec()); err == nil {
-		paths = append(paths, ws.ResultsDir(), filepath.Join(ws.Dir, "logs"))
-	}
-	for _, p := range paths {
-		if _, err := os.Lstat(p); err != nil {
-			continue
-		}
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("remove output of an earlier job: %w", err)
-		}
+	removed, err := ws.ClearOutputs()
+	for _, p := range removed {
 		l.o.Log.Info().Str("path", p).Msg("removed output of an earlier job")
 	}
-	return nil
+	return err
 }
 
 // copyExecutable copies the running binary so that the compute nodes run

@@ -480,12 +480,16 @@ func TestSubmitClearsEarlierOutputs(t *testing.T) {
 	if err := f.run(args...); err != nil {
 		t.Fatal(err)
 	}
-	stale := []string{ws.JobResult(), ws.Summary(), ws.Results(), ws.TaskRecord("GEN_0", 0), ws.Junit("GEN_0", 0), ws.TaskLog("GEN_0", 0)}
+	stale := []string{ws.JobResult(), ws.Summary(), ws.Results(), ws.TaskRecord("GEN_0", 0), ws.Junit("GEN_0", 0),
+		ws.TaskLog("GEN_0", 0), ws.RunnerLog("GEN_0", 0), ws.StepLog("GEN_0"), ws.SetupLog("n1"), ws.StopFile("1", "GEN_0")}
 	for _, p := range stale {
 		writeFile(t, p, "old", 0o644)
 	}
-	keep := filepath.Join(ws.Dir, "slurm-1.out")
-	writeFile(t, keep, "old job output", 0o644)
+	// The old job's Slurm output is named after it, and the other file is not ours.
+	keep := []string{ws.BatchOutput("1"), filepath.Join(ws.Dir, "notes.txt")}
+	for _, p := range keep {
+		writeFile(t, p, "old job output", 0o644)
+	}
 	if err := f.run(args...); err != nil {
 		t.Fatal(err)
 	}
@@ -494,8 +498,10 @@ func TestSubmitClearsEarlierOutputs(t *testing.T) {
 			t.Errorf("%s survived a new submit", p)
 		}
 	}
-	if _, err := os.Stat(keep); err != nil {
-		t.Errorf("%s was removed: %v", keep, err)
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
 	}
 }
 

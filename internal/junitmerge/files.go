@@ -59,7 +59,7 @@ func MergeFiles(paths []string, o Options) (*Document, *Report, error) {
 		if len(found) == 0 {
 			label := filepath.ToSlash(filepath.Clean(p))
 			suites = append(suites, &Suite{Name: label, role: label, Cases: []*Case{syntheticCase("noderun.junit", label,
-				problem{typ: "noderun.junit.NoFiles", message: "no junit files (*.xml) under " + p}, false, 0)}})
+				problem{typ: junitNoFiles, message: "no junit files (*.xml) under " + p}, false, 0)}})
 			continue
 		}
 		sort.Strings(found)
@@ -94,7 +94,7 @@ func fileSuites(label, shown string, in ingested, o Options) []*Suite {
 	suites := in.suites
 	nameSuites(suites, label)
 	if in.broken != nil {
-		c := syntheticCase("noderun.junit", label, problem{typ: in.broken.Type, message: shown + ": " + in.broken.Message}, false, o.LogTailLines)
+		c := syntheticCase("noderun.junit", label, junitProblem(in, shown), false, o.LogTailLines)
 		if len(suites) == 1 {
 			suites[0].Cases = append(suites[0].Cases, c)
 		} else {

@@ -11,23 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/noderun/noderun/internal/testbin"
 )
 
 // fixedNow is the clock of every test, so outputs are comparable.
 func fixedNow() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
 
-// junitSchema is Jenkins' junit-10.xsd in ../shared beside the repository,
-// where CI puts it; tests that need it skip without it.
-func junitSchema(t testing.TB) string {
-	t.Helper()
-	path := filepath.Join(testbin.RepoRoot(t), "..", "shared", "schemas", "junit-10.xsd")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("junit schema not available (%v): ../shared is absent", err)
-	}
-	return path
-}
+// junitSchema is Jenkins' junit-10.xsd, from its junit plugin (MIT).
+const junitSchema = "testdata/junit-10.xsd"
 
 // validateSchema checks a file against junit-10.xsd with xmllint.
 func validateSchema(t testing.TB, path string) {
@@ -36,7 +26,7 @@ func validateSchema(t testing.TB, path string) {
 	if err != nil {
 		t.Skip("xmllint not installed (Debian: libxml2-utils)")
 	}
-	out, err := exec.Command(xmllint, "--noout", "--schema", junitSchema(t), path).CombinedOutput()
+	out, err := exec.Command(xmllint, "--noout", "--schema", junitSchema, path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s does not validate against junit-10.xsd: %v\n%s", path, err, out)
 	}
@@ -197,3 +187,12 @@ func writeDoc(t testing.TB, doc *Document) (string, []byte) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// suiteNames lists the suites of doc by name, in order.
+func suiteNames(doc *Document) []string {
+	var names []string
+	for _, s := range doc.Suites {
+		names = append(names, s.Name)
+	}
+	return names
+}

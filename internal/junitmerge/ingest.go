@@ -18,17 +18,6 @@ import (
 	junit "github.com/joshdk/go-junit"
 )
 
-// Kinds of broken junit files, used as the synthetic error's type.
-const (
-	brokenMissing    = "noderun.junit.Missing"
-	brokenUnreadable = "noderun.junit.Unreadable"
-	brokenEmpty      = "noderun.junit.Empty"
-	brokenTruncated  = "noderun.junit.Truncated"
-	brokenInvalid    = "noderun.junit.Invalid"
-	brokenNoSuites   = "noderun.junit.NoSuites"
-	brokenLost       = "noderun.junit.LostFailures"
-)
-
 // ingested is what one junit file gave.
 type ingested struct {
 	// suites are the file's suites, flattened, with their own names.

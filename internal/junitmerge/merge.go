@@ -155,3 +155,16 @@ func orderRoles(known []string, others map[string]bool) []string {
 	sort.Strings(rest)
 	return append(order, rest...)
 }
+
+// nameSuites gives the suites of one file names of their own: base for a
+// file with one suite (pytest names every suite "pytest"), base/<name>
+// for each of several.
+func nameSuites(suites []*Suite, base string) {
+	if len(suites) == 1 {
+		suites[0].Name = base
+		return
+	}
+	for _, s := range suites {
+		s.Name = base + "/" + s.Name
+	}
+}

@@ -1,8 +1,6 @@
 package workspace
 
-// EnvVars are the environment variables that name the workspace when no
-// --workspace flag is given, in the order they are read: noderun's own first,
-// then WORKSPACE, which Jenkins sets for every build and the reference CI
-// scripts already use. `noderun submit` and `noderun merge` both read them, so
-// a workspace set once in CI reaches both. Treat it as read-only.
+// EnvVars name the workspace when no --workspace flag is given, in the order
+// read: noderun's own, then WORKSPACE, which Jenkins sets for every build, so
+// that one value reaches submit and merge alike. Do not modify.
 var EnvVars = []string{"NODERUN_WORKSPACE", "WORKSPACE"}

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/noderun/noderun/internal/atomicfile"
@@ -112,14 +111,11 @@ func (l Layout) TaskRecords() (recs []*TaskRecord, errs []error) {
 			continue
 		}
 		for _, f := range files {
-			name := f.Name()
-			if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			vals := match(taskRecord, path.Join(tasksDir.Path, role.Name(), f.Name()))
+			if _, ok := parseRank(vals["rank"]); !ok {
 				continue
 			}
-			if _, err := strconv.Atoi(strings.TrimSuffix(name, ".json")); err != nil {
-				continue
-			}
-			rec, err := LoadTaskRecord(filepath.Join(l.TasksDir(), role.Name(), name))
+			rec, err := LoadTaskRecord(filepath.Join(l.TasksDir(), role.Name(), f.Name()))
 			if err != nil {
 				errs = append(errs, err)
 				continue

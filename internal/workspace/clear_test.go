@@ -1,0 +1,98 @@
+package workspace
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+// sampleValues fill the placeholders of every entry.
+var sampleValues = []string{"role", "GEN_0", "rank", "0", "node", "n1", "job", "7", "restart", "0"}
+
+func TestClearOutputs(t *testing.T) {
+	foreign := []string{"notes.txt", "results/theirs.txt", "logs/theirs.log", "slurm-6.out"}
+	tests := []struct {
+		name       string
+		earlierJob bool
+		wantKept   []string
+	}{
+		{
+			// results/ and logs/ are ours once job.json says so, with
+			// whatever lies in them.
+			name:       "earlier noderun job",
+			earlierJob: true,
+			wantKept:   []string{"bin/noderun", "job.json", "job.sbatch", "notes.txt", "slurm-6.out", "slurm-7.out", "test_list.txt"},
+		},
+		{
+			// CI's $WORKSPACE may hold a results/ or logs/ of its own.
+			name:     "no earlier noderun job",
+			wantKept: []string{"bin/noderun", "job.sbatch", "logs/GEN_0/rank0.log", "logs/GEN_0/runner-rank0.log", "logs/GEN_0/srun.log", "logs/setup/n1.log", "logs/theirs.log", "notes.txt", "results/GEN_0/rank0.xml", "results/theirs.txt", "slurm-6.out", "slurm-7.out", "test_list.txt"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := New(t.TempDir())
+			for _, e := range entries {
+				if e.Dir || e == specFile && !tt.earlierJob {
+					continue
+				}
+				writeFile(t, ws.path(e, sampleValues...))
+			}
+			for _, f := range foreign {
+				writeFile(t, filepath.Join(ws.Dir, f))
+			}
+			removed, err := ws.ClearOutputs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := files(t, ws.Dir); !reflect.DeepEqual(got, tt.wantKept) {
+				t.Errorf("kept %q\nwant %q", got, tt.wantKept)
+			}
+			for _, p := range removed {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s reported removed, but is there: %v", p, err)
+				}
+			}
+		})
+	}
+}
+
+// A workspace that never held anything is no error.
+func TestClearOutputsEmpty(t *testing.T) {
+	removed, err := New(t.TempDir()).ClearOutputs()
+	if err != nil || len(removed) != 0 {
+		t.Errorf("ClearOutputs = %q, %v; want nothing", removed, err)
+	}
+}
+
+func writeFile(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files lists the regular files under dir, relative and sorted.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
