@@ -75,7 +75,7 @@ func (c trtllmCommands) argv(ws workspace.Layout, deciding bool) []string {
 
 func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
 	ws, plan := p.Workspace, p.Plan
-	tod := filepath.Join(ws.Dir, p.TestID.Param())
+	tod := ws.TestOutput(p.TestID.Param())
 	mode := plan.BenchmarkMode
 	for i := range p.Spec.Steps {
 		st := &p.Spec.Steps[i]

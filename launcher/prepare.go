@@ -119,7 +119,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		stub.JobName = id.ConfigName
 	}
 	stub.SbatchArgs = v.args(&req.SbatchArgs, flagSbatchArg, true)
-	stub.Output = filepath.Join(spec.Workspace, "slurm-%j.out")
+	stub.Output = p.Workspace.BatchOutputPattern()
 	stub.Binary, stub.Spec = p.Workspace.Binary(), p.Workspace.Spec()
 	if cfg != nil {
 		absConfig, err := filepath.Abs(cfgPath)

@@ -145,6 +145,9 @@ func (l *Launcher) Write(p *Prepared) error {
 	if err := os.MkdirAll(ws.Dir, 0o755); err != nil {
 		return fmt.Errorf("create workspace: %w", err)
 	}
+	if err := ws.ClearTestOutput(p.TestID.Param()); err != nil {
+		return err
+	}
 	if err := l.clearOutputs(ws); err != nil {
 		return err
 	}

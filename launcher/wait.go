@@ -158,9 +158,9 @@ func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode
 	}
 	if err != nil {
 		code := exitcode.Failure
-		where := "the task logs under " + ws.Dir + "/logs"
+		where := "the task logs under " + ws.LogsDir()
 		if id != "" {
-			where = fmt.Sprintf("%s/slurm-%s.out", ws.Dir, id)
+			where = ws.BatchOutput(id)
 		} else if localCode > 0 {
 			code = localCode
 		}

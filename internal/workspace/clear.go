@@ -30,6 +30,20 @@ func (l Layout) ClearOutputs() (removed []string, err error) {
 	return removed, nil
 }
 
+// ClearTestOutput removes the test's output directory of an earlier job
+// with the same test id: its coordination files (hostnames, server
+// addresses, "Done") would be taken for this job's. Only a workspace that
+// held a noderun job before is touched.
+func (l Layout) ClearTestOutput(param string) error {
+	if _, err := os.Stat(l.Spec()); err != nil {
+		return nil
+	}
+	if err := os.RemoveAll(l.TestOutput(param)); err != nil {
+		return fmt.Errorf("remove the test output of an earlier job: %w", err)
+	}
+	return nil
+}
+
 // clearable reports whether ClearOutputs removes e.
 func clearable(e Entry, earlierJob bool) bool {
 	top := !strings.ContainsAny(e.Path, "/<")

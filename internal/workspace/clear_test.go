@@ -10,7 +10,25 @@ import (
 )
 
 // sampleValues fill the placeholders of every entry.
-var sampleValues = []string{"role", "GEN_0", "rank", "0", "node", "n1", "job", "7", "restart", "0"}
+var sampleValues = []string{"role", "GEN_0", "rank", "0", "node", "n1", "job", "7", "restart", "0", "step", "1"}
+
+// ClearTestOutput removes only the test output directory of an earlier
+// noderun job: a directory of that name in a foreign workspace stays.
+func TestClearTestOutput(t *testing.T) {
+	for _, earlierJob := range []bool{true, false} {
+		ws := New(t.TempDir())
+		writeFile(t, filepath.Join(ws.TestOutput("disagg-e2e-c"), "hostnames-local-0", "GEN_0"))
+		if earlierJob {
+			writeFile(t, ws.Spec())
+		}
+		if err := ws.ClearTestOutput("disagg-e2e-c"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(ws.TestOutput("disagg-e2e-c")); os.IsNotExist(err) != earlierJob {
+			t.Errorf("earlier job %v: test output removed = %v", earlierJob, os.IsNotExist(err))
+		}
+	}
+}
 
 func TestClearOutputs(t *testing.T) {
 	foreign := []string{"notes.txt", "results/theirs.txt", "logs/theirs.log", "slurm-6.out"}
@@ -24,12 +42,12 @@ func TestClearOutputs(t *testing.T) {
 			// whatever lies in them.
 			name:       "earlier noderun job",
 			earlierJob: true,
-			wantKept:   []string{"bin/noderun", "job.json", "job.sbatch", "notes.txt", "slurm-6.out", "slurm-7.out", "test_list.txt"},
+			wantKept:   []string{"bin/noderun", "job.json", "job.sbatch", "notes.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
 		},
 		{
 			// CI's $WORKSPACE may hold a results/ or logs/ of its own.
 			name:     "no earlier noderun job",
-			wantKept: []string{"bin/noderun", "job.sbatch", "logs/GEN_0/rank0.log", "logs/GEN_0/runner-rank0.log", "logs/GEN_0/srun.log", "logs/setup/n1.log", "logs/theirs.log", "notes.txt", "results/GEN_0/rank0.xml", "results/theirs.txt", "slurm-6.out", "slurm-7.out", "test_list.txt"},
+			wantKept: []string{"bin/noderun", "job.sbatch", "logs/GEN_0/rank0.log", "logs/GEN_0/runner-rank0.log", "logs/GEN_0/srun.log", "logs/setup/n1.log", "logs/theirs.log", "notes.txt", "report.csv", "results/GEN_0/rank0.xml", "results/theirs.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
 		},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,7 @@ type Entry struct {
 var (
 	specFile    = Entry{Path: "job.json", Kind: KindInput, What: "the job spec, the only hand-over from submit to the job"}
 	testList    = Entry{Path: "test_list.txt", Kind: KindInput, What: "the test id, as the TensorRT-LLM tooling reads it"}
+	waives      = Entry{Path: "waives.txt", Kind: KindInput, What: "pytest's --waives-file in TensorRT-LLM mode (may be empty)"}
 	sbatchStub  = Entry{Path: "job.sbatch", Kind: KindInput, What: "the batch stub that sbatch runs"}
 	binary      = Entry{Path: "bin/noderun", Kind: KindInput, What: "a copy of the submitting noderun, so that every node runs that version"}
 	jobResult   = Entry{Path: "job-result.json", Kind: KindOutput, What: "the verdict and each step's outcome, written by the job last"}
@@ -65,6 +66,7 @@ var (
 var entries = []Entry{
 	specFile,
 	testList,
+	waives,
 	sbatchStub,
 	{Path: "bin", Dir: true, Kind: KindInput, What: "the binaries the job runs"},
 	binary,
@@ -82,6 +84,8 @@ var entries = []Entry{
 	runnerLog,
 	stepLog,
 	batchOutput,
+	{Path: "report.csv", Kind: KindOutput, Common: true, What: "the deciding role's CSV report in TensorRT-LLM mode"},
+	{Path: "timeout_data_step<step>_rank<rank>.jsonl", Kind: KindOutput, What: "a task's timeout record in TensorRT-LLM mode"},
 	stateDir,
 	tasksDir,
 	{Path: ".noderun/tasks/<role>", Dir: true, Kind: KindState, What: "the task records of one step"},

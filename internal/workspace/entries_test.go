@@ -11,8 +11,9 @@ import (
 // clearing, merging and the lifecycle commands alike.
 func TestLayoutPathsAreListed(t *testing.T) {
 	ws := New("/ws")
-	// They take a path rather than name one.
-	notNames := map[string]bool{"Resolve": true, "Rel": true}
+	// They take a path rather than name one; the test's output directory is
+	// named by the test id, which ClearTestOutput handles.
+	notNames := map[string]bool{"Resolve": true, "Rel": true, "TestOutput": true}
 	typ := reflect.TypeOf(ws)
 	checked := 0
 	for i := 0; i < typ.NumMethod(); i++ {

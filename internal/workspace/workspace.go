@@ -28,7 +28,12 @@ func (l Layout) Spec() string { return l.path(specFile) }
 func (l Layout) TestList() string { return l.path(testList) }
 
 // Waives is WS/waives.txt, pytest's --waives-file in TensorRT-LLM mode.
-func (l Layout) Waives() string { return filepath.Join(l.Dir, "waives.txt") }
+func (l Layout) Waives() string { return l.path(waives) }
+
+// TestOutput is WS/<param>, the directory TensorRT-LLM's test makes under
+// --output-dir for the test id whose bracket is param. It is not in the
+// list: a test id is not a name the list can recognise.
+func (l Layout) TestOutput(param string) string { return filepath.Join(l.Dir, param) }
 
 // Sbatch is WS/job.sbatch, the batch stub.
 func (l Layout) Sbatch() string { return l.path(sbatchStub) }
