@@ -346,24 +346,17 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	// A stop ends in SIGKILL of the group after the kill grace. A stop that
-	// began with SIGINT (the supervisor's, so that pytest writes its junit)
-	// gets a SIGTERM halfway, for children that only end on TERM.
-	var termAfter, killAfter <-chan time.Time
 	grace := r.spec.Timeouts.KillGrace.D()
+	var stopped <-chan struct{}
 	forward := func(s os.Signal) {
 		sig := s.(syscall.Signal)
 		r.log.Info().Str("signal", procgroup.SignalName(sig)).Msg("forwarding signal to the child's process group")
-		_ = g.Signal(sig)
-		if sig == syscall.SIGTERM || sig == syscall.SIGINT || sig == syscall.SIGHUP {
-			r.rec.Stopped = true
-			if killAfter == nil {
-				killAfter = time.After(grace)
-				if sig == syscall.SIGINT {
-					termAfter = time.After(grace / 2)
-				}
-			}
+		if sig != syscall.SIGTERM && sig != syscall.SIGINT && sig != syscall.SIGHUP {
+			_ = g.Signal(sig)
+			return
 		}
+		r.rec.Stopped = true
+		stopped = g.Stop(sig, grace, r.escalated)
 	}
 loop:
 	for {
@@ -376,14 +369,7 @@ loop:
 			r.rec.TimedOut = true
 			r.log.Warn().Dur("timeout", r.spec.Timeouts.Step.D()).Msg("step timeout: stopping the child's process group")
 			timeout = nil
-			go g.Stop(r.spec.Timeouts.KillGrace.D())
-		case <-termAfter:
-			termAfter = nil
-			r.log.Info().Msg("child still running after SIGINT: sending SIGTERM to its process group")
-			_ = g.Signal(syscall.SIGTERM)
-		case <-killAfter:
-			r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
-			_ = g.Signal(syscall.SIGKILL)
+			stopped = g.Stop(syscall.SIGTERM, grace, r.escalated)
 		}
 	}
 	res := g.Result()
@@ -397,12 +383,24 @@ loop:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if g.Alive() {
+	if stopped != nil {
+		// The stop sequence kills what is left of the group.
+		<-stopped
+	} else if g.Alive() {
 		// The child is gone but processes it started live on in its group.
 		r.log.Warn().Msg("killing processes the child left behind in its process group")
 		_ = g.Signal(syscall.SIGKILL)
 	}
 	return r.finish(res, logf)
+}
+
+// escalated logs the stop sequence's later signals.
+func (r *runner) escalated(sig syscall.Signal) {
+	if sig == syscall.SIGKILL {
+		r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
+		return
+	}
+	r.log.Info().Msg("child still running after SIGINT: sending SIGTERM to its process group")
 }
 
 func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {

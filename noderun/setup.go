@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -112,7 +113,7 @@ func (s *nodeSetup) run(ctx context.Context) error {
 	select {
 	case <-g.Done():
 	case <-ctx.Done():
-		g.Stop(s.Grace)
+		<-g.Stop(syscall.SIGTERM, s.Grace, nil)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("setup did not finish within %s", s.Timeout)
 		}

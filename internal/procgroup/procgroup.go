@@ -1,7 +1,9 @@
 // Package procgroup starts a process in a process group of its own and
-// stops the whole group: SIGTERM, a grace period, then SIGKILL. Signalling
-// only the direct child (what exec.Cmd.WaitDelay does) leaves grandchildren
-// behind, e.g. the servers a pytest starts; signalling the group reaches them.
+// stops the whole group with one sequence: the stop signal, SIGTERM halfway
+// through the grace when the stop began with SIGINT, SIGKILL at its end.
+// Signalling only the direct child (what exec.Cmd.WaitDelay does) leaves
+// grandchildren behind, e.g. the servers a pytest starts; signalling the
+// group reaches them.
 package procgroup
 
 import (
@@ -23,6 +25,8 @@ type Group struct {
 	done chan struct{}
 	mu   sync.Mutex
 	res  Result
+	// stopped is closed when the stop sequence has ended; nil until a stop began.
+	stopped chan struct{}
 }
 
 // Result is how the process ended.
@@ -107,25 +111,60 @@ func (g *Group) Alive() bool {
 	return syscall.Kill(-g.pgid, 0) == nil
 }
 
-// Stop sends SIGTERM to the group, waits up to grace for the leader to exit,
-// then sends SIGKILL to whatever is left of the group. It returns once the
-// leader has exited and reports whether SIGKILL was needed.
-func (g *Group) Stop(grace time.Duration) (killed bool) {
-	_ = g.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-g.done:
-	case <-t.C:
-		killed = true
+// Stop sends sig to the group and, on the first call, starts the stop
+// sequence in the background: when sig is SIGINT (which lets pytest write
+// its junit), SIGTERM halfway through grace, for children that only end on
+// TERM; SIGKILL of the group when grace ends. A later call only sends its
+// signal; the first call's schedule stands. escalated, when not nil, is
+// called before each of the sequence's later signals.
+//
+// The returned channel is closed once the leader has exited and whatever
+// was left of its group has been killed.
+func (g *Group) Stop(sig syscall.Signal, grace time.Duration, escalated func(syscall.Signal)) <-chan struct{} {
+	_ = g.Signal(sig)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped == nil {
+		g.stopped = make(chan struct{})
+		go g.stopSequence(sig, grace, escalated)
 	}
-	// Grandchildren may outlive the leader; the group is killed either way
-	// so that nothing of the task survives its stop.
-	if g.Alive() {
-		_ = g.Signal(syscall.SIGKILL)
+	return g.stopped
+}
+
+func (g *Group) stopSequence(first syscall.Signal, grace time.Duration, escalated func(syscall.Signal)) {
+	defer close(g.stopped)
+	escalate := func(sig syscall.Signal) {
+		if escalated != nil {
+			escalated(sig)
+		}
+		_ = g.Signal(sig)
 	}
-	<-g.done
-	return killed
+	var term <-chan time.Time
+	if first == syscall.SIGINT {
+		t := time.NewTimer(grace / 2)
+		defer t.Stop()
+		term = t.C
+	}
+	kill := time.NewTimer(grace)
+	defer kill.Stop()
+	for {
+		select {
+		case <-g.done:
+			// Grandchildren may outlive the leader; nothing of a stopped
+			// group survives its stop.
+			if g.Alive() {
+				_ = g.Signal(syscall.SIGKILL)
+			}
+			return
+		case <-term:
+			term = nil
+			escalate(syscall.SIGTERM)
+		case <-kill.C:
+			escalate(syscall.SIGKILL)
+			<-g.done
+			return
+		}
+	}
 }
 
 // SignalName returns the conventional name of sig ("SIGTERM").
