@@ -111,7 +111,6 @@ type localStep struct {
 	mu       sync.Mutex
 	tasks    []*procgroup.Group
 	code     int
-	killed   bool
 	done     chan struct{}
 }
 
