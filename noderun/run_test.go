@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
@@ -74,25 +78,57 @@ func record(t *testing.T, spec *jobspec.Spec, rank int) *workspace.TaskRecord {
 	return rec
 }
 
-// envOf runs the step's child as `env` (through sh, writing to a file) and
-// returns the child's environment.
-func envOf(t *testing.T, spec *jobspec.Spec, env []string) map[string]string {
+// childEntries runs a shell as the step's child and returns the
+// environment exec gave it, in exec's order (/proc/PID/environ, which the
+// shell's own rearranging does not touch).
+func childEntries(t *testing.T, spec *jobspec.Spec, o RunOptions) []string {
 	t.Helper()
 	out := filepath.Join(spec.Workspace, "child.env")
-	spec.Steps[0].Command.Argv = []string{"sh", "-c", `env -0 > "$1"`, "sh", out}
-	if code, err := runTask(t, spec, env, make(chan os.Signal)); code != 0 || err != nil {
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `cat /proc/$$/environ > "$1"`, "sh", out}
+	o.Spec, o.Log, o.Signals, o.Hostname = spec, zerolog.Nop(), make(chan os.Signal), "testhost"
+	if code, err := Run(context.Background(), o); code != 0 || err != nil {
 		t.Fatalf("run: code %d, err %v", code, err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+// envOf is childEntries as a map.
+func envOf(t *testing.T, spec *jobspec.Spec, env []string) map[string]string {
+	t.Helper()
 	m := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") {
+	for _, kv := range childEntries(t, spec, RunOptions{Environ: env}) {
 		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}
 	return m
+}
+
+// The child's env is sorted and the same on every run, although the GPU
+// variables come from a map and the task's env arrives in any order.
+func TestRunEnvironmentSorted(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	spec.Steps[0].Command.Env = []jobspec.EnvVar{{Name: "ZZ_LAST", Value: "1"}, {Name: "AA_FIRST", Value: "2"}}
+	env := slurmEnv("7", 0, 0, "n1", "MIDDLE=x", "BETA=y")
+	var first []string
+	for i := 0; i < 30; i++ {
+		got := childEntries(t, spec, RunOptions{Environ: env, GPUs: gpu.Fake(4)})
+		if !sort.StringsAreSorted(got) {
+			t.Fatalf("run %d: child env not sorted:\n%s", i, strings.Join(got, "\n"))
+		}
+		if i == 0 {
+			first = got
+			if !slices.ContainsFunc(got, func(kv string) bool { return strings.HasPrefix(kv, "CUDA_VISIBLE_DEVICES=GPU-") }) {
+				t.Fatalf("no GPU variables in the child env:\n%s", strings.Join(got, "\n"))
+			}
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("run %d: child env differs from run 0:\n%s\nwant\n%s", i, strings.Join(got, "\n"), strings.Join(first, "\n"))
+		}
+		rand.Shuffle(len(env), func(i, j int) { env[i], env[j] = env[j], env[i] })
+	}
 }
 
 func TestRunEnvironment(t *testing.T) {
