@@ -75,7 +75,7 @@ func disaggSpec(t *testing.T) *jobspec.Spec {
 	ws := t.TempDir()
 	step := func(role, kind string, deciding bool) jobspec.Step {
 		return jobspec.Step{Role: role, Kind: kind, Nodes: 1, Tasks: 1, TasksPerNode: 1, GPUMode: jobspec.GPUModeNone,
-			Deciding: deciding, ServingType: role, Command: jobspec.Command{Argv: []string{"true"}}}
+			Deciding: deciding, Command: jobspec.Command{Argv: []string{"true"}}}
 	}
 	return &jobspec.Spec{
 		Version: jobspec.Version, Workspace: ws, Nodes: 1,

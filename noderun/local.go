@@ -74,9 +74,6 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 				NTasks: step.Tasks, JobNumNodes: len(l.JobNodes),
 			}
 			env := append(append([]string(nil), base...), task.Environ()...)
-			if step.ServingType != "" {
-				env = append(env, jobspec.EnvServingType+"="+step.ServingType)
-			}
 			env = append(env, EnvFakeGPUs+"="+strconv.Itoa(l.FakeGPUs))
 			if err := ls.start(l, step, task, env); err != nil {
 				ls.Kill()

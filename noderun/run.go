@@ -40,7 +40,7 @@ const (
 type RunOptions struct {
 	// Spec is the job spec (WS/job.json).
 	Spec *jobspec.Spec
-	// Role overrides DISAGG_SERVING_TYPE.
+	// Role names the task's step (`--role`, which every starter passes).
 	Role string
 	// Environ is the task's environment (os.Environ() in production).
 	Environ []string
@@ -68,15 +68,15 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 		}
 		return exitcode.SlurmEnv, exitcode.With(exitcode.SlurmEnv, err)
 	}
-	role, step, err := pickRole(o.Spec, o.Role, env)
+	step, err := pickRole(o.Spec, o.Role)
 	if err != nil {
-		recordUnknownRole(o, task, role, err)
+		recordUnknownRole(o, task, o.Role, err)
 		return exitcode.Usage, err
 	}
 	r := &runner{
 		o: o, spec: o.Spec, step: step, task: task, env: env,
 		ws:  workspace.New(o.Spec.Workspace),
-		log: o.Log.With().Str("role", role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
 	}
 	return r.run(ctx)
 }
@@ -101,23 +101,20 @@ func recordUnknownRole(o RunOptions, task slurmenv.Task, role string, cause erro
 	}
 }
 
-// pickRole finds the task's step: --role, else DISAGG_SERVING_TYPE, else
-// the aggregated worker.
-func pickRole(spec *jobspec.Spec, override string, env *environ) (string, *jobspec.Step, error) {
-	role, source := override, "--role"
+// ErrNoRole is the error of a task started without its role.
+var ErrNoRole = errors.New("missing --role: it names the task's step in the job spec, and `noderun job` passes it to every task it starts")
+
+// pickRole finds the task's step by its role.
+func pickRole(spec *jobspec.Spec, role string) (*jobspec.Step, error) {
 	if role == "" {
-		if v, ok := env.Lookup(jobspec.EnvServingType); ok && v != "" {
-			role, source = v, jobspec.EnvServingType
-		} else {
-			role, source = jobspec.RoleWorker, "default (DISAGG_SERVING_TYPE unset)"
-		}
+		return nil, exitcode.With(exitcode.Usage, ErrNoRole)
 	}
 	step, ok := spec.Step(role)
 	if !ok {
-		return role, nil, exitcode.Usagef("role %q (from %s) is not a step of the job spec; its roles are %s",
-			role, source, strings.Join(spec.Roles(), ", "))
+		return nil, exitcode.Usagef("role %q (from --role) is not a step of the job spec; its roles are %s",
+			role, strings.Join(spec.Roles(), ", "))
 	}
-	return role, step, nil
+	return step, nil
 }
 
 type runner struct {
@@ -215,8 +212,12 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.env.Set(EnvRole, r.step.Role)
 	r.env.Set(EnvRank, strconv.Itoa(r.task.ProcID))
 	r.env.Set(EnvNode, r.task.NodeName)
-	if r.step.ServingType != "" {
-		r.env.Set(jobspec.EnvServingType, r.step.ServingType)
+	// TensorRT-LLM's test code takes its role from here; an aggregated
+	// worker must not inherit one that CI happened to export.
+	if r.spec.Job.Layout == jobspec.LayoutDisaggregated {
+		r.env.Set(jobspec.EnvServingType, r.step.Role)
+	} else {
+		r.env.Unset(jobspec.EnvServingType)
 	}
 
 	if err := os.MkdirAll(r.ws.LogDir(r.step.Role), 0o755); err != nil {
