@@ -141,10 +141,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
-	// Until the child runs, a stop signal cancels the preparation (setup,
-	// fence) and the child is never started. The watcher is waited for, so
-	// a signal it took is never lost; one it did not take stays in sigs for
-	// supervise.
+	// Until the child runs, a stop signal cancels setup and fence and the
+	// child never starts; the watcher is waited for, so no signal is lost.
 	prepCtx, stopPrep := context.WithCancel(ctx)
 	defer stopPrep()
 	var stopped syscall.Signal

@@ -1,9 +1,6 @@
 // Package procgroup starts a process in a process group of its own and
-// stops the whole group with one sequence: the stop signal, SIGTERM halfway
-// through the grace when the stop began with SIGINT, SIGKILL at its end.
-// Signalling only the direct child (what exec.Cmd.WaitDelay does) leaves
-// grandchildren behind, e.g. the servers a pytest starts; signalling the
-// group reaches them.
+// stops the whole group, so that grandchildren (the servers a pytest
+// starts) do not outlive it as they do with exec.Cmd.WaitDelay.
 package procgroup
 
 import (
@@ -111,15 +108,12 @@ func (g *Group) Alive() bool {
 	return syscall.Kill(-g.pgid, 0) == nil
 }
 
-// Stop sends sig to the group and, on the first call, starts the stop
-// sequence in the background: when sig is SIGINT (which lets pytest write
-// its junit), SIGTERM halfway through grace, for children that only end on
-// TERM; SIGKILL of the group when grace ends. A later call only sends its
-// signal; the first call's schedule stands. escalated, when not nil, is
-// called before each of the sequence's later signals.
-//
-// The returned channel is closed once the leader has exited and whatever
-// was left of its group has been killed.
+// Stop sends sig to the group and, on the first call, runs the stop
+// sequence in the background: SIGTERM halfway through grace when sig is
+// SIGINT (pytest writes its junit on INT, but some children end only on
+// TERM), SIGKILL of the group when grace ends. A later call only sends its
+// signal. escalated, if not nil, is called before each later signal. The
+// channel is closed once the leader has exited and its group is gone.
 func (g *Group) Stop(sig syscall.Signal, grace time.Duration, escalated func(syscall.Signal)) <-chan struct{} {
 	_ = g.Signal(sig)
 	g.mu.Lock()
