@@ -73,7 +73,7 @@ func BenchmarkTaskOverhead(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		code, err := Run(context.Background(), RunOptions{Spec: spec, Environ: env, Log: zerolog.Nop(), Signals: make(chan os.Signal)})
+		code, err := Run(context.Background(), RunOptions{Spec: spec, Role: jobspec.RoleWorker, Environ: env, Log: zerolog.Nop(), Signals: make(chan os.Signal)})
 		t1 := time.Now()
 		if code != 0 || err != nil {
 			b.Fatalf("code %d err %v", code, err)

@@ -12,7 +12,8 @@ import (
 
 // launcherPrefixes are the variables that make pytest (through mpi4py or
 // TRT-LLM's MPI session) believe it is part of an MPI world. Servers, the
-// benchmark and single-node jobs must not see them (REFERENCE.md §1.5).
+// benchmark and single-node jobs must not see them: pytest would initialise
+// MPI and fail.
 var launcherPrefixes = []string{"PMI", "PMIX", "MPI", "OMPI", "SLURM"}
 
 // keptLauncherVars survive the strip: the test code reads the rank from it.
@@ -21,10 +22,10 @@ var keptLauncherVars = map[string]bool{"SLURM_PROCID": true}
 // secretMarkers make a variable's value unfit for logs.
 var secretMarkers = []string{"TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"}
 
-// environ is an ordered environment: later entries replace earlier ones,
-// order of first appearance is kept so the child's env is deterministic.
+// environ is an environment in which later entries replace earlier ones.
+// It lists its entries sorted by name, so that the child's env is the same
+// on every run whatever order the variables were set in.
 type environ struct {
-	names  []string
 	values map[string]string
 }
 
@@ -47,32 +48,26 @@ func (e *environ) Lookup(name string) (string, bool) {
 }
 
 // Set adds or replaces a variable; the value is literal.
-func (e *environ) Set(name, value string) {
-	if _, ok := e.values[name]; !ok {
-		e.names = append(e.names, name)
-	}
-	e.values[name] = value
-}
+func (e *environ) Set(name, value string) { e.values[name] = value }
 
 // Unset removes a variable.
-func (e *environ) Unset(name string) {
-	if _, ok := e.values[name]; !ok {
-		return
+func (e *environ) Unset(name string) { delete(e.values, name) }
+
+// names returns the variables' names, sorted.
+func (e *environ) names() []string {
+	names := make([]string, 0, len(e.values))
+	for n := range e.values {
+		names = append(names, n)
 	}
-	delete(e.values, name)
-	for i, n := range e.names {
-		if n == name {
-			e.names = append(e.names[:i], e.names[i+1:]...)
-			break
-		}
-	}
+	sort.Strings(names)
+	return names
 }
 
 // StripLauncher removes every PMI*, PMIX*, MPI*, OMPI*, SLURM* variable
 // except SLURM_PROCID and returns the names removed.
 func (e *environ) StripLauncher() []string {
 	var removed []string
-	for _, name := range append([]string(nil), e.names...) {
+	for _, name := range e.names() {
 		if keptLauncherVars[name] {
 			continue
 		}
@@ -99,10 +94,11 @@ func (e *environ) PrependPath(name string, dirs []string) {
 	e.Set(name, strings.Join(parts, ":"))
 }
 
-// Entries returns NAME=value entries for exec.
+// Entries returns NAME=value entries for exec, sorted by name.
 func (e *environ) Entries() []string {
-	out := make([]string, 0, len(e.names))
-	for _, n := range e.names {
+	names := e.names()
+	out := make([]string, 0, len(names))
+	for _, n := range names {
 		out = append(out, n+"="+e.values[n])
 	}
 	return out
@@ -125,10 +121,8 @@ func (e *environ) LogDump(log zerolog.Logger) {
 	if log.GetLevel() > zerolog.DebugLevel {
 		return
 	}
-	names := append([]string(nil), e.names...)
-	sort.Strings(names)
 	d := zerolog.Dict()
-	for _, n := range names {
+	for _, n := range e.names() {
 		d = d.Str(n, redact(n, e.values[n]))
 	}
 	log.Debug().Dict("env", d).Msg("child environment")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -40,7 +41,10 @@ type LocalStarter struct {
 	FakeGPUs int
 	// Environ is the environment every task inherits (os.Environ()).
 	Environ []string
-	Log     zerolog.Logger
+	// KillWait plays Slurm's KillWait: once a task failed, the others get
+	// SIGTERM and, this long after, SIGKILL. Zero: 30 s, Slurm's default.
+	KillWait time.Duration
+	Log      zerolog.Logger
 
 	mu     sync.Mutex
 	stepID int
@@ -55,7 +59,11 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 	if err := os.MkdirAll(l.Workspace.LogDir(step.Role), 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
-	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, jobID: l.JobID, role: step.Role, log: l.Log}
+	killWait := l.KillWait
+	if killWait == 0 {
+		killWait = 30 * time.Second
+	}
+	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, jobID: l.JobID, role: step.Role, killWait: killWait, log: l.Log}
 	base := withoutSlurm(l.Environ)
 	for ni, node := range nodes {
 		for li := 0; li < step.TasksPerNode; li++ {
@@ -92,15 +100,15 @@ func withoutSlurm(environ []string) []string {
 // localStep is the simulated srun of one step: it behaves like
 // `srun --kill-on-bad-exit=1`, stopping the other tasks when one fails.
 type localStep struct {
-	ws     workspace.Layout
-	jobID  string
-	role   string
-	log    zerolog.Logger
-	mu     sync.Mutex
-	tasks  []*procgroup.Group
-	code   int
-	killed bool
-	done   chan struct{}
+	ws       workspace.Layout
+	jobID    string
+	role     string
+	killWait time.Duration
+	log      zerolog.Logger
+	mu       sync.Mutex
+	tasks    []*procgroup.Group
+	code     int
+	done     chan struct{}
 }
 
 func (s *localStep) start(l *LocalStarter, step *jobspec.Step, task slurmenv.Task, env []string) error {
@@ -138,7 +146,9 @@ func (s *localStep) wait() {
 			s.mu.Unlock()
 			if first {
 				// --kill-on-bad-exit=1: one failed task ends the step.
-				s.signal(syscall.SIGTERM)
+				for _, g := range s.tasks {
+					g.Stop(syscall.SIGTERM, s.killWait, nil)
+				}
 			}
 		}(g)
 	}
@@ -155,14 +165,11 @@ func (s *localStep) ExitCode() int {
 	return s.code
 }
 
-// signal sends sig to every task's runner, as srun does to its tasks.
-func (s *localStep) signal(sig syscall.Signal) {
+func (s *localStep) Kill() {
 	for _, g := range s.tasks {
-		_ = g.Signal(sig)
+		_ = g.Signal(syscall.SIGKILL)
 	}
 }
-
-func (s *localStep) Kill() { s.signal(syscall.SIGKILL) }
 
 // RequestStop asks the step's runners to stop their children calmly.
 func (s *localStep) RequestStop() {
@@ -211,6 +218,8 @@ func RunLocal(ctx context.Context, o LocalJobOptions) (int, error) {
 		Starter: &LocalStarter{
 			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, JobNodes: nodes,
 			FakeGPUs: o.FakeGPUs, Environ: os.Environ(), Log: log,
+			// Each runner needs the kill grace to end its own child.
+			KillWait: spec.Timeouts.KillGrace.D() + stopMargin,
 		},
 	})
 }

@@ -40,7 +40,7 @@ const (
 type RunOptions struct {
 	// Spec is the job spec (WS/job.json).
 	Spec *jobspec.Spec
-	// Role overrides DISAGG_SERVING_TYPE.
+	// Role names the task's step (`--role`, which every starter passes).
 	Role string
 	// Environ is the task's environment (os.Environ() in production).
 	Environ []string
@@ -68,15 +68,15 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 		}
 		return exitcode.SlurmEnv, exitcode.With(exitcode.SlurmEnv, err)
 	}
-	role, step, err := pickRole(o.Spec, o.Role, env)
+	step, err := pickRole(o.Spec, o.Role)
 	if err != nil {
-		recordUnknownRole(o, task, role, err)
+		recordUnknownRole(o, task, o.Role, err)
 		return exitcode.Usage, err
 	}
 	r := &runner{
 		o: o, spec: o.Spec, step: step, task: task, env: env,
 		ws:  workspace.New(o.Spec.Workspace),
-		log: o.Log.With().Str("role", role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
 	}
 	return r.run(ctx)
 }
@@ -101,23 +101,20 @@ func recordUnknownRole(o RunOptions, task slurmenv.Task, role string, cause erro
 	}
 }
 
-// pickRole finds the task's step: --role, else DISAGG_SERVING_TYPE, else
-// the aggregated worker.
-func pickRole(spec *jobspec.Spec, override string, env *environ) (string, *jobspec.Step, error) {
-	role, source := override, "--role"
+// ErrNoRole is the error of a task started without its role.
+var ErrNoRole = errors.New("missing --role: it names the task's step in the job spec, and `noderun job` passes it to every task it starts")
+
+// pickRole finds the task's step by its role.
+func pickRole(spec *jobspec.Spec, role string) (*jobspec.Step, error) {
 	if role == "" {
-		if v, ok := env.Lookup(jobspec.EnvServingType); ok && v != "" {
-			role, source = v, jobspec.EnvServingType
-		} else {
-			role, source = jobspec.RoleWorker, "default (DISAGG_SERVING_TYPE unset)"
-		}
+		return nil, exitcode.With(exitcode.Usage, ErrNoRole)
 	}
 	step, ok := spec.Step(role)
 	if !ok {
-		return role, nil, exitcode.Usagef("role %q (from %s) is not a step of the job spec; its roles are %s",
-			role, source, strings.Join(spec.Roles(), ", "))
+		return nil, exitcode.Usagef("role %q (from --role) is not a step of the job spec; its roles are %s",
+			role, strings.Join(spec.Roles(), ", "))
 	}
-	return role, step, nil
+	return step, nil
 }
 
 type runner struct {
@@ -144,10 +141,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
-	// Until the child runs, a stop signal cancels the preparation (setup,
-	// fence) and the child is never started. The watcher is waited for, so
-	// a signal it took is never lost; one it did not take stays in sigs for
-	// supervise.
+	// Until the child runs, a stop signal cancels setup and fence and the
+	// child never starts; the watcher is waited for, so no signal is lost.
 	prepCtx, stopPrep := context.WithCancel(ctx)
 	defer stopPrep()
 	var stopped syscall.Signal
@@ -215,6 +210,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.env.Set(EnvRole, r.step.Role)
 	r.env.Set(EnvRank, strconv.Itoa(r.task.ProcID))
 	r.env.Set(EnvNode, r.task.NodeName)
+	// TensorRT-LLM's test code takes its role from here; an aggregated
+	// worker must not inherit one that CI happened to export.
 	if r.spec.Job.Layout == jobspec.LayoutDisaggregated {
 		r.env.Set(jobspec.EnvServingType, r.step.Role)
 	} else {
@@ -348,24 +345,17 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	// A stop ends in SIGKILL of the group after the kill grace. A stop that
-	// began with SIGINT (the supervisor's, so that pytest writes its junit)
-	// gets a SIGTERM halfway, for children that only end on TERM.
-	var termAfter, killAfter <-chan time.Time
 	grace := r.spec.Timeouts.KillGrace.D()
+	var stopped <-chan struct{}
 	forward := func(s os.Signal) {
 		sig := s.(syscall.Signal)
 		r.log.Info().Str("signal", procgroup.SignalName(sig)).Msg("forwarding signal to the child's process group")
-		_ = g.Signal(sig)
-		if sig == syscall.SIGTERM || sig == syscall.SIGINT || sig == syscall.SIGHUP {
-			r.rec.Stopped = true
-			if killAfter == nil {
-				killAfter = time.After(grace)
-				if sig == syscall.SIGINT {
-					termAfter = time.After(grace / 2)
-				}
-			}
+		if sig != syscall.SIGTERM && sig != syscall.SIGINT && sig != syscall.SIGHUP {
+			_ = g.Signal(sig)
+			return
 		}
+		r.rec.Stopped = true
+		stopped = g.Stop(sig, grace, r.escalated)
 	}
 loop:
 	for {
@@ -378,14 +368,7 @@ loop:
 			r.rec.TimedOut = true
 			r.log.Warn().Dur("timeout", r.spec.Timeouts.Step.D()).Msg("step timeout: stopping the child's process group")
 			timeout = nil
-			go g.Stop(r.spec.Timeouts.KillGrace.D())
-		case <-termAfter:
-			termAfter = nil
-			r.log.Info().Msg("child still running after SIGINT: sending SIGTERM to its process group")
-			_ = g.Signal(syscall.SIGTERM)
-		case <-killAfter:
-			r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
-			_ = g.Signal(syscall.SIGKILL)
+			stopped = g.Stop(syscall.SIGTERM, grace, r.escalated)
 		}
 	}
 	res := g.Result()
@@ -399,12 +382,24 @@ loop:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if g.Alive() {
+	if stopped != nil {
+		// The stop sequence kills what is left of the group.
+		<-stopped
+	} else if g.Alive() {
 		// The child is gone but processes it started live on in its group.
 		r.log.Warn().Msg("killing processes the child left behind in its process group")
 		_ = g.Signal(syscall.SIGKILL)
 	}
 	return r.finish(res, logf)
+}
+
+// escalated logs the stop sequence's later signals.
+func (r *runner) escalated(sig syscall.Signal) {
+	if sig == syscall.SIGKILL {
+		r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")
+		return
+	}
+	r.log.Info().Msg("child still running after SIGINT: sending SIGTERM to its process group")
 }
 
 func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
@@ -59,9 +63,15 @@ func slurmEnv(jobID string, rank, local int, node string, extra ...string) []str
 	return append(env, extra...)
 }
 
+// runTask runs one task of the spec's first step, as `noderun run --role`.
 func runTask(t *testing.T, spec *jobspec.Spec, env []string, sigs chan os.Signal) (int, error) {
 	t.Helper()
-	return Run(context.Background(), RunOptions{Spec: spec, Role: spec.Steps[0].Role, Environ: env, Log: zerolog.Nop(), Signals: sigs, Hostname: "testhost"})
+	return runAs(t, spec, spec.Steps[0].Role, env, sigs)
+}
+
+func runAs(t *testing.T, spec *jobspec.Spec, role string, env []string, sigs chan os.Signal) (int, error) {
+	t.Helper()
+	return Run(context.Background(), RunOptions{Spec: spec, Role: role, Environ: env, Log: zerolog.Nop(), Signals: sigs, Hostname: "testhost"})
 }
 
 func record(t *testing.T, spec *jobspec.Spec, rank int) *workspace.TaskRecord {
@@ -73,25 +83,57 @@ func record(t *testing.T, spec *jobspec.Spec, rank int) *workspace.TaskRecord {
 	return rec
 }
 
-// envOf runs the step's child as `env` (through sh, writing to a file) and
-// returns the child's environment.
-func envOf(t *testing.T, spec *jobspec.Spec, env []string) map[string]string {
+// childEntries runs a shell as the step's child and returns the
+// environment exec gave it, in exec's order (/proc/PID/environ, which the
+// shell's own rearranging does not touch).
+func childEntries(t *testing.T, spec *jobspec.Spec, o RunOptions) []string {
 	t.Helper()
 	out := filepath.Join(spec.Workspace, "child.env")
-	spec.Steps[0].Command.Argv = []string{"sh", "-c", `env -0 > "$1"`, "sh", out}
-	if code, err := runTask(t, spec, env, make(chan os.Signal)); code != 0 || err != nil {
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `cat /proc/$$/environ > "$1"`, "sh", out}
+	o.Spec, o.Role, o.Log, o.Signals, o.Hostname = spec, spec.Steps[0].Role, zerolog.Nop(), make(chan os.Signal), "testhost"
+	if code, err := Run(context.Background(), o); code != 0 || err != nil {
 		t.Fatalf("run: code %d, err %v", code, err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+// envOf is childEntries as a map.
+func envOf(t *testing.T, spec *jobspec.Spec, env []string) map[string]string {
+	t.Helper()
 	m := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") {
+	for _, kv := range childEntries(t, spec, RunOptions{Environ: env}) {
 		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}
 	return m
+}
+
+// The child's env is sorted and the same on every run, although the GPU
+// variables come from a map and the task's env arrives in any order.
+func TestRunEnvironmentSorted(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	spec.Steps[0].Command.Env = []jobspec.EnvVar{{Name: "ZZ_LAST", Value: "1"}, {Name: "AA_FIRST", Value: "2"}}
+	env := slurmEnv("7", 0, 0, "n1", "MIDDLE=x", "BETA=y")
+	var first []string
+	for i := 0; i < 30; i++ {
+		got := childEntries(t, spec, RunOptions{Environ: env, GPUs: gpu.Fake(4)})
+		if !sort.StringsAreSorted(got) {
+			t.Fatalf("run %d: child env not sorted:\n%s", i, strings.Join(got, "\n"))
+		}
+		if i == 0 {
+			first = got
+			if !slices.ContainsFunc(got, func(kv string) bool { return strings.HasPrefix(kv, "CUDA_VISIBLE_DEVICES=GPU-") }) {
+				t.Fatalf("no GPU variables in the child env:\n%s", strings.Join(got, "\n"))
+			}
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("run %d: child env differs from run 0:\n%s\nwant\n%s", i, strings.Join(got, "\n"), strings.Join(first, "\n"))
+		}
+		rand.Shuffle(len(env), func(i, j int) { env[i], env[j] = env[j], env[i] })
+	}
 }
 
 func TestRunEnvironment(t *testing.T) {
@@ -103,7 +145,7 @@ func TestRunEnvironment(t *testing.T) {
 		wantGone  bool // launcher variables stripped
 		wantSlurm bool // SLURM_JOB_ID still visible
 	}{
-		// Servers and the benchmark must not look like MPI ranks (REFERENCE §1.5).
+		// Servers and the benchmark must not look like MPI ranks, or pytest initialises MPI and fails.
 		{"server strips launcher env", jobspec.KindServer, 2, true, false},
 		{"benchmark strips launcher env", jobspec.KindBenchmark, 2, true, false},
 		// Multi-node workers need PMI/PMIx to form their MPI world.
@@ -116,8 +158,7 @@ func TestRunEnvironment(t *testing.T) {
 			spec := testSpec(t, tc.kind, "true")
 			spec.Nodes = tc.nodes
 			spec.Steps[0].Nodes, spec.Steps[0].Tasks = tc.nodes, tc.nodes
-			extra := launcher
-			got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", extra...))
+			got := envOf(t, spec, slurmEnv("7", 0, 0, "n1", launcher...))
 			for _, kv := range launcher {
 				name, _, _ := strings.Cut(kv, "=")
 				if _, ok := got[name]; ok == tc.wantGone {
@@ -222,10 +263,48 @@ func TestRunAddsJunitPath(t *testing.T) {
 	}
 }
 
+// The runner alone writes DISAGG_SERVING_TYPE, from the step's role, and
+// only in a disaggregated job.
+func TestRunServingType(t *testing.T) {
+	tests := []struct {
+		name    string
+		layout  string
+		kind    string
+		taskEnv []string         // what srun or the submitting shell left
+		stepEnv []jobspec.EnvVar // what the spec's command sets
+		want    string           // "": unset
+	}{
+		// A disaggregated role sees its own role, whatever the task env held.
+		{"disaggregated server", jobspec.LayoutDisaggregated, jobspec.KindServer, []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, nil, jobspec.RoleDisaggServer},
+		{"disaggregated benchmark", jobspec.LayoutDisaggregated, jobspec.KindBenchmark, nil, nil, jobspec.RoleBenchmark},
+		// The spec's command env cannot give the role a second value.
+		{"step env cannot override", jobspec.LayoutDisaggregated, jobspec.KindServer, nil, []jobspec.EnvVar{{Name: "DISAGG_SERVING_TYPE", Value: "GEN_9"}}, jobspec.RoleDisaggServer},
+		// An aggregated worker must not inherit a role that CI exported.
+		{"aggregated worker", jobspec.LayoutAggregated, jobspec.KindWorker, []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, nil, ""},
+		{"aggregated step env", jobspec.LayoutAggregated, jobspec.KindWorker, nil, []jobspec.EnvVar{{Name: "DISAGG_SERVING_TYPE", Value: "GEN_9"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, tc.kind, "true")
+			spec.Job.Layout = tc.layout
+			spec.Steps[0].Command.Env = tc.stepEnv
+			got, ok := envOf(t, spec, slurmEnv("7", 0, 0, "n1", tc.taskEnv...))[jobspec.EnvServingType]
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("DISAGG_SERVING_TYPE = %q (set %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
 func TestRunRoleAndSlurmErrors(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker, "true")
+	// Without --role the runner does not guess, even from DISAGG_SERVING_TYPE.
+	code, err := runAs(t, spec, "", slurmEnv("9", 0, 0, "n1", "DISAGG_SERVING_TYPE="+jobspec.RoleWorker), make(chan os.Signal))
+	if code != exitcode.Usage || !errors.Is(err, ErrNoRole) {
+		t.Errorf("no role: code %d err %v", code, err)
+	}
 	// A role that the spec does not have is a usage error that lists the roles.
-	code, err := Run(context.Background(), RunOptions{Spec: spec, Role: "GEN_7", Environ: slurmEnv("9", 0, 0, "n1"), Log: zerolog.Nop(), Signals: make(chan os.Signal)})
+	code, err = runAs(t, spec, "GEN_7", slurmEnv("9", 0, 0, "n1"), make(chan os.Signal))
 	if code != exitcode.Usage || err == nil || !strings.Contains(err.Error(), "GEN_7") || !strings.Contains(err.Error(), jobspec.RoleWorker) {
 		t.Errorf("unknown role: code %d err %v", code, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,8 +28,7 @@ const (
 )
 
 // setupPoll is how often waiters look for the leader's verdict (a few
-// stats of node-local files). It bounds the setup-release-to-start latency,
-// which must stay under 50 ms (the reference polls every 5-10 s).
+// stats of node-local files); it keeps the release-to-start latency under 50 ms.
 const setupPoll = 20 * time.Millisecond
 
 // nodeSetup runs the spec's setup command once per node and attempt. The
@@ -112,7 +112,7 @@ func (s *nodeSetup) run(ctx context.Context) error {
 	select {
 	case <-g.Done():
 	case <-ctx.Done():
-		g.Stop(s.Grace)
+		<-g.Stop(syscall.SIGTERM, s.Grace, nil)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("setup did not finish within %s", s.Timeout)
 		}

@@ -14,12 +14,9 @@ import (
 // stat of a file on the shared workspace.
 const stopPoll = 100 * time.Millisecond
 
-// Why a file and not a signal: `scancel --signal=INT JOB.STEP` reaches the
-// runner and, depending on Slurm's proctrack plugin, its child too; the
-// runner cannot tell, and a pytest interrupted twice dies in its own
-// KeyboardInterrupt handling without writing its junit. A stop request
-// reaches the runner alone, on every cluster and in the local simulation,
-// and the runner sends SIGINT to its child exactly once.
+// A file, not `scancel --signal=INT`: depending on the proctrack plugin
+// that signal also reaches the child, and a pytest interrupted twice writes
+// no junit. The file reaches the runner alone, which sends one SIGINT.
 
 // requestStop writes the stop request of a step.
 func requestStop(ws workspace.Layout, jobID, role string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/testbin"
@@ -36,8 +38,8 @@ func TestRunnerForwardsSIGTERM(t *testing.T) {
 	if err := spec.Save(specPath); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--spec", specPath)
-	cmd.Env = append(os.Environ(), "DISAGG_SERVING_TYPE=BENCHMARK", "SLURM_JOB_ID=3", "SLURM_STEP_ID=1",
+	cmd := exec.Command(bin, "run", "--spec", specPath, "--role", jobspec.RoleBenchmark)
+	cmd.Env = append(os.Environ(), "SLURM_JOB_ID=3", "SLURM_STEP_ID=1",
 		"SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_NODEID=0", "SLURMD_NODENAME=n1", "SLURM_JOB_NODELIST=n1",
 		"SLURM_STEP_NODELIST=n1", "SLURM_NTASKS=1", "SLURM_STEP_NUM_TASKS=1", "SLURM_JOB_NUM_NODES=1")
 	if err := cmd.Start(); err != nil {
@@ -77,5 +79,20 @@ func TestRunnerForwardsSIGTERM(t *testing.T) {
 	rec, err := workspace.LoadTaskRecord(workspace.New(ws).TaskRecord(jobspec.RoleBenchmark, 0))
 	if err != nil || !rec.Stopped || rec.ExitCode != 143 || rec.Signal != "SIGTERM" {
 		t.Errorf("task record %+v, %v", rec, err)
+	}
+}
+
+// `noderun run` without --role is a usage error that says who passes it;
+// it does not guess the role from DISAGG_SERVING_TYPE.
+func TestRunRequiresRole(t *testing.T) {
+	t.Setenv("NODERUN_RUN_ROLE", "")
+	t.Setenv("DISAGG_SERVING_TYPE", jobspec.RoleBenchmark)
+	var stdout, stderr bytes.Buffer
+	err := NewApp(Options{Stdout: &stdout, Stderr: &stderr}).Run([]string{"noderun", "run", "--spec", filepath.Join(t.TempDir(), "job.json")})
+	if code := exitcode.Of(err); code != exitcode.Usage {
+		t.Errorf("exit status %d (%v), want %d", code, err, exitcode.Usage)
+	}
+	if err == nil || !strings.Contains(err.Error(), "--role") || !strings.Contains(err.Error(), "noderun job") {
+		t.Errorf("error %q must name --role and say that `noderun job` passes it", err)
 	}
 }

@@ -1,7 +1,6 @@
 // Package procgroup starts a process in a process group of its own and
-// stops the whole group: SIGTERM, a grace period, then SIGKILL. Signalling
-// only the direct child (what exec.Cmd.WaitDelay does) leaves grandchildren
-// behind, e.g. the servers a pytest starts; signalling the group reaches them.
+// stops the whole group, so that grandchildren (the servers a pytest
+// starts) do not outlive it as they do with exec.Cmd.WaitDelay.
 package procgroup
 
 import (
@@ -23,6 +22,8 @@ type Group struct {
 	done chan struct{}
 	mu   sync.Mutex
 	res  Result
+	// stopped is closed when the stop sequence has ended; nil until a stop began.
+	stopped chan struct{}
 }
 
 // Result is how the process ended.
@@ -107,25 +108,57 @@ func (g *Group) Alive() bool {
 	return syscall.Kill(-g.pgid, 0) == nil
 }
 
-// Stop sends SIGTERM to the group, waits up to grace for the leader to exit,
-// then sends SIGKILL to whatever is left of the group. It returns once the
-// leader has exited and reports whether SIGKILL was needed.
-func (g *Group) Stop(grace time.Duration) (killed bool) {
-	_ = g.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-g.done:
-	case <-t.C:
-		killed = true
+// Stop sends sig to the group and, on the first call, runs the stop
+// sequence in the background: SIGTERM halfway through grace when sig is
+// SIGINT (pytest writes its junit on INT, but some children end only on
+// TERM), SIGKILL of the group when grace ends. A later call only sends its
+// signal. escalated, if not nil, is called before each later signal. The
+// channel is closed once the leader has exited and its group is gone.
+func (g *Group) Stop(sig syscall.Signal, grace time.Duration, escalated func(syscall.Signal)) <-chan struct{} {
+	_ = g.Signal(sig)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped == nil {
+		g.stopped = make(chan struct{})
+		go g.stopSequence(sig, grace, escalated)
 	}
-	// Grandchildren may outlive the leader; the group is killed either way
-	// so that nothing of the task survives its stop.
-	if g.Alive() {
-		_ = g.Signal(syscall.SIGKILL)
+	return g.stopped
+}
+
+func (g *Group) stopSequence(first syscall.Signal, grace time.Duration, escalated func(syscall.Signal)) {
+	defer close(g.stopped)
+	escalate := func(sig syscall.Signal) {
+		if escalated != nil {
+			escalated(sig)
+		}
+		_ = g.Signal(sig)
 	}
-	<-g.done
-	return killed
+	var term <-chan time.Time
+	if first == syscall.SIGINT {
+		t := time.NewTimer(grace / 2)
+		defer t.Stop()
+		term = t.C
+	}
+	kill := time.NewTimer(grace)
+	defer kill.Stop()
+	for {
+		select {
+		case <-g.done:
+			// Grandchildren may outlive the leader; nothing of a stopped
+			// group survives its stop.
+			if g.Alive() {
+				_ = g.Signal(syscall.SIGKILL)
+			}
+			return
+		case <-term:
+			term = nil
+			escalate(syscall.SIGTERM)
+		case <-kill.C:
+			escalate(syscall.SIGKILL)
+			<-g.done
+			return
+		}
+	}
 }
 
 // SignalName returns the conventional name of sig ("SIGTERM").

@@ -1,8 +1,12 @@
 package procgroup
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,9 +35,11 @@ func TestRunning(t *testing.T) {
 	}
 }
 
-// Stop reaches grandchildren that ignore SIGTERM: the whole group is killed.
-func TestStopKillsTheGroup(t *testing.T) {
-	cmd := exec.Command("sh", "-c", `trap "" TERM; sleep 100 & echo $!; wait`)
+// startReady starts script in its own group and returns once it printed
+// its first line, so that its traps are in place before a test signals it.
+func startReady(t *testing.T, script string) (*Group, string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -42,24 +48,120 @@ func TestStopKillsTheGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var grandchild int
-	buf := make([]byte, 32)
-	n, _ := out.Read(buf)
-	for _, c := range buf[:n] {
-		if c >= '0' && c <= '9' {
-			grandchild = grandchild*10 + int(c-'0')
-		}
+	t.Cleanup(func() { _ = g.Signal(syscall.SIGKILL) })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the child's first line: %v", err)
 	}
-	if killed := g.Stop(200 * time.Millisecond); !killed {
-		t.Error("a leader ignoring SIGTERM ended without SIGKILL")
+	return g, strings.TrimSpace(line)
+}
+
+func TestStopSequence(t *testing.T) {
+	const grace = time.Second
+	tests := []struct {
+		name      string
+		trap      string // what the child ignores
+		first     syscall.Signal
+		wantSig   syscall.Signal   // what the leader died of
+		wantSteps []syscall.Signal // the sequence's later signals
+		minTook   time.Duration    // the sequence cannot have ended earlier
+	}{
+		// The supervisor's calm stop: pytest ends on its one SIGINT.
+		{"SIGINT obeyed", "", syscall.SIGINT, syscall.SIGINT, nil, 0},
+		// A child deaf to SIGINT gets SIGTERM halfway, before any SIGKILL.
+		{"SIGINT ignored", `trap "" INT`, syscall.SIGINT, syscall.SIGTERM, []syscall.Signal{syscall.SIGTERM}, grace / 2},
+		// Deaf to both: SIGKILL of the group at the end of the grace.
+		{"SIGINT and SIGTERM ignored", `trap "" INT TERM`, syscall.SIGINT, syscall.SIGKILL, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, grace},
+		// A stop that began with SIGTERM goes straight to SIGKILL: no second TERM.
+		{"SIGTERM ignored", `trap "" TERM`, syscall.SIGTERM, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
+		{"SIGHUP ignored", `trap "" HUP`, syscall.SIGHUP, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g, _ := startReady(t, tc.trap+"\necho ready; sleep 30")
+			var steps []syscall.Signal
+			start := time.Now()
+			stopped := g.Stop(tc.first, grace, func(sig syscall.Signal) { steps = append(steps, sig) })
+			select {
+			case <-stopped:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the stop sequence did not end")
+			}
+			took := time.Since(start)
+			if r := g.Result(); r.Signal != tc.wantSig || r.ExitCode != 128+int(tc.wantSig) {
+				t.Errorf("result %+v, want death by %s", r, SignalName(tc.wantSig))
+			}
+			if fmt.Sprint(steps) != fmt.Sprint(tc.wantSteps) {
+				t.Errorf("escalations %v, want %v", steps, tc.wantSteps)
+			}
+			if took < tc.minTook {
+				t.Errorf("ended after %s, before the sequence could have reached %v", took, tc.wantSig)
+			}
+		})
+	}
+}
+
+// Only the first Stop sets the schedule; a later one sends its signal at
+// once and returns the same channel.
+func TestStopTwice(t *testing.T) {
+	g, _ := startReady(t, `trap "" INT; echo ready; sleep 30`)
+	first := g.Stop(syscall.SIGINT, time.Minute, nil)
+	second := g.Stop(syscall.SIGTERM, time.Minute, func(syscall.Signal) { t.Error("a later Stop escalated") })
+	if first != second {
+		t.Error("a second Stop started a second sequence")
+	}
+	select {
+	case <-first:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the later SIGTERM was not sent at once")
+	}
+	if r := g.Result(); r.Signal != syscall.SIGTERM {
+		t.Errorf("result %+v, want death by the later SIGTERM", r)
+	}
+}
+
+// A leader that ends on the stop signal leaves no process of its group
+// behind, though the grace is far from over.
+func TestStopKillsLeftoversWhenTheLeaderExits(t *testing.T) {
+	// Background jobs of a non-interactive shell ignore SIGINT.
+	g, line := startReady(t, `trap "exit 0" INT; sleep 100 & echo $!; wait`)
+	grandchild, err := strconv.Atoi(line)
+	if err != nil {
+		t.Fatalf("grandchild pid %q: %v", line, err)
+	}
+	select {
+	case <-g.Stop(syscall.SIGINT, time.Minute, func(sig syscall.Signal) { t.Errorf("escalated to %v", sig) }):
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stop waited for the grace instead of the leader")
+	}
+	if r := g.Result(); r.ExitCode != 0 {
+		t.Errorf("result %+v, want the leader's own exit 0", r)
+	}
+	waitGone(t, grandchild)
+}
+
+// A leader and a grandchild that both ignore SIGTERM are killed at the end
+// of the grace.
+func TestStopKillsTheGroup(t *testing.T) {
+	g, line := startReady(t, `trap "" TERM; sleep 100 & echo $!; wait`)
+	grandchild, err := strconv.Atoi(line)
+	if err != nil {
+		t.Fatalf("grandchild pid %q: %v", line, err)
+	}
+	<-g.Stop(syscall.SIGTERM, 200*time.Millisecond, nil)
 	if r := g.Result(); r.Signal != syscall.SIGKILL || r.ExitCode != 137 {
 		t.Errorf("result %+v, want killed by SIGKILL (137)", r)
 	}
+	waitGone(t, grandchild)
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for Running(grandchild) {
+	for Running(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d survived the group's SIGKILL", grandchild)
+			t.Fatalf("process %d of the group survived the stop", pid)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -28,8 +28,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 		Name:  "run",
 		Usage: "run one task of a step (what every srun task starts)",
 		Description: "Started by srun on every task of a step (replaces slurm_run.sh). It:\n" +
-			"  1. reads its task from SLURM_* and its role from DISAGG_SERVING_TYPE (or --role);\n" +
+			"  1. reads its task from SLURM_* and its role from --role, which `noderun job` passes;\n" +
 			"  2. picks the task's GPUs through NVML and sets NVIDIA/CUDA_VISIBLE_DEVICES by UUID;\n" +
+			"     sets DISAGG_SERVING_TYPE to the role in a disaggregated job and unsets it otherwise;\n" +
 			"  3. runs the spec's setup once per node (the others wait, bounded);\n" +
 			"  4. waits for the step's other tasks when the step has a start fence;\n" +
 			"  5. runs the command as argv in its own process group, with pytest's junit at\n" +
@@ -40,8 +41,14 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"72 node setup, 73 start fence, 74 GPU precheck, 124 step timeout, 126/127 command not runnable.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json)", Required: true, EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
-			&cli.StringFlag{Name: "role", Usage: "run as this `ROLE` instead of DISAGG_SERVING_TYPE's", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},
+			&cli.StringFlag{Name: "role", Usage: "the task's `ROLE`: a step of the job spec (GEN_0, BENCHMARK, WORKER, ...)", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},
 			&cli.IntFlag{Name: "fake-gpus", Usage: "simulate `N` GPUs when NVML is unavailable (set by submit --local)", EnvVars: []string{noderun.EnvFakeGPUs}, Destination: &o.fakeGPUs},
+		},
+		Before: func(*cli.Context) error {
+			if o.role == "" {
+				return exitcode.With(exitcode.Usage, noderun.ErrNoRole)
+			}
+			return nil
 		},
 		Action: func(c *cli.Context) error {
 			log := env.Logger()
