@@ -98,3 +98,12 @@ def test_the_deciding_worker_needs_the_stage_report_options(tmp_path, broken):
     result = job.run()
     assert result.ok("WORKER") == (broken == "ok"), job.log("WORKER.log")[-2000:]
     assert bool(job.violations("WORKER")) == (broken != "ok")
+
+
+def test_periodic_junit_is_written_beside_a_runner_junit(tmp_path):
+    # A runner may give the deciding role its own --junit-xml too: both files get the result.
+    job = ctx_only_job(tmp_path)
+    job.tweak(lambda step, rank, argv, env: argv.append(f"--junit-xml={job.ws}/results/WORKER/rank0.xml"))
+    assert job.run().codes["WORKER"] == [0]
+    for path in (job.ws / "results.xml", job.ws / "results" / "WORKER" / "rank0.xml"):
+        assert ET.parse(path).getroot().find("testsuite").get("tests") == "1", path
