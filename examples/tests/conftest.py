@@ -52,7 +52,7 @@ def _requested_ids(config, module_file, function):
 
 def _default_ids():
     ids = set()
-    for path in sorted(example_configs.CONFIG_DIR.glob("*.yaml")):
+    for path in example_configs.config_paths():
         if example_configs.is_aggregated(path):
             servers = example_configs.server_names(path)
             ids |= {f"{p}-{path.stem}-{s}" for p in AGGR_PREFIXES for s in servers}

@@ -16,7 +16,10 @@ try:  # Debian: python3-yaml. Without it, only what a regex can see is used.
 except ImportError:  # pragma: no cover - depends on the machine
     yaml = None
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The tiny configs live in the TensorRT-LLM stand-in (../trtllm), where
+# TensorRT-LLM keeps its perf configs; this suite reads the same files.
+_PERF_SANITY = Path(__file__).resolve().parent.parent / "trtllm" / "tests" / "scripts" / "perf-sanity"
+CONFIG_DIRS = (_PERF_SANITY / "disaggregated", _PERF_SANITY / "aggregated")
 MODES = ("e2e", "gen_only_no_context", "gen_only", "ctx_only")
 
 
@@ -41,11 +44,25 @@ def server_names(path):
     return re.findall(r'^  - name:\s*"?([A-Za-z0-9_.+-]+)"?\s*$', text, re.M)
 
 
-def find(bracket, config_dir=CONFIG_DIR):
+def config_paths():
+    """Every example config, both layouts."""
+    return sorted(p for d in CONFIG_DIRS for p in d.glob("*.yaml"))
+
+
+def find(bracket, config_dirs=CONFIG_DIRS):
     """(config path, server name or None) for the bracket of a test id."""
     prefix, _, rest = bracket.partition("-")
     if not rest:
         raise LookupError(f"test id [{bracket}] has no '-': want <prefix>-<config>")
+    for config_dir in config_dirs:
+        try:
+            return _find_in(rest, config_dir)
+        except LookupError:
+            continue
+    raise LookupError(f"test id [{bracket}]: no config {rest}.yaml in {[str(d) for d in config_dirs]}")
+
+
+def _find_in(rest, config_dir):
     for mode in MODES:
         if rest.startswith(mode + "-") and (config_dir / (rest[len(mode) + 1 :] + ".yaml")).is_file():
             rest = rest[len(mode) + 1 :]
@@ -60,7 +77,7 @@ def find(bracket, config_dir=CONFIG_DIR):
         path = config_dir / (stem + ".yaml")
         if path.is_file() and server in server_names(path):
             return path, server
-    raise LookupError(f"test id [{bracket}]: no config {rest}.yaml in {config_dir}")
+    raise LookupError(f"no config {rest}.yaml in {config_dir}")
 
 
 def env_words(text):
