@@ -2,7 +2,7 @@
 # bench-slurm.sh — what noderun adds to a job on a real Slurm (the local lab).
 #
 # Runs the same trivial disaggregated job, RUNS times each, alternating:
-#   (a) noderun   `noderun submit --wait` of examples/configs/disagg-tiny.yaml
+#   (a) noderun   `noderun submit --wait` of examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml
 #                 with `--pytest true`: GEN_0 (2 tasks, first node), CTX_0
 #                 (1 task, second node), DISAGG_SERVER and BENCHMARK (1 task
 #                 each, --overlap on the first node); every task's child is
@@ -108,7 +108,7 @@ wait_idle() {
 # run_noderun WS: prints "PREP SUBMIT BATCH_START BATCH_END CLIENT_END"
 run_noderun() {
 	local ws=$1 prep_start prep submit client_end times
-	local args=(--config "$root/examples/configs/disagg-tiny.yaml" --pytest true --test-root "$tmp"
+	local args=(--config "$root/examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml" --pytest true --test-root "$tmp"
 		--kill-grace 1s --after-deciding 5s)
 	prep_start=$(now)
 	"$bin" submit --dry-run --workspace "$ws-dry" "${args[@]}" >/dev/null 2>&1

@@ -35,7 +35,7 @@ ws=$(mktemp -d "${TMPDIR:-/tmp}/noderun-demo.XXXXXX")
 echo "demo: workspace $ws"
 set +e
 ./bin/noderun --log-format console submit --local --wait \
-	--config examples/configs/disagg-tiny.yaml \
+	--config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml \
 	--test-root examples/tests \
 	--workspace "$ws" "$@"
 rc=$?

@@ -5,7 +5,8 @@
 #   2. modules    go mod download
 #   3. vet        make vet: gofmt -l, go vet and staticcheck (pinned in go.mod)
 #   4. lab        a local Slurm lab (scripts/slurm-lab.sh start: 4 nodes)
-#   5. examples   the example pytest suite collects and its unit case passes
+#   5. examples   the example pytest suite collects and its unit case passes;
+#                 the TensorRT-LLM stand-in passes its self-tests
 #   6. go test    go test ./... with NODERUN_SLURM_LAB and SLURM_CONF set, so
 #                 the integration tests run against real Slurm
 #
@@ -151,6 +152,9 @@ end
 # ---- 5. examples
 begin examples
 (cd examples/tests && pytest -q)
+# The TensorRT-LLM stand-in checks itself: its launcher, conftest options and
+# role files, given exactly the contract and given one clause broken.
+(cd examples/trtllm/selftest && pytest -q)
 end
 
 # ---- 6. go test

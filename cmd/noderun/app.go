@@ -42,7 +42,7 @@ func NewApp(o Options) *cli.App {
 			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
 			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
 			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
-			"Start with: noderun submit --local --wait --config examples/configs/disagg-tiny.yaml --workspace /tmp/ws",
+			"Start with: noderun submit --local --wait --config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml --workspace /tmp/ws",
 		Writer:               o.Stdout,
 		ErrWriter:            o.Stderr,
 		EnableBashCompletion: true,

@@ -100,20 +100,20 @@ func TestLocalJobs(t *testing.T) {
 		testID   string // expected test id in test_list.txt and in the tasks' pytest argv
 	}{
 		// The README demo: every role of a disaggregated job passes.
-		{name: "disaggregated passes", args: []string{"--config", "examples/configs/disagg-tiny.yaml"},
+		{name: "disaggregated passes", args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
 			roles: []string{"GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"}},
 		// One worker step across two simulated nodes; a DISAGG_SERVING_TYPE
 		// left in the submitting shell must not change the workers' role.
-		{name: "aggregated passes", env: []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, args: []string{"--config", "examples/configs/agg-tiny.yaml", "--server-name", "tiny_tp4", "--test-prefix", "aggr"},
+		{name: "aggregated passes", env: []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/aggregated/agg-tiny.yaml", "--server-name", "tiny_tp4", "--test-prefix", "aggr"},
 			roles: []string{"WORKER"}},
 		// The benchmark's failure is the job's verdict and is in results.xml.
-		{name: "failing benchmark", env: []string{"EXAMPLE_FAIL_BENCHMARK=1"}, args: []string{"--config", "examples/configs/disagg-tiny.yaml"},
+		{name: "failing benchmark", env: []string{"EXAMPLE_FAIL_BENCHMARK=1"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
 			wantCode: true, roles: []string{"BENCHMARK"}, badRole: "BENCHMARK", badText: "EXAMPLE_FAIL_BENCHMARK"},
 		// A worker that dies without junit becomes an error with its log tail.
-		{name: "crashed worker", env: []string{"EXAMPLE_CRASH_ROLE=CTX_0"}, args: []string{"--config", "examples/configs/disagg-tiny.yaml"},
+		{name: "crashed worker", env: []string{"EXAMPLE_CRASH_ROLE=CTX_0"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
 			wantCode: true, roles: []string{"CTX_0", "GEN_0"}, badRole: "CTX_0", badText: "exit"},
 		// The seed's request: a custom module and prefix reach pytest's argv.
-		{name: "custom prefix", env: []string{"PERF_TEST_PREFIX=custom_test"}, args: []string{"--config", "examples/configs/disagg-tiny.yaml"},
+		{name: "custom prefix", env: []string{"PERF_TEST_PREFIX=custom_test"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
 			roles: []string{"BENCHMARK"}, testID: "perf/test_perf_sanity.py::test_e2e[custom_test-disagg-tiny]"},
 	}
 	for _, tc := range tests {

@@ -54,11 +54,26 @@ type labJob struct {
 func baseArgs(root, ws, config string) []string {
 	return []string{
 		"--workspace", ws,
-		"--config", filepath.Join(root, "examples", "configs", config),
+		"--config", exampleConfig(root, config),
 		"--test-root", filepath.Join(root, "examples", "tests"),
 		"--kill-grace", "1s",
 		"--after-deciding", "5s",
 	}
+}
+
+// exampleConfig is the example config file of that name, in the
+// TensorRT-LLM stand-in's perf-sanity folders.
+func exampleConfig(root, name string) string {
+	dir := filepath.Join(root, "examples", "trtllm", "tests", "scripts", "perf-sanity")
+	if p := filepath.Join(dir, "aggregated", name); fileExists(p) {
+		return p
+	}
+	return filepath.Join(dir, "disaggregated", name)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // newJob prepares a job of the example config in a fresh workspace. The
