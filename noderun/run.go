@@ -200,6 +200,11 @@ func (r *runner) prepare(ctx context.Context) error {
 		r.log.Debug().Strs("removed", removed).Msg("removed MPI/PMI/Slurm variables for a non-MPI child")
 	}
 	r.env.Apply(r.step.Command)
+	id := jobspec.TaskIdentity{Workspace: r.spec.Workspace, StepID: r.task.StepID, ProcID: r.task.ProcID, LocalID: r.task.LocalID}
+	for _, n := range r.step.TaskEnv {
+		v, _ := jobspec.TaskEnvValue(n, id)
+		r.env.Set(n, v)
+	}
 	for _, n := range gpus.Unset {
 		r.env.Unset(n)
 	}
@@ -292,10 +297,10 @@ func (r *runner) expectedGPUs() int {
 
 // argv is the step's command, with pytest's junit path added.
 func (r *runner) argv() []string {
-	argv := append([]string(nil), r.step.Command.Argv...)
-	if r.step.Pytest {
+	argv := append(append([]string(nil), r.step.Launcher...), r.step.Command.Argv...)
+	if r.step.RunsPytest(r.task.ProcID) {
 		r.rec.Junit = r.ws.Junit(r.step.Role, r.task.ProcID)
-		argv = append(argv, "--junit-xml="+r.rec.Junit)
+		argv = append(argv, r.step.JunitArgs(r.rec.Junit)...)
 	}
 	return argv
 }
@@ -331,7 +336,19 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = entries, r.step.Command.Dir, logf, logf
+	var shared *stepLog
+	if r.step.Log != "" {
+		if shared, err = openStepLog(logf, r.step.Log); err != nil {
+			return r.failedToStart(exitcode.With(exitcode.Internal, err))
+		}
+		// The output that is still in the pipe reaches the logs before the end line.
+		defer shared.close(0)
+		cmd.Stdout, cmd.Stderr = shared.child, shared.child
+	}
 	g, err := procgroup.Start(cmd)
+	if shared != nil {
+		shared.started()
+	}
 	if err != nil {
 		return r.failedToStart(exitcode.With(exitcode.NotExecutable, fmt.Errorf("start %s: %w", argv[0], err)))
 	}
@@ -389,6 +406,9 @@ loop:
 		// The child is gone but processes it started live on in its group.
 		r.log.Warn().Msg("killing processes the child left behind in its process group")
 		_ = g.Signal(syscall.SIGKILL)
+	}
+	if shared != nil {
+		shared.close(time.Second)
 	}
 	return r.finish(res, logf)
 }

@@ -686,3 +686,63 @@ func TestRunStoppedDuringSetup(t *testing.T) {
 		t.Errorf("record: %+v", rec)
 	}
 }
+
+// TensorRT-LLM's per-task variables are computed from the task's own Slurm
+// identity: the JIT cache by local rank, the timeout record by step and rank.
+func TestRunTaskEnv(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	spec.Steps[0].TaskEnv = []string{jobspec.EnvFlashinferJITDir, jobspec.EnvTimeoutDataFile}
+	spec.Steps[0].Tasks, spec.Steps[0].TasksPerNode, spec.Steps[0].Nodes = 4, 4, 1
+	got := envOf(t, spec, slurmEnv("9", 1, 3, "n1"))
+	if v := got[jobspec.EnvFlashinferJITDir]; v != "/tmp/flashinfer_jit_cache_3" {
+		t.Errorf("%s = %q", jobspec.EnvFlashinferJITDir, v)
+	}
+	if v, want := got[jobspec.EnvTimeoutDataFile], filepath.Join(spec.Workspace, "timeout_data_step0_rank1.jsonl"); v != want {
+		t.Errorf("%s = %q, want %q", jobspec.EnvTimeoutDataFile, v, want)
+	}
+}
+
+// A launched step: every rank runs the launcher with the command, only
+// rank 0 gets (and owes) a junit path, through the step's junit option, and
+// the output of every rank lands in the step's shared log too.
+func TestRunLauncherAndStepLog(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	st := &spec.Steps[0]
+	st.Pytest, st.JunitOption = true, jobspec.PeriodicJunit
+	dir := spec.Workspace
+	launch := filepath.Join(dir, "launch")
+	if err := os.WriteFile(launch, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > \""+dir+"/argv.$SLURM_PROCID\"\necho \"output of rank $SLURM_PROCID\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st.Launcher = []string{launch}
+	st.Command.Argv = []string{"pytest", "-vv"}
+	st.Log = filepath.Join(dir, "tod", "gen_server_0.log")
+	for rank := 0; rank < 2; rank++ {
+		if code, err := runTask(t, spec, slurmEnv("9", rank, 0, "n"+strconv.Itoa(rank+1)), make(chan os.Signal)); code != 0 {
+			t.Fatalf("rank %d: code %d err %v", rank, code, err)
+		}
+	}
+	junit := workspace.New(dir).Junit(st.Role, 0)
+	for rank, want := range []string{"pytest\n-vv\n--periodic-junit-xmlpath\n" + junit + "\n", "pytest\n-vv\n"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "argv."+strconv.Itoa(rank)))
+		if string(b) != want {
+			t.Errorf("rank %d: launcher argv %q, want %q", rank, b, want)
+		}
+	}
+	if rec := record(t, spec, 0); rec.Junit != junit {
+		t.Errorf("rank 0 record junit = %q, want %q", rec.Junit, junit)
+	}
+	if rec := record(t, spec, 1); rec.Junit != "" {
+		t.Errorf("rank 1 is an MPI worker, yet its record expects junit %q", rec.Junit)
+	}
+	b, err := os.ReadFile(st.Log)
+	if err != nil || string(b) != "output of rank 0\noutput of rank 1\n" {
+		t.Errorf("step log = %q (%v)", b, err)
+	}
+	for rank := 0; rank < 2; rank++ {
+		b, _ := os.ReadFile(workspace.New(dir).TaskLog(st.Role, rank))
+		if !strings.Contains(string(b), "output of rank "+strconv.Itoa(rank)) {
+			t.Errorf("rank %d task log lacks its output:\n%s", rank, b)
+		}
+	}
+}

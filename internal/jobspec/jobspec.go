@@ -171,6 +171,12 @@ const (
 	PeriodicJunit = "--periodic-junit-xmlpath"
 )
 
+// RunsPytest reports whether the task of that rank runs pytest: under a
+// launcher only rank 0 does, the other ranks serve it as MPI workers.
+func (st *Step) RunsPytest(rank int) bool {
+	return st.Pytest && (len(st.Launcher) == 0 || rank == 0)
+}
+
 // JunitArgs are the pytest arguments that give a task's junit path
 // through the step's JunitOption.
 func (st *Step) JunitArgs(path string) []string {

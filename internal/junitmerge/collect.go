@@ -31,7 +31,7 @@ func (b *wsBuild) loadSpec() {
 	for _, st := range b.spec.Steps {
 		for k := 0; k < st.Tasks; k++ {
 			t := b.task(st.Role, k)
-			t.expected, t.pytest = true, st.Pytest
+			t.expected, t.pytest = true, st.RunsPytest(k)
 		}
 	}
 }
