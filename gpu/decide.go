@@ -217,6 +217,7 @@ func decideWithout(env restrictions, req Request) (Decision, error) {
 			d.Warnings = append(d.Warnings, fmt.Sprintf("cannot give local rank %d its own GPUs on node %s: NVML is unavailable and %s; the task sees whatever the node gives it",
 				req.LocalRank, req.Node, what))
 		}
+		d.containerWithoutNVML(env, src, nil)
 		return d, nil
 	}
 	chosen, err := d.pick(texts(src.Tokens), bound, req, where)
@@ -224,10 +225,32 @@ func decideWithout(env restrictions, req Request) (Decision, error) {
 		return Decision{}, err
 	}
 	d.bind(chosen, allUUIDs(chosen))
+	d.containerWithoutNVML(env, src, chosen)
 	if src.Name != EnvGPUOrdinal {
 		d.unsetOrdinal(env)
 	}
 	return d, nil
+}
+
+// containerWithoutNVML names the task's GPUs for container hooks when no
+// UUID is known: hooks take host indices, which is what Slurm's
+// SLURM_STEP_GPUS and SLURM_JOB_GPUS hold (CUDA's indices are another
+// space). A worker never goes without the variable: with nothing listed it
+// gets the node's GPUs, as TensorRT-LLM's scripts give it, unless a
+// container restriction is already in its environment.
+func (d *Decision) containerWithoutNVML(env restrictions, src *Visible, chosen []string) {
+	if _, ok := d.Set[EnvNvidiaVisible]; ok {
+		return
+	}
+	switch {
+	case env.slurm != nil && !env.slurm.All && src == env.slurm:
+		d.Set[EnvNvidiaVisible] = strings.Join(chosen, ",")
+	case env.slurm != nil && !env.slurm.All:
+		d.Set[EnvNvidiaVisible] = strings.Join(texts(env.slurm.Tokens), ",")
+	case env.container != nil:
+	default:
+		d.Set[EnvNvidiaVisible] = "all"
+	}
 }
 
 // describeCount says which variables shaped the visible set, for messages.

@@ -275,20 +275,25 @@ func TestDecide(t *testing.T) {
 		{name: "rank beyond tasks", inv: node8, req: Request{Mode: "task", GPUsPerTask: 1, LocalRank: 2, TasksOnNode: 2}, wantErr: ErrInvalidRequest},
 
 		// Without NVML (inv nil): fall back to what the environment lists.
-		// Nothing listed: leave the environment alone.
+		// Nothing listed: CUDA's variable is left alone, and container
+		// hooks get the node's GPUs, as TensorRT-LLM's scripts give workers.
 		{name: "fallback passthrough", env: nil, req: Request{Mode: "node"},
-			wantSource: SourcePassthrough, wantNotSet: []string{EnvCUDAVisible, EnvNvidiaVisible}, wantNoWarn: true},
+			wantSource: SourcePassthrough, wantNotSet: []string{EnvCUDAVisible}, wantSet: map[string]string{EnvNvidiaVisible: "all"}, wantNoWarn: true},
+		// A container restriction already in the environment stays as it is.
+		{name: "fallback keeps the container's", env: map[string]string{EnvNvidiaVisible: "0,1"}, req: Request{Mode: "node"},
+			wantSource: SourcePassthrough, wantNotSet: []string{EnvCUDAVisible, EnvNvidiaVisible}},
 		// ... but a task that wanted its own GPU hears it did not get one.
 		{name: "fallback passthrough task", env: nil, req: Request{Mode: "task", GPUsPerTask: 1, LocalRank: 1},
 			wantSource: SourcePassthrough, wantWarn: "cannot give local rank 1 its own GPUs"},
 		// Slurm's list, sliced like the inventory would be.
 		{name: "fallback slurm", env: map[string]string{EnvSlurmStepGPUs: "0,1,2,3"}, req: Request{Mode: "task", GPUsPerTask: 1, LocalRank: 2},
 			wantSource: "slurm:SLURM_STEP_GPUS", wantDevices: []string{"2"},
-			wantSet: map[string]string{EnvCUDAVisible: "2", EnvCUDADeviceOrder: "PCI_BUS_ID"}, wantNotSet: []string{EnvNvidiaVisible}},
-		// CUDA's own list wins over Slurm's global ids (renumbered in a cgroup).
+			wantSet: map[string]string{EnvCUDAVisible: "2", EnvCUDADeviceOrder: "PCI_BUS_ID", EnvNvidiaVisible: "2"}},
+		// CUDA's own list wins over Slurm's global ids (renumbered in a
+		// cgroup); container hooks still get Slurm's host indices.
 		{name: "fallback prefers cuda", env: map[string]string{EnvSlurmStepGPUs: "4,5", EnvCUDAVisible: "0,1", EnvGPUOrdinal: "0,1"},
 			req: Request{Mode: "task", GPUsPerTask: 1, LocalRank: 1}, wantSource: "env:CUDA_VISIBLE_DEVICES",
-			wantDevices: []string{"1"}, wantUnset: []string{EnvGPUOrdinal}},
+			wantDevices: []string{"1"}, wantUnset: []string{EnvGPUOrdinal}, wantSet: map[string]string{EnvNvidiaVisible: "4,5"}},
 		// Per-task binding without NVML: keep it, count the step's GPUs.
 		{name: "fallback per-task binding", env: map[string]string{EnvSlurmStepGPUs: "0,1,2,3", EnvCUDAVisible: "3"},
 			req: Request{Mode: "task", GPUsPerTask: 1, LocalRank: 3, ExpectPerNode: 4}, wantDevices: []string{"3"}, wantSeen: seen(4)},
