@@ -66,7 +66,8 @@ func (c trtllmCommands) argv(ws workspace.Layout, deciding bool) []string {
 	}
 	a = append(a, "-o", "junit_logging=out-err")
 	if deciding {
-		a = append(a, "--periodic-junit", "--periodic-batch-size=1", "--periodic-save-unfinished-test", "--periodic-hang-traceback")
+		// The runner puts the task's junit path after --periodic-junit-xmlpath.
+		a = append(a, "--periodic-junit", jobspec.PeriodicJunit, "--periodic-batch-size=1", "--periodic-save-unfinished-test", "--periodic-hang-traceback")
 	}
 	a = append(a, c.args...)
 	return append(a, "--test-list="+ws.TestList(), "--splitting-algorithm", "least_duration",
@@ -75,6 +76,10 @@ func (c trtllmCommands) argv(ws workspace.Layout, deciding bool) []string {
 
 func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
 	ws, plan := p.Workspace, p.Plan
+	if plan.Layout == jobspec.LayoutAggregated && strings.Contains(p.TestID.ConfigName, "-") {
+		// The test reads an aggregated id's config name up to the next dash.
+		return usageError(flagConfigName, "%q: TensorRT-LLM's test cannot find an aggregated config whose name holds a dash; rename the file", p.TestID.ConfigName)
+	}
 	tod := ws.TestOutput(p.TestID.Param())
 	mode := plan.BenchmarkMode
 	for i := range p.Spec.Steps {

@@ -21,10 +21,11 @@ func (p *Prepared) WriteRoles(w io.Writer) error {
 	ws := p.Workspace
 	fmt.Fprintln(bw, "\nEvery role also inherits the environment of submit (sbatch and srun --export=ALL).")
 	for _, st := range p.Spec.Steps {
-		argv := append(append([]string(nil), st.Launcher...), st.Command.Argv...)
+		argv := st.Command.Argv
 		if st.Pytest {
-			argv = append(argv, st.JunitArgs(filepath.Join(filepath.Dir(ws.Junit(st.Role, 0)), "rank<SLURM_PROCID>.xml"))...)
+			argv = st.ArgvWithJunit(filepath.Join(filepath.Dir(ws.Junit(st.Role, 0)), "rank<SLURM_PROCID>.xml"))
 		}
+		argv = append(append([]string(nil), st.Launcher...), argv...)
 		fmt.Fprintf(bw, "\n%s (%s, %d task(s))\n", st.Role, st.Kind, st.Tasks)
 		fmt.Fprintf(bw, "  argv: %s\n", strings.Join(quoteWords(redact.Args(argv)), " "))
 		fmt.Fprintf(bw, "  dir:  %s\n", st.Command.Dir)

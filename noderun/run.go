@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -297,12 +298,12 @@ func (r *runner) expectedGPUs() int {
 
 // argv is the step's command, with pytest's junit path added.
 func (r *runner) argv() []string {
-	argv := append(append([]string(nil), r.step.Launcher...), r.step.Command.Argv...)
+	argv := r.step.Command.Argv
 	if r.step.RunsPytest(r.task.ProcID) {
 		r.rec.Junit = r.ws.Junit(r.step.Role, r.task.ProcID)
-		argv = append(argv, r.step.JunitArgs(r.rec.Junit)...)
+		argv = r.step.ArgvWithJunit(r.rec.Junit)
 	}
-	return argv
+	return append(slices.Clone(r.step.Launcher), argv...)
 }
 
 // supervise starts the child and waits for it, forwarding signals and

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,13 +178,18 @@ func (st *Step) RunsPytest(rank int) bool {
 	return st.Pytest && (len(st.Launcher) == 0 || rank == 0)
 }
 
-// JunitArgs are the pytest arguments that give a task's junit path
-// through the step's JunitOption.
-func (st *Step) JunitArgs(path string) []string {
+// ArgvWithJunit is the command's argv with the task's junit path given
+// through the step's JunitOption: right after that option where the argv
+// holds it bare (its place in TensorRT-LLM's pytest line), else at the end.
+func (st *Step) ArgvWithJunit(path string) []string {
+	argv := slices.Clone(st.Command.Argv)
 	if st.JunitOption == "" || st.JunitOption == JunitXML {
-		return []string{JunitXML + "=" + path}
+		return append(argv, JunitXML+"="+path)
 	}
-	return []string{st.JunitOption, path}
+	if i := slices.Index(argv, st.JunitOption); i >= 0 {
+		return slices.Insert(argv, i+1, path)
+	}
+	return append(argv, st.JunitOption, path)
 }
 
 // Variables the runner computes per task (Step.TaskEnv), as TensorRT-LLM's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,31 @@ func TestValidate(t *testing.T) {
 	}
 	if err := validSpec().Validate(); err != nil {
 		t.Errorf("valid spec refused: %v", err)
+	}
+}
+
+// The task's junit path goes where the step's option stands bare in argv
+// (TensorRT-LLM's line keeps --periodic-junit-xmlpath in the middle), else
+// at the end; --junit-xml is always appended as one word.
+func TestArgvWithJunit(t *testing.T) {
+	tests := []struct {
+		option string
+		argv   []string
+		want   []string
+	}{
+		{"", []string{"pytest", "t"}, []string{"pytest", "t", "--junit-xml=/j.xml"}},
+		{JunitXML, []string{"pytest"}, []string{"pytest", "--junit-xml=/j.xml"}},
+		{PeriodicJunit, []string{"pytest", "--periodic-junit", PeriodicJunit, "--periodic-batch-size=1"},
+			[]string{"pytest", "--periodic-junit", PeriodicJunit, "/j.xml", "--periodic-batch-size=1"}},
+		{PeriodicJunit, []string{"pytest"}, []string{"pytest", PeriodicJunit, "/j.xml"}},
+	}
+	for _, tt := range tests {
+		st := Step{JunitOption: tt.option, Command: Command{Argv: tt.argv}}
+		if got := st.ArgvWithJunit("/j.xml"); !slices.Equal(got, tt.want) {
+			t.Errorf("%s %q: got %q, want %q", tt.option, tt.argv, got, tt.want)
+		}
+		if len(st.Command.Argv) != len(tt.argv) {
+			t.Errorf("the step's own argv changed: %q", st.Command.Argv)
+		}
 	}
 }
