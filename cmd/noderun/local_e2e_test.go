@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"os"
@@ -49,11 +50,17 @@ func readResults(t *testing.T, ws string) results {
 // the README demo does, and returns the exit status and the workspace.
 func submitLocal(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return submitLocalIn(t, env, append([]string{"--test-root", filepath.Join(testbin.RepoRoot(t), "examples/tests")}, args...)...)
+}
+
+// submitLocalIn is submitLocal without a test root of its own.
+func submitLocalIn(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	bin := testbin.Path(t)
 	root := testbin.RepoRoot(t)
 	ws := filepath.Join(t.TempDir(), "ws")
 	argv := append([]string{"--log-format", "json", "submit", "--local", "--wait", "--workspace", ws,
-		"--test-root", filepath.Join(root, "examples/tests"), "--kill-grace", "1s", "--after-deciding", "2s"}, args...)
+		"--kill-grace", "1s", "--after-deciding", "2s"}, args...)
 	cmd := exec.Command(bin, argv...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
@@ -152,6 +159,99 @@ func TestLocalJobs(t *testing.T) {
 			res, err := workspace.New(ws).LoadJobResult()
 			if err != nil || (res.ExitCode != 0) != tc.wantCode || res.ExitCode != code {
 				t.Errorf("job-result.json: %+v %v (exit status %d)", res, err, code)
+			}
+		})
+	}
+}
+
+// exampleRecord is what the TensorRT-LLM stand-in's test writes for each
+// pytest process: the contract clauses it found broken.
+type exampleRecord struct {
+	Violations      []string `json:"violations"`
+	CrossViolations []string `json:"cross_violations"`
+	UnderLauncher   bool     `json:"under_launcher"`
+}
+
+// TensorRT-LLM mode end to end in the local simulation: with only the CI
+// environment and the test id settings, the stand-in of TensorRT-LLM's test
+// (examples/trtllm) passes in the three layouts, and fails when noderun
+// breaks a clause of the contract.
+func TestLocalTensorRTLLM(t *testing.T) {
+	if _, err := exec.LookPath("pytest"); err != nil {
+		t.Skip("pytest is not installed (Debian: python3-pytest)")
+	}
+	root := testbin.RepoRoot(t)
+	ci := []string{"TRTLLM_DIR=" + filepath.Join(root, "examples", "trtllm"), "stageName=GB200-PerfSanity-1",
+		"LLM_MODELS_ROOT=" + t.TempDir(), "NVIDIA_IMEX_CHANNELS=0", "HF_TOKEN=hf_e2e_secret",
+		"OPEN_SEARCH_DB_BASE_URL=http://db.invalid", "EXAMPLE_EXPECT_CI_ENV=HF_TOKEN,OPEN_SEARCH_DB_BASE_URL"}
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		launched string   // a role whose pytest must run under the launcher
+		tod      string   // the test's output directory, WS/<id bracket>
+		logs     []string // role logs the runner writes there
+		done     string   // the GEN done file the supervisor touches there
+	}{
+		{name: "disaggregated e2e", env: []string{"CONFIG_NAME=disagg-tiny", "PERF_TEST_PREFIX=disagg_upload-e2e"},
+			launched: "GEN_0", tod: "disagg_upload-e2e-disagg-tiny", logs: []string{"gen_server_0.log", "ctx_server_0.log", "disagg_server.log"}, done: "gen_server_0.done"},
+		{name: "disaggregated gen_only", env: []string{"CONFIG_NAME=disagg-tiny", "PERF_TEST_PREFIX=disagg_upload-gen_only"},
+			launched: "GEN_0", tod: "disagg_upload-gen_only-disagg-tiny", logs: []string{"gen_server_0.log"}, done: "gen_server_0.done"},
+		{name: "aggregated across 2 nodes", env: []string{"CONFIG_NAME=agg_2nodes", "PERF_TEST_PREFIX=aggr_upload"},
+			args: []string{"--server-name", "tiny_tp4"}, launched: "WORKER"},
+		// A stage CSV on every role breaks §3: the stand-in notices and the
+		// job fails, so a change that breaks a clause fails this test.
+		{name: "broken clause fails", env: []string{"CONFIG_NAME=disagg-tiny", "PERF_TEST_PREFIX=disagg_upload-e2e"},
+			args: []string{"--pytest-arg=--csv=/tmp/elsewhere.csv"}, wantCode: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, ws, out := submitLocalIn(t, append(append([]string(nil), ci...), tc.env...), tc.args...)
+			if code != tc.wantCode {
+				t.Fatalf("exit status %d, want %d\n%s", code, tc.wantCode, out)
+			}
+			recs, _ := filepath.Glob(filepath.Join(ws, "test_output", "*.json"))
+			if len(recs) == 0 {
+				t.Fatalf("the stand-in left no records in %s", ws)
+			}
+			broken := 0
+			for _, f := range recs {
+				var r exampleRecord
+				b, err := os.ReadFile(f)
+				if err == nil {
+					err = json.Unmarshal(b, &r)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				broken += len(r.Violations)
+				if tc.wantCode == 0 && len(r.Violations)+len(r.CrossViolations) > 0 {
+					t.Errorf("%s: %v %v", filepath.Base(f), r.Violations, r.CrossViolations)
+				}
+				if tc.launched != "" && strings.HasPrefix(filepath.Base(f), tc.launched+".") && !r.UnderLauncher {
+					t.Errorf("%s: pytest did not run under the launcher", filepath.Base(f))
+				}
+			}
+			if tc.wantCode != 0 && broken == 0 {
+				t.Errorf("the job failed, but no role recorded a broken clause:\n%s", out)
+			}
+			if tc.launched != "" {
+				if l, _ := filepath.Glob(filepath.Join(ws, "test_output", "launcher", tc.launched+".*.json")); len(l) < 2 {
+					t.Errorf("launcher records of %s: %v, want one per task (at least 2)", tc.launched, l)
+				}
+			}
+			for _, name := range append(tc.logs, tc.done) {
+				if name == "" {
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(ws, tc.tod, name)); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			spec, _ := os.ReadFile(workspace.New(ws).Spec())
+			if strings.Contains(string(spec), "hf_e2e_secret") {
+				t.Error("job.json holds the CI's HF_TOKEN")
 			}
 		})
 	}
