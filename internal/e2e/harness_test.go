@@ -81,12 +81,18 @@ func fileExists(p string) bool {
 // kept for a person to look at, and the log says where.
 func newJob(t *testing.T, lt labTest, config string, args ...string) *labJob {
 	t.Helper()
+	return newJobWith(t, lt, func(ws string) []string { return append(baseArgs(lt.root, ws, config), args...) })
+}
+
+// newJobWith is newJob with submit's arguments made for the workspace.
+func newJobWith(t *testing.T, lt labTest, argsFor func(ws string) []string) *labJob {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "noderun-e2e-"+strings.NewReplacer("/", "_", " ", "_", ",", "").Replace(t.Name())+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := filepath.Join(dir, "ws")
-	j := &labJob{t: t, labTest: lt, ws: workspace.New(ws), args: append(baseArgs(lt.root, ws, config), args...)}
+	j := &labJob{t: t, labTest: lt, ws: workspace.New(ws), args: argsFor(ws)}
 	t.Cleanup(func() {
 		// A test that gave up early must not leave its job to the next.
 		if j.jobID != "" {
