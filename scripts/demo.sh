@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The README's demo: a local, simulated disaggregated job on the shipped
-# example (1 GEN server × 2 GPUs, 1 CTX server × 1 GPU, the disagg server and
-# the benchmark), ending in the merged summary table. No Slurm, no GPU needed.
+# The README's demo: a local, simulated disaggregated job in TensorRT-LLM
+# mode, on the stand-in of TensorRT-LLM's checkout in examples/trtllm
+# (1 GEN server × 2 GPUs, 1 CTX server × 1 GPU, the disagg server and the
+# benchmark), set up the way CI sets up the real one: TRTLLM_DIR, stageName,
+# LLM_MODELS_ROOT, NVIDIA_IMEX_CHANNELS and the test id settings. It ends in
+# the merged summary table. No Slurm, no GPU needed.
 #
 #   bash scripts/demo.sh [extra `noderun submit` flags]
 #
@@ -32,15 +35,17 @@ echo "demo: building bin/noderun"
 make --no-print-directory build
 
 ws=$(mktemp -d "${TMPDIR:-/tmp}/noderun-demo.XXXXXX")
-echo "demo: workspace $ws"
+mkdir -p "$ws/models"
+echo "demo: workspace $ws; TensorRT-LLM mode (TRTLLM_DIR=examples/trtllm)"
 set +e
-./bin/noderun --log-format console submit --local --wait \
-	--config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml \
-	--test-root examples/tests \
-	--workspace "$ws" "$@"
+TRTLLM_DIR=$PWD/examples/trtllm CONFIG_NAME=disagg-tiny PERF_TEST_PREFIX=disagg_upload-e2e \
+	stageName=demo-PerfSanity LLM_MODELS_ROOT="$ws/models" NVIDIA_IMEX_CHANNELS=0 \
+	./bin/noderun --log-format console submit --local --wait --workspace "$ws" "$@"
 rc=$?
 set -e
 echo
 echo "demo: exit status $rc; look around in $ws:"
 echo "  results.xml  summary.md  job-result.json  logs/<role>/  .noderun/tasks/<role>/<rank>.json"
+echo "  disagg_upload-e2e-disagg-tiny/ (the test's own files: role logs, hostnames, Done)"
+echo "  test_output/<role>.<rank>.json (what each role of the stand-in saw)"
 exit "$rc"
