@@ -1,13 +1,13 @@
 package noderun
 
 import (
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // launcherPrefixes are the variables that make pytest (through mpi4py or
@@ -18,9 +18,6 @@ var launcherPrefixes = []string{"PMI", "PMIX", "MPI", "OMPI", "SLURM"}
 
 // keptLauncherVars survive the strip: the test code reads the rank from it.
 var keptLauncherVars = map[string]bool{"SLURM_PROCID": true}
-
-// secretMarkers make a variable's value unfit for logs.
-var secretMarkers = []string{"TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"}
 
 // environ is an environment in which later entries replace earlier ones.
 // It lists its entries sorted by name, so that the child's env is the same
@@ -123,47 +120,7 @@ func (e *environ) LogDump(log zerolog.Logger) {
 	}
 	d := zerolog.Dict()
 	for _, n := range e.names() {
-		d = d.Str(n, redact(n, e.values[n]))
+		d = d.Str(n, redact.Value(n, e.values[n]))
 	}
 	log.Debug().Dict("env", d).Msg("child environment")
 }
-
-// redact hides the value of a variable whose name marks it as a secret,
-// and the credentials of URLs in any other value (proxies, git remotes).
-func redact(name, value string) string {
-	if secretName(name) {
-		return "<redacted>"
-	}
-	return urlCredentials.ReplaceAllString(value, "${1}<redacted>@")
-}
-
-// redactArgs is redact for a command line: the value of --NAME=VALUE and
-// of --NAME VALUE when NAME marks a secret (--hf-token), and URL
-// credentials anywhere. It returns a copy for logs; the child gets argv as is.
-func redactArgs(argv []string) []string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		switch name, value, hasValue := strings.Cut(a, "="); {
-		case i > 0 && strings.HasPrefix(argv[i-1], "-") && !strings.Contains(argv[i-1], "=") && secretName(argv[i-1]):
-			out[i] = "<redacted>"
-		case hasValue && strings.HasPrefix(name, "-"):
-			out[i] = name + "=" + redact(name, value)
-		default:
-			out[i] = redact("", a)
-		}
-	}
-	return out
-}
-
-func secretName(name string) bool {
-	upper := strings.ToUpper(name)
-	for _, m := range secretMarkers {
-		if strings.Contains(upper, m) {
-			return true
-		}
-	}
-	return false
-}
-
-// urlCredentials matches the user:password@ part of a URL.
-var urlCredentials = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@`)

@@ -24,6 +24,7 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
+	"github.com/noderun/noderun/internal/redact"
 	"github.com/noderun/noderun/internal/slurmenv"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -330,7 +331,7 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	}
 	defer logf.Close()
 	r.env.LogDump(r.log)
-	shown := redactArgs(argv)
+	shown := redact.Args(argv)
 	fmt.Fprintf(logf, "noderun: role=%s rank=%d node=%s gpus=%s dir=%s argv=%q\n",
 		r.step.Role, r.task.ProcID, r.task.NodeName, strings.Join(r.rec.GPUs, ","), r.step.Command.Dir, shown)
 

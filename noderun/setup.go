@@ -18,6 +18,7 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // Files in a node's setup directory.
@@ -76,7 +77,7 @@ func (s *nodeSetup) Do(ctx context.Context) error {
 // lead runs the setup command and publishes the verdict for the waiters.
 func (s *nodeSetup) lead(ctx context.Context) error {
 	start := time.Now()
-	s.Log.Info().Strs("argv", redactArgs(s.Command.Argv)).Str("log", s.LogPath).Msg("running node setup")
+	s.Log.Info().Strs("argv", redact.Args(s.Command.Argv)).Str("log", s.LogPath).Msg("running node setup")
 	err := s.run(ctx)
 	if err != nil {
 		msg := fmt.Sprintf("setup on node %s failed: %v; see %s", s.Node, err, s.LogPath)
