@@ -12,7 +12,6 @@ clause through Job.tweak and look at what the stand-in reports.
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -27,6 +26,8 @@ SRC = Path(__file__).resolve().parents[1]
 DEFS = SRC / "tests" / "integration" / "defs"
 LAUNCHER = SRC / "tensorrt_llm" / "llmapi" / "trtllm-llmapi-launch"
 CONFIGS = SRC / "tests" / "scripts" / "perf-sanity"
+sys.path.insert(0, str(DEFS))
+from standin_contract import env_words  # noqa: E402  (the stand-in's own reading of *_env_var)
 PYTEST = [sys.executable, "-m", "pytest"]
 STAGE = "GB200-4_GPUs-PyTorch-Perf-Sanity-Example"
 JOB_ID = "4242"
@@ -52,15 +53,6 @@ class Result:
 
     def ok(self, role):
         return all(c == 0 for c in self.codes[role])
-
-
-def env_words(text):
-    out = {}
-    for word in shlex.split(text or ""):
-        name, sep, value = word.partition("=")
-        if sep:
-            out[name] = value
-    return out
 
 
 def disagg_steps(num_nodes=2):
