@@ -81,3 +81,32 @@ func packageDir(tb testing.TB) string {
 	}
 	return "./" + filepath.ToSlash(rel)
 }
+
+// CheckSection is Check for the lines between the marker lines begin and
+// end of a document kept by hand around them, such as a README: the
+// section must equal got, and -update rewrites only the section.
+func CheckSection(t testing.TB, path, begin, end string, got []byte) {
+	t.Helper()
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	b := bytes.Index(doc, []byte(begin+"\n"))
+	e := bytes.Index(doc, []byte("\n"+end))
+	if b < 0 || e < b {
+		t.Fatalf("%s has no section between %q and %q", path, begin, end)
+	}
+	start, stop := b+len(begin)+1, e+1
+	if *update {
+		out := append(append(append([]byte(nil), doc[:start]...), got...), doc[stop:]...)
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatalf("write %s: %v", path, err)
+		}
+		return
+	}
+	if want := doc[start:stop]; !bytes.Equal(got, want) {
+		line, g, w := firstDiff(got, want)
+		t.Errorf("the section %q of %s differs from the output at its line %d:\n  got:  %s\n  want: %s\nrun go test %s -update to accept, then review the diff",
+			begin, path, line, g, w, packageDir(t))
+	}
+}
