@@ -2,7 +2,7 @@
 
 A Job starts every task of every step of one test id as a local process,
 with exactly the argv, environment and files the contract prescribes
-(../../../shared/TRTLLM-CONTRACT.md of the noderun project): the launcher on
+(standin_contract.py states it clause by clause): the launcher on
 the tasks of GEN/CTX/aggregated steps of multi-node jobs, Slurm variables
 kept there and stripped to SLURM_PROCID elsewhere, the per-role pytest
 options, the computed variables, the test list and waives file, and the

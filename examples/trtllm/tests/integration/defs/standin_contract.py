@@ -3,7 +3,7 @@
 Shared by conftest.py and perf/test_perf_sanity.py.  It knows the test ids
 and configs the way TensorRT-LLM's perf/test_perf_sanity.py reads them, the
 pytest line, launcher and environment each role must get (the runner's side
-of the contract: ../shared/TRTLLM-CONTRACT.md in the noderun project), and it
+of the contract, as TensorRT-LLM's CI scripts give it), and it
 writes the records the Go tests read:
 
 * WS/test_output/<role>.<rank>.json: one per pytest process (this module),
