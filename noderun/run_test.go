@@ -363,6 +363,7 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	start := time.Now()
 	code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), make(chan os.Signal))
 	took := time.Since(start)
+	t.Logf("runner returned after %s", took)
 	if code != 128+9 {
 		t.Errorf("exit status %d, want 137", code)
 	}
@@ -720,5 +721,62 @@ func TestRunLauncherAndStepLog(t *testing.T) {
 		if !strings.Contains(string(b), "output of rank "+strconv.Itoa(rank)) {
 			t.Errorf("rank %d task log lacks its output:\n%s", rank, b)
 		}
+	}
+}
+
+// The step log is a convenience: one that cannot be written never blocks
+// the child, whose output still reaches its own task log; and a descendant
+// that keeps the output open (here in a session of its own, beyond the
+// group kill) holds the runner up for about a second, not for its life.
+func TestRunStepLogNeverHolds(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	spec := testSpec(t, jobspec.KindWorker)
+	st := &spec.Steps[0]
+	st.Log = "/dev/full"
+	st.Command.Argv = []string{"sh", "-c", `head -c 300000 /dev/zero | tr '\0' x; echo; echo end-of-output`}
+	done := make(chan int, 1)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), make(chan os.Signal))
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("code %d", code)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the runner hung on a step log it cannot write")
+	}
+	b, _ := os.ReadFile(workspace.New(spec.Workspace).TaskLog(st.Role, 0))
+	if !strings.Contains(string(b), "end-of-output") {
+		t.Errorf("task log lacks the child's output (%d bytes)", len(b))
+	}
+
+	spec = testSpec(t, jobspec.KindWorker)
+	st = &spec.Steps[0]
+	st.Log = filepath.Join(spec.Workspace, "tod", "step.log")
+	pidFile := filepath.Join(spec.Workspace, "holder.pid")
+	// The child waits until the holder runs in its own session, so the
+	// group kill at the child's end cannot take it.
+	st.Command.Argv = []string{"sh", "-c", `setsid sh -c 'echo $$ > "$1"; exec sleep 60' sh "$1" &
+while [ ! -s "$1" ]; do sleep 0.01; done; echo started`, "sh", pidFile}
+	start := time.Now()
+	if code, err := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), make(chan os.Signal)); code != 0 {
+		t.Fatalf("code %d err %v", code, err)
+	}
+	took := time.Since(start)
+	t.Logf("runner returned after %s", took)
+	if b, err := os.ReadFile(pidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if took > 30*time.Second {
+		t.Errorf("runner took %s: it waited for a descendant holding the output", took)
+	}
+	if b, _ := os.ReadFile(st.Log); !strings.Contains(string(b), "started") {
+		t.Errorf("step log = %q", b)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type stepLog struct {
 	read   *os.File
 	shared *os.File
 	copied chan struct{}
+	once   sync.Once
 }
 
 func openStepLog(taskLog io.Writer, path string) (*stepLog, error) {
@@ -35,22 +37,37 @@ func openStepLog(taskLog io.Writer, path string) (*stepLog, error) {
 	s := &stepLog{child: w, read: r, shared: shared, copied: make(chan struct{})}
 	go func() {
 		defer close(s.copied)
-		_, _ = io.Copy(io.MultiWriter(taskLog, shared), r)
+		_, _ = io.Copy(bothLogs{taskLog, shared}, r)
 	}()
 	return s, nil
+}
+
+// bothLogs writes to both logs and never fails: a log that stops taking
+// output must not stop the other, nor leave the child blocked on a full pipe.
+type bothLogs struct{ a, b io.Writer }
+
+func (w bothLogs) Write(p []byte) (int, error) {
+	_, _ = w.a.Write(p)
+	_, _ = w.b.Write(p)
+	return len(p), nil
 }
 
 // started drops the runner's copy of the write end, so that the copy ends
 // when the child's group has closed it.
 func (s *stepLog) started() { s.child.Close() }
 
-// close waits up to wait for the output still in the pipe, then lets go.
+// close waits up to wait for the output still in the pipe, then cuts off
+// whatever descendants still hold it, and returns once nothing more is
+// written to either log.
 func (s *stepLog) close(wait time.Duration) {
-	s.child.Close()
-	select {
-	case <-s.copied:
-	case <-time.After(wait):
-	}
-	s.read.Close()
-	s.shared.Close()
+	s.once.Do(func() {
+		s.child.Close()
+		select {
+		case <-s.copied:
+		case <-time.After(wait):
+		}
+		s.read.Close()
+		<-s.copied
+		s.shared.Close()
+	})
 }
