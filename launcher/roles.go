@@ -30,8 +30,8 @@ func (p *Prepared) WriteRoles(w io.Writer) error {
 		fmt.Fprintf(bw, "  argv: %s\n", strings.Join(quoteWords(redact.Args(argv)), " "))
 		fmt.Fprintf(bw, "  dir:  %s\n", st.Command.Dir)
 		env := []string{}
-		if p.Spec.Job.Layout == jobspec.LayoutDisaggregated {
-			env = append(env, jobspec.EnvServingType+"="+st.Role)
+		if role, ok := p.Spec.ServingType(&st); ok {
+			env = append(env, jobspec.EnvServingType+"="+role)
 		}
 		for _, e := range st.Command.Env {
 			env = append(env, e.Name+"="+redact.Value(e.Name, e.Value))
@@ -44,7 +44,7 @@ func (p *Prepared) WriteRoles(w io.Writer) error {
 		switch {
 		case len(st.Launcher) > 0:
 			fmt.Fprintln(bw, "        Slurm/MPI variables kept for the launcher, which removes them for rank 0's pytest")
-		case st.Kind != jobspec.KindWorker || p.Spec.Nodes == 1:
+		case p.Spec.StripsLauncherEnv(&st):
 			fmt.Fprintln(bw, "        PMI*, PMIX*, MPI*, OMPI*, SLURM* removed except SLURM_PROCID")
 		}
 		if st.Log != "" {

@@ -197,7 +197,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.step.Kind != jobspec.KindWorker || r.spec.Nodes == 1 {
+	if r.spec.StripsLauncherEnv(r.step) {
 		removed := r.env.StripLauncher()
 		r.log.Debug().Strs("removed", removed).Msg("removed MPI/PMI/Slurm variables for a non-MPI child")
 	}
@@ -219,8 +219,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.env.Set(EnvNode, r.task.NodeName)
 	// TensorRT-LLM's test code takes its role from here; an aggregated
 	// worker must not inherit one that CI happened to export.
-	if r.spec.Job.Layout == jobspec.LayoutDisaggregated {
-		r.env.Set(jobspec.EnvServingType, r.step.Role)
+	if role, ok := r.spec.ServingType(r.step); ok {
+		r.env.Set(jobspec.EnvServingType, role)
 	} else {
 		r.env.Unset(jobspec.EnvServingType)
 	}

@@ -172,6 +172,23 @@ const (
 	PeriodicJunit = "--periodic-junit-xmlpath"
 )
 
+// StripsLauncherEnv reports whether the step's children must not see the
+// MPI/PMI/Slurm variables: servers, the benchmark and every step of a
+// one-node job, else pytest would initialise MPI.
+func (s *Spec) StripsLauncherEnv(st *Step) bool {
+	return st.Kind != KindWorker || s.Nodes == 1
+}
+
+// ServingType is the DISAGG_SERVING_TYPE of the step's children: its role
+// in a disaggregated job; ok is false in an aggregated one, where the
+// variable must be unset.
+func (s *Spec) ServingType(st *Step) (value string, ok bool) {
+	if s.Job.Layout != LayoutDisaggregated {
+		return "", false
+	}
+	return st.Role, true
+}
+
 // RunsPytest reports whether the task of that rank runs pytest: under a
 // launcher only rank 0 does, the other ranks serve it as MPI workers.
 func (st *Step) RunsPytest(rank int) bool {
