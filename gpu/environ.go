@@ -13,8 +13,9 @@ func (d *Decision) hideAll() {
 	d.Set[EnvNvidiaVisible] = noGPUContainer
 }
 
-// bind sets the variables for the chosen GPUs. NVIDIA_VISIBLE_DEVICES only
-// takes UUIDs: a container runtime would read indices as the host's.
+// bind sets the variables for the chosen GPUs. NVIDIA_VISIBLE_DEVICES gets
+// UUIDs only here: indices in another space than the host's would select
+// the wrong GPUs (containerWithoutNVML handles Slurm's host indices).
 func (d *Decision) bind(chosen []string, byUUID bool) {
 	d.Devices = chosen
 	list := strings.Join(chosen, ",")

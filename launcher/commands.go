@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -43,6 +44,7 @@ type trtllmCommands struct {
 	defs     string   // pytest's cwd and --rootdir
 	launcher string
 	stage    string
+	imex     string
 	timeout  int
 	splits   int
 	group    int
@@ -69,9 +71,35 @@ func (c trtllmCommands) argv(ws workspace.Layout, deciding bool) []string {
 		// The runner puts the task's junit path after --periodic-junit-xmlpath.
 		a = append(a, "--periodic-junit", jobspec.PeriodicJunit, "--periodic-batch-size=1", "--periodic-save-unfinished-test", "--periodic-hang-traceback")
 	}
-	a = append(a, c.args...)
+	if deciding {
+		a = append(a, c.args...)
+	} else {
+		a = append(a, withoutStageOutputs(c.args)...)
+	}
 	return append(a, "--test-list="+ws.TestList(), "--splitting-algorithm", "least_duration",
 		"--splits", strconv.Itoa(c.splits), "--group", strconv.Itoa(c.group))
+}
+
+// stageOutputs are the options whose files belong to the deciding role
+// alone: TensorRT-LLM's CI drops them, with their values, from every other
+// role's line.
+var stageOutputs = []string{"--csv", "--cov", "--periodic"}
+
+// withoutStageOutputs drops the stageOutputs options from args: --opt=value
+// whole, and --opt with the value after it.
+func withoutStageOutputs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(args[i], "=")
+		if !slices.ContainsFunc(stageOutputs, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			out = append(out, args[i])
+			continue
+		}
+		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			i++
+		}
+	}
+	return out
 }
 
 func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
@@ -93,6 +121,7 @@ func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
 			st.TaskEnv = append(st.TaskEnv, jobspec.EnvFlashinferJITDir)
 		}
 		st.TaskEnv = append(st.TaskEnv, jobspec.EnvTimeoutDataFile)
+		env = append(env, jobspec.EnvVar{Name: "NVIDIA_IMEX_CHANNELS", Value: c.imex})
 		switch {
 		case mode == ModeGenOnly && gen:
 			if n, err := strconv.Atoi(cfg.Concurrency); err != nil || n < 1 {
@@ -113,12 +142,18 @@ func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
 		if st.Deciding {
 			st.JunitOption = jobspec.PeriodicJunit
 		}
+		if worker && plan.Nodes == 1 {
+			// Without the launcher pytest runs on every task, and only
+			// step rank 0 may: one task, which sees the node's GPUs and
+			// whose server runs its executor in-process.
+			st.Tasks, st.TasksPerNode = 1, 1
+		}
 		if worker && plan.Nodes > 1 {
 			st.Launcher = []string{c.launcher}
 			// The launcher joins and re-splits its arguments on spaces.
 			for _, a := range append(slices.Clone(st.Launcher), st.Command.Argv...) {
 				if strings.IndexFunc(a, unicode.IsSpace) >= 0 {
-					return usageError(flagPytestArg, "%q contains white space, which %s splits apart: the launched command would differ", a, filepath.Base(c.launcher))
+					return exitcode.Usagef("%q in %s's command line contains white space, which the launcher splits apart: give paths and --pytest-arg values without it", a, st.Role)
 				}
 			}
 		}
@@ -135,18 +170,55 @@ func (c trtllmCommands) attach(p *Prepared, cfg *Config) error {
 	return nil
 }
 
-// testMode resolves --test-mode and, in TensorRT-LLM mode, its settings.
-// cmd is the plain-mode command (pytest, its args, the test root).
-func (v *validator) testMode(req Request, cmd jobspec.Command) (roleCommands, []byte) {
-	mode := orDefault(req.TestMode, TestModeAuto)
-	switch mode {
+// resolveTestMode is TestModePlain or TestModeTRTLLM as req asks, "" for
+// an unknown mode.
+func resolveTestMode(req Request) string {
+	switch mode := orDefault(req.TestMode, TestModeAuto); mode {
 	case TestModeAuto:
-		mode = TestModePlain
 		if req.TrtllmDir != "" {
-			mode = TestModeTRTLLM
+			return TestModeTRTLLM
 		}
+		return TestModePlain
 	case TestModePlain, TestModeTRTLLM:
+		return mode
+	}
+	return ""
+}
+
+// trtllmDefaultPrefix is the test prefix when none is given in TensorRT-LLM
+// mode: the form its test reads for the config's layout and mode.
+func trtllmDefaultPrefix(cfg *Config) string {
+	if cfg.Layout == jobspec.LayoutAggregated {
+		return "aggr_upload"
+	}
+	if cfg.BenchmarkMode == ModeE2E {
+		return "disagg_upload-" + ModeE2E
+	}
+	return "disagg_upload-" + ModeGenOnly
+}
+
+// trtllmPrefix checks that TensorRT-LLM's test can read the id: it takes
+// the layout and the benchmark mode from the prefix (contract §1).
+func (v *validator) trtllmPrefix(cfg *Config, prefix string) {
+	kind, mode, _ := strings.Cut(prefix, "-")
+	switch {
+	case cfg.Layout == jobspec.LayoutDisaggregated && (kind == "disagg" || kind == "disagg_upload") && (mode == ModeE2E || mode == ModeGenOnly):
+	case cfg.Layout == jobspec.LayoutDisaggregated:
+		v.add(usageError(flagTestPrefix, "%q: TensorRT-LLM's test reads a disaggregated id as disagg[_upload]-e2e or disagg[_upload]-gen_only (gen_only_no_context comes from benchmark.mode); use e.g. disagg_upload-e2e", prefix))
+	case cfg.Layout == jobspec.LayoutAggregated && (prefix == "aggr" || prefix == "aggr_upload"):
+	case cfg.Layout == jobspec.LayoutAggregated && mode == "ctx_only":
+		v.add(usageError(flagTestPrefix, "%q: ctx_only runs a disaggregated config with the aggregated launch, which noderun does not plan yet", prefix))
 	default:
+		v.add(usageError(flagTestPrefix, "%q: TensorRT-LLM's test reads an aggregated id as aggr or aggr_upload; use aggr_upload with --server-name", prefix))
+	}
+}
+
+// testMode resolves --test-mode and, in TensorRT-LLM mode, its settings.
+// cmd is the plain-mode command (pytest, its args, the test root); cfg is
+// nil when the config could not be read.
+func (v *validator) testMode(req Request, cmd jobspec.Command, cfg *Config, id TestID) (roleCommands, []byte) {
+	mode := resolveTestMode(req)
+	if mode == "" {
 		v.add(usageError(flagTestMode, "%q: use auto, trtllm or plain", req.TestMode))
 		return nil, nil
 	}
@@ -161,9 +233,16 @@ func (v *validator) testMode(req Request, cmd jobspec.Command) (roleCommands, []
 		}
 		return plainCommands{cmd: cmd}, nil
 	}
+	if cfg != nil {
+		v.trtllmPrefix(cfg, id.Prefix)
+	}
 	c := trtllmCommands{pytest: cmd.Argv[0], args: cmd.Argv[1 : len(cmd.Argv)-1], defs: cmd.Dir,
-		launcher: req.Launcher, stage: req.StageName, timeout: req.PytestTimeout, splits: req.Splits, group: req.Group}
-	if c.launcher == "" {
+		launcher: req.Launcher, stage: req.StageName, imex: orDefault(req.IMEXChannels, "0"), timeout: req.PytestTimeout, splits: req.Splits, group: req.Group}
+	switch {
+	case strings.Contains(c.launcher, "/"):
+		// A path, not a name to look up in PATH: the tasks run elsewhere.
+		c.launcher = v.dir(flagLauncher, c.launcher, true)
+	case c.launcher == "":
 		if req.TrtllmDir == "" {
 			v.add(usageError(flagTrtllmDir, "is needed in TensorRT-LLM mode for the launcher: set it, or give %s", flagLauncher))
 		} else {

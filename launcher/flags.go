@@ -44,6 +44,7 @@ type Request struct {
 	StageName     string
 	PytestTimeout int
 	WaivesFile    string
+	IMEXChannels  string
 	Splits        int
 	Group         int
 
@@ -121,6 +122,7 @@ var (
 	flagStageName     = flagName{"stage-name", env("STAGE_NAME", "stageName")}
 	flagPytestTimeout = flagName{"pytest-timeout", env("PYTEST_TIMEOUT")}
 	flagWaivesFile    = flagName{"waives-file", env("WAIVES_FILE")}
+	flagIMEXChannels  = flagName{"imex-channels", env("IMEX_CHANNELS", "NVIDIA_IMEX_CHANNELS")}
 	flagSplits        = flagName{"splits", env("SPLITS")}
 	flagGroup         = flagName{"group", env("GROUP")}
 )
@@ -186,7 +188,8 @@ func (r *Request) Flags() []cli.Flag {
 
 		str(flagTestModule, catTest, "pytest `MODULE`, relative to the test root", DefaultTestModule, &r.TestModule),
 		str(flagTestFunction, catTest, "test `FUNCTION` in the module", DefaultTestFunction, &r.TestFunction),
-		str(flagTestPrefix, catTest, "`PREFIX` of the test parameter: MODULE::FUNCTION[PREFIX-CONFIG(-SERVER)]; a last part e2e, gen_only or gen_only_no_context sets the benchmark mode", DefaultTestPrefix, &r.TestPrefix),
+		dflt(str(flagTestPrefix, catTest, "`PREFIX` of the test parameter: MODULE::FUNCTION[PREFIX-CONFIG(-SERVER)]; a last part e2e, gen_only or gen_only_no_context sets the benchmark mode", "", &r.TestPrefix),
+			DefaultTestPrefix+"; TensorRT-LLM mode: disagg_upload-e2e, disagg_upload-gen_only or aggr_upload, as the config says"),
 
 		dflt(str(flagTestRoot, catRun, "`DIR` where pytest runs", "", &r.TestRoot), "$TRTLLM_DIR/tests/integration/defs when TRTLLM_DIR is set, else the current directory"),
 		str(flagPytest, catRun, "pytest executable (`CMD`), used as given", DefaultPytest, &r.Pytest),
@@ -225,6 +228,7 @@ func (r *Request) Flags() []cli.Flag {
 		&cli.IntFlag{Name: flagPytestTimeout.Name, Category: catTRTLLM, EnvVars: flagPytestTimeout.Env, Value: DefaultPytestTimeout, Destination: &r.PytestTimeout,
 			Usage: "pytest --timeout in `SECONDS`"},
 		str(flagWaivesFile, catTRTLLM, "waives `FILE` copied to WS/waives.txt (pytest --waives-file)", "", &r.WaivesFile),
+		str(flagIMEXChannels, catTRTLLM, "NVIDIA_IMEX_CHANNELS (`LIST`) every role gets, as TensorRT-LLM's CI sets it", "0", &r.IMEXChannels),
 		&cli.IntFlag{Name: flagSplits.Name, Category: catTRTLLM, EnvVars: flagSplits.Env, Value: 1, Destination: &r.Splits, Usage: "pytest --splits `N`"},
 		&cli.IntFlag{Name: flagGroup.Name, Category: catTRTLLM, EnvVars: flagGroup.Env, Value: 1, Destination: &r.Group, Usage: "pytest --group `K` (1..N)"},
 	}

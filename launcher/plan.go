@@ -80,7 +80,9 @@ func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 
 func (p *Plan) disaggregated(cfg *Config, o PlanOptions) error {
 	p.BenchmarkMode = cfg.BenchmarkMode
-	if o.BenchmarkMode != "" {
+	// The id names e2e or gen_only; gen_only_no_context is a gen_only id
+	// whose YAML says no context.
+	if o.BenchmarkMode != "" && (o.BenchmarkMode != ModeGenOnly || cfg.BenchmarkMode != ModeGenOnlyNoContext) {
 		p.BenchmarkMode = o.BenchmarkMode
 	}
 	numGen, numCtx := cfg.NumGenServers, cfg.NumCtxServers

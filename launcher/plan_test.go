@@ -185,10 +185,14 @@ func TestPlanTiny(t *testing.T) {
 		{"gen_only_no_context", "gen-only-no-context.yaml", "", "", "",
 			[]step{{"GEN_0", 0, 1, 2}, {"DISAGG_SERVER", 0, 1, 1}, {"BENCHMARK", 0, 1, 1}}, 1},
 		// Upstream names the mode in the test id and leaves the YAML at
-		// e2e: the mode asked for wins, both ways.
+		// e2e: the id's mode wins.
 		{"e2e file run as gen_only_no_context", "disagg-tiny.yaml", "", "", ModeGenOnlyNoContext,
 			[]step{{"GEN_0", 0, 2, 4}, {"DISAGG_SERVER", 0, 1, 1}, {"BENCHMARK", 0, 1, 1}}, 2},
+		// ... except that gen_only_no_context is a gen_only id whose YAML
+		// says no context: the YAML keeps it.
 		{"no-context file run as gen_only", "gen-only-no-context.yaml", "", "", ModeGenOnly,
+			[]step{{"GEN_0", 0, 1, 2}, {"DISAGG_SERVER", 0, 1, 1}, {"BENCHMARK", 0, 1, 1}}, 1},
+		{"no-context file run as e2e", "gen-only-no-context.yaml", "", "", ModeE2E,
 			[]step{{"GEN_0", 0, 1, 2}, {"GEN_1", 1, 1, 2}, {"GEN_2", 2, 1, 2}, {"CTX_0", 3, 1, 1}, {"DISAGG_SERVER", 0, 1, 1}, {"BENCHMARK", 0, 1, 1}}, 4},
 		{"aggregated two nodes", "aggr-tiny.yaml", "tiny_tp4", "", "",
 			[]step{{"WORKER", 0, 2, 4}}, 2},

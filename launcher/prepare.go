@@ -86,6 +86,9 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 
 	cfg, cfgPath, name := l.findConfig(v, req)
 	id.ConfigName = name
+	if cfg != nil && req.TestPrefix == "" && resolveTestMode(req) == TestModeTRTLLM {
+		id.Prefix = trtllmDefaultPrefix(cfg)
+	}
 	if cfg != nil {
 		id.ServerName = v.serverName(cfg, cfgPath, req.ServerName)
 		if req.MPI != "" && !mpiType.MatchString(req.MPI) {
@@ -129,7 +132,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		spec.Job = jobspec.Job{Name: stub.JobName, TestID: id.String(), ConfigName: id.ConfigName, ConfigFile: absConfig,
 			Layout: cfg.Layout, ServerName: id.ServerName}
 	}
-	cmds, waives := v.testMode(req, jobspec.Command{Argv: append(argv, id.String()), Dir: testRoot})
+	cmds, waives := v.testMode(req, jobspec.Command{Argv: append(argv, id.String()), Dir: testRoot}, cfg, id)
 	p.Waives = waives
 	return cfg, stub, cmds
 }

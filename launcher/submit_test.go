@@ -46,17 +46,27 @@ func TestSubmitGolden(t *testing.T) {
 		}},
 		// The seed's request, entirely from CI's environment: module and
 		// prefix from PERF_TEST_*, the config found through TRTLLM_DIR, and
-		// the test root defaulting to TRTLLM_DIR/tests/integration/defs.
-		// TRTLLM_DIR turns on TensorRT-LLM mode: the launcher on the
-		// multi-node workers, the conftest's options, role logs under TOD.
+		// the test root defaulting to TRTLLM_DIR/tests/integration/defs. A
+		// custom prefix is a plain pytest suite's: plain mode, asked for.
 		{"custom-prefix", map[string]string{
-			"PERF_TEST_MODULE": "perf/test_perf_enhanced.py",
-			"PERF_TEST_PREFIX": "custom_test",
-			"CONFIG_NAME":      "disagg-tiny",
-			"TRTLLM_DIR":       "ROOT/trtllm",
-			"WORKSPACE":        "ROOT/ws",
-			"NODERUN_DRY_RUN":  "true",
-			"stageName":        "GB200-8_GPUs-PyTorch-PerfSanity-1",
+			"PERF_TEST_MODULE":  "perf/test_perf_enhanced.py",
+			"PERF_TEST_PREFIX":  "custom_test",
+			"CONFIG_NAME":       "disagg-tiny",
+			"TRTLLM_DIR":        "ROOT/trtllm",
+			"WORKSPACE":         "ROOT/ws",
+			"NODERUN_DRY_RUN":   "true",
+			"NODERUN_TEST_MODE": "plain",
+		}, nil},
+		// TensorRT-LLM mode from CI's environment alone: TRTLLM_DIR turns it
+		// on; the prefix defaults to the form the test reads for an e2e
+		// config; the launcher on the multi-node workers, the conftest's
+		// options, role logs under TOD.
+		{"trtllm-e2e", map[string]string{
+			"CONFIG_NAME":     "disagg-tiny",
+			"TRTLLM_DIR":      "ROOT/trtllm",
+			"WORKSPACE":       "ROOT/ws",
+			"NODERUN_DRY_RUN": "true",
+			"stageName":       "GB200-8_GPUs-PyTorch-PerfSanity-1",
 		}, nil},
 		// gen_only in TensorRT-LLM mode: the GEN servers' queue size from the
 		// first concurrency, a waives file copied, splits passed on.
@@ -378,9 +388,18 @@ func TestSubmitValidation(t *testing.T) {
 			"--trtllm-dir (env NODERUN_TRTLLM_DIR or TRTLLM_DIR): is needed in TensorRT-LLM mode for the launcher"},
 		// trtllm-llmapi-launch re-splits its arguments on spaces.
 		{"space in a launched argument", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--pytest-arg", "-k a b"},
-			`"-k a b" contains white space, which trtllm-llmapi-launch splits apart`},
+			`"-k a b" in GEN_0's command line contains white space, which the launcher splits apart`},
 		{"group beyond splits", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--splits", "2", "--group", "3"},
 			"group 3 of 2 splits"},
+		// The test reads the layout and mode from the id.
+		{"trtllm custom prefix", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "custom_test"},
+			`"custom_test": TensorRT-LLM's test reads a disaggregated id as disagg[_upload]-e2e or disagg[_upload]-gen_only`},
+		{"trtllm aggregated prefix on a disaggregated config", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "aggr_upload"},
+			"reads a disaggregated id as"},
+		{"trtllm disaggregated prefix on an aggregated config", []string{"--workspace", "ROOT/ws", "--config-name", "aggr-tiny", "--server-name", "tiny_tp4", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "disagg_upload-e2e"},
+			"reads an aggregated id as aggr or aggr_upload"},
+		{"trtllm ctx_only", []string{"--workspace", "ROOT/ws", "--config-name", "aggr-tiny", "--server-name", "tiny_tp4", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "aggr-ctx_only"},
+			"ctx_only runs a disaggregated config with the aggregated launch, which noderun does not plan yet"},
 		{"gen_only without a concurrency", []string{"--workspace", "ROOT/ws", "--config-name", "no-concurrency", "--trtllm-dir", "ROOT/trt", "--stage-name", "s", "--test-prefix", "disagg-gen_only"},
 			"benchmark.concurrency_list: gen_only sizes the GEN servers' request queues by the first concurrency"},
 		{"launcher in plain mode", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--launcher", "/x"},

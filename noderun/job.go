@@ -186,9 +186,9 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 }
 
 // start starts one step, after removing what an earlier run left of its
-// done file.
+// shared files.
 func (s *supervisor) start(ctx context.Context, st *jobspec.Step, nodes []string) (RunningStep, error) {
-	if err := clearDoneFile(st); err != nil {
+	if err := clearStepFiles(st); err != nil {
 		return nil, err
 	}
 	return s.o.Starter.Start(ctx, st, nodes)

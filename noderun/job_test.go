@@ -316,22 +316,27 @@ func TestJobStepKilledWhileSlurmEndsTheJob(t *testing.T) {
 	}
 }
 
-// TensorRT-LLM's gen_only benchmark waits for TOD/gen_server_<i>.done: the
-// supervisor removes a stale one before GEN_0 starts and touches it only once
-// the step has ended.
+// TensorRT-LLM's gen_only benchmark waits for TOD/gen_server_<i>.done and
+// then parses TOD/gen_server_<i>.log: the supervisor removes stale ones
+// before GEN_0 starts and touches the done file only once the step has ended.
 func TestJobDoneFile(t *testing.T) {
 	spec := disaggSpec(t)
 	done := filepath.Join(spec.Workspace, "tod", "gen_server_0.done")
+	log := filepath.Join(spec.Workspace, "tod", "gen_server_0.log")
 	if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(done, nil, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{done, log} {
+		if err := os.WriteFile(f, []byte("an earlier attempt"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	spec.Steps[0].DoneFile = done
+	spec.Steps[0].DoneFile, spec.Steps[0].Log = done, log
 	j := startJob(t, spec, &fakeStarter{})
-	if _, err := os.Stat(done); !os.IsNotExist(err) {
-		t.Fatalf("stale done file still there while GEN_0 runs: %v", err)
+	for _, f := range []string{done, log} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Fatalf("stale %s still there while GEN_0 runs: %v", filepath.Base(f), err)
+		}
 	}
 	j.starter.step("GEN_0").end(0)
 	deadline := time.Now().Add(5 * time.Second)

@@ -200,10 +200,11 @@ func TestLocalTensorRTLLM(t *testing.T) {
 			launched: "GEN_0", tod: "disagg_upload-gen_only-disagg-tiny", logs: []string{"gen_server_0.log"}, done: "gen_server_0.done"},
 		{name: "aggregated across 2 nodes", env: []string{"CONFIG_NAME=agg_2nodes", "PERF_TEST_PREFIX=aggr_upload"},
 			args: []string{"--server-name", "tiny_tp4"}, launched: "WORKER"},
-		// A stage CSV on every role breaks §3: the stand-in notices and the
-		// job fails, so a change that breaks a clause fails this test.
+		// A --test-prefix other than $stageName breaks §3: the stand-in
+		// notices and the job fails, so a change that breaks a clause fails
+		// this test.
 		{name: "broken clause fails", env: []string{"CONFIG_NAME=disagg-tiny", "PERF_TEST_PREFIX=disagg_upload-e2e"},
-			args: []string{"--pytest-arg=--csv=/tmp/elsewhere.csv"}, wantCode: 1},
+			args: []string{"--stage-name", "another-stage"}, wantCode: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
