@@ -1,8 +1,10 @@
 package launcher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -117,15 +119,20 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // ParseConfig parses a perf config; path is only used in error messages.
 // Every problem found is reported, each as a *ConfigError with file:line.
 func ParseConfig(path string, data []byte) (*Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: path, Line: line, Msg: m[2]}
-		}
-		return nil, &ConfigError{File: path, Msg: err.Error()}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, next yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, yamlError(path, err)
+	}
+	// PyYAML's safe_load, which TensorRT-LLM's test uses, refuses a second
+	// document; noderun would size the job from the first.
+	if err := dec.Decode(&next); err == nil {
+		return nil, &ConfigError{File: path, Line: next.Line, Msg: "a second YAML document starts here: a perf config is one document; remove the --- line or split the file"}
+	} else if err != io.EOF {
+		return nil, yamlError(path, err)
 	}
 	p := &configParser{file: path}
+	p.duplicateKeys(&doc, "")
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
@@ -139,6 +146,15 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		return nil, errors.Join(p.errs...)
 	}
 	return c, nil
+}
+
+// yamlError is a YAML syntax error at its file:line.
+func yamlError(path string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &ConfigError{File: path, Line: line, Msg: m[2]}
+	}
+	return &ConfigError{File: path, Msg: err.Error()}
 }
 
 type configParser struct {

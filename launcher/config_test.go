@@ -69,6 +69,25 @@ func TestParseConfigErrors(t *testing.T) {
 			`c.yaml:5: server_configs[1] (a).name: name "a" already used at line 4`},
 		{"aggregated server env", "hardware:\n  gpus_per_node: 4\nserver_configs:\n  - name: a\n    server_env_var: X=`id`\n",
 			"c.yaml:5: server_configs[0] (a).server_env_var: command substitution"},
+		// PyYAML keeps the last of two equal keys and noderun read the
+		// first: sbatch asked for 8 GPUs per node while the test read 2.
+		{"duplicate key in a flow mapping", strings.Replace(disaggBase, "hardware:\n  gpus_per_node: 4\n", "hardware: {gpus_per_node: 8, gpus_per_node: 2}\nx:\n", 1),
+			"c.yaml:1: hardware: key gpus_per_node defined at line 1 column 12 and again at line 1 column 30: keep one"},
+		{"duplicate key in a block mapping", strings.Replace(disaggBase, "  num_gen_servers: 1\n", "  num_gen_servers: 1\n  gpus_per_node: 2\n", 1),
+			"c.yaml:5: hardware: key gpus_per_node defined at line 2 and again at line 5"},
+		{"duplicate section", disaggBase + "worker_config: {}\n",
+			"c.yaml:10: key worker_config defined at line 5 and again at line 10"},
+		// Passed-through sections too: TensorRT-LLM's server would read
+		// another value than the file seems to say.
+		{"duplicate key in a passed-through section", disaggBase + "    kv_cache_config: {dtype: fp8, dtype: auto}\n",
+			"c.yaml:10: worker_config.ctx.kv_cache_config: key dtype defined at line 10 column 23 and again at line 10 column 35"},
+		// Two << keys in one mapping: which base wins differs between
+		// parsers; one << with a list says it.
+		{"duplicate merge key", "a: &a {tensor_parallel_size: 2}\nb: &b {tensor_parallel_size: 4}\n" + strings.Replace(disaggBase, "  gen:\n", "  gen:\n    <<: *a\n    <<: *b\n", 1),
+			"c.yaml:10: worker_config.gen: key << defined at line 9 and again at line 10: merge several mappings with one key: <<: [*a, *b]"},
+		// safe_load refuses a second document; noderun would have read the first.
+		{"second document", disaggBase + "---\nhardware: {gpus_per_node: 8}\n",
+			"c.yaml:10: a second YAML document starts here"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +143,15 @@ func TestParseConfigAggregated(t *testing.T) {
 	s, ok := cfg.Server("tiny_tp4")
 	if !ok || s.GPUs() != 4 || !reflect.DeepEqual(s.Env, []jobspec.EnvVar{{Name: "TLLM_LOG_LEVEL", Value: "INFO"}}) {
 		t.Errorf("tiny_tp4 = %+v", s)
+	}
+}
+
+// Keys that only look alike are different keys: 1 and "1", and a key
+// repeated in two different mappings.
+func TestParseConfigDistinctKeys(t *testing.T) {
+	y := disaggBase + "metadata:\n  1: int\n  \"1\": str\n  a: {x: 1}\n  b: {x: 1}\n"
+	if _, err := ParseConfig("c.yaml", []byte(y)); err != nil {
+		t.Fatal(err)
 	}
 }
 
