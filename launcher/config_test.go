@@ -51,6 +51,11 @@ func TestParseConfigErrors(t *testing.T) {
 		// is refused where it is written.
 		{"command substitution", disaggBase + "environment:\n  worker_env_var: A=1 \"B=$(touch /tmp/pwned)\"\n",
 			`c.yaml:11: environment.worker_env_var: command substitution is not allowed in "\"B=$(touch /tmp/pwned)\""`},
+		// The shell parser dropped a NUL without a word: the child saw "ab".
+		{"NUL in an env value", disaggBase + "environment:\n  worker_env_var: \"A=1 B=a\\0b\"\n",
+			`c.yaml:11: environment.worker_env_var: a NUL byte is not allowed in "B=a\x00b": no process can receive one`},
+		{"NUL on a later line", disaggBase + "environment:\n  worker_env_var: \"A=1\\nB=a\\0b\"\n",
+			`c.yaml:12: environment.worker_env_var: a NUL byte is not allowed in "B=a\x00b"`},
 		{"word without =", disaggBase + "environment:\n  server_env_var: A=1 oops\n",
 			`c.yaml:11: environment.server_env_var: "oops" is not NAME=value`},
 		{"bad variable name", disaggBase + "environment:\n  server_env_var: 1A=1\n",

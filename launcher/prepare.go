@@ -94,6 +94,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 	}
 	p.TestID = id
 
+	v.noNUL(req)
 	testRoot := l.testRoot(v, req)
 	argv := append([]string{orDefault(req.Pytest, DefaultPytest)}, v.args(&req.PytestArgs, flagPytestArg, false)...)
 	spec.Srun.Args = v.args(&req.SrunArgs, flagSrunArg, false)
@@ -223,6 +224,22 @@ func (l *Launcher) testRoot(v *validator, req Request) string {
 		l.o.Log.Warn().Str("test_root", root).Err(err).Msg("the test root is not visible here; pytest will run there on the compute nodes")
 	}
 	return root
+}
+
+// noNUL refuses a NUL byte in the flags whose values become an argument, a
+// path or a working directory without a character check of their own: no
+// execve or open can carry one. The repeatable flags and --setup are checked
+// where they are parsed.
+func (v *validator) noNUL(req Request) {
+	for _, s := range []struct {
+		f     flagName
+		value string
+	}{{flagConfig, req.Config}, {flagConfigDir, req.ConfigDir}, {flagTestRoot, req.TestRoot}, {flagTrtllmDir, req.TrtllmDir},
+		{flagPytest, req.Pytest}, {flagLauncher, req.Launcher}, {flagNodeLocalDir, req.NodeLocalDir}} {
+		if strings.IndexByte(s.value, 0) >= 0 {
+			v.add(usageError(s.f, "%q contains a NUL byte, which no argument or path can carry", s.value))
+		}
+	}
 }
 
 // setup parses --setup into the once-per-node command; nil for none.
@@ -408,7 +425,7 @@ func (v *validator) args(a *ArgList, f flagName, sbatch bool) []string {
 	}
 	for _, arg := range args {
 		if strings.IndexByte(arg, 0) >= 0 {
-			v.add(usageError(f, "%q contains a NUL byte", arg))
+			v.add(usageError(f, "%q contains a NUL byte, which no argument can carry", arg))
 			continue
 		}
 		if !sbatch {

@@ -370,6 +370,20 @@ func TestSubmitValidation(t *testing.T) {
 		{"relative node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "tmp"}, "must be an absolute path"},
 		{"negative timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "-1s"}, "--kill-grace (env NODERUN_KILL_GRACE): -1s is negative"},
 		{"local gpus without local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local-gpus", "2"}, "only applies with --local"},
+		// No argument, environment entry or path can carry a NUL through
+		// execve; each is refused where the user wrote it.
+		{"NUL in a pytest arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--pytest-arg", "-k\x00x"},
+			`--pytest-arg (env NODERUN_PYTEST_ARGS): "-k\x00x" contains a NUL byte, which no argument can carry`},
+		{"NUL in an srun arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--srun-arg", "--x=\x00"},
+			`--srun-arg (env NODERUN_SRUN_ARGS): "--x=\x00" contains a NUL byte`},
+		{"NUL in an sbatch arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--sbatch-arg", "--comment=\x00"},
+			`--sbatch-arg (env NODERUN_SBATCH_ARGS): "--comment=\x00" contains a NUL byte`},
+		{"NUL in a setup word", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--setup", "bash in\x00stall.sh"},
+			`--setup (env NODERUN_SETUP): a NUL byte is not allowed in "in\x00stall.sh"`},
+		{"NUL in the pytest command", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--pytest", "py\x00test"},
+			`--pytest (env NODERUN_PYTEST): "py\x00test" contains a NUL byte, which no argument or path can carry`},
+		{"NUL in the node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "/a\x00b"},
+			`--node-local-dir (env NODERUN_NODE_LOCAL_DIR): "/a\x00b" contains a NUL byte`},
 		{"bad mpi", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--mpi", "pmix;x"}, "is not an MPI type"},
 		// TensorRT-LLM mode: the conftest's --test-prefix is the stage name.
 		{"trtllm without stage", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", ""},
