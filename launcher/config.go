@@ -141,6 +141,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &ConfigError{File: path, Line: root.Line, Msg: "not a perf config: the file must be a YAML mapping with hardware and worker_config or server_configs"}
 	}
+	p.checkKeys(root)
 	c := p.parse(root)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)

@@ -90,6 +90,33 @@ func TestParseConfigErrors(t *testing.T) {
 		// parsers; one << with a list says it.
 		{"duplicate merge key", "a: &a {tensor_parallel_size: 2}\nb: &b {tensor_parallel_size: 4}\n" + strings.Replace(disaggBase, "  gen:\n", "  gen:\n    <<: *a\n    <<: *b\n", 1),
 			"c.yaml:10: worker_config.gen: key << defined at line 9 and again at line 10: merge several mappings with one key: <<: [*a, *b]"},
+		// A misspelt key in a section noderun reads whole: the default was
+		// used and nobody was told.
+		{"misspelt hardware key", strings.Replace(disaggBase, "  gpus_per_node: 4\n", "  gpus_per_node: 4\n  num_gen_server: 3\n", 1),
+			"c.yaml:3: hardware.num_gen_server: unknown key: did you mean num_gen_servers?"},
+		{"unknown hardware key", strings.Replace(disaggBase, "  gpus_per_node: 4\n", "  gpus_per_node: 4\n  colour: red\n", 1),
+			"c.yaml:3: hardware.colour: unknown key: hardware takes gpus_per_node, num_ctx_servers, num_gen_servers"},
+		{"misspelt benchmark key", "benchmark:\n  concurency_list: '1 2'\n" + disaggBase,
+			"c.yaml:2: benchmark.concurency_list: unknown key: did you mean concurrency_list?"},
+		{"misspelt slurm key", "slurm:\n  job_tmie: '01:00:00'\n" + disaggBase,
+			"c.yaml:2: slurm.job_tmie: unknown key: did you mean job_time?"},
+		// worker_config entries are the server's options and stay free, but
+		// a near miss of a size key would size the job as if it were 1.
+		{"misspelt size key", strings.Replace(disaggBase, "    tensor_parallel_size: 4\n", "    tensor_paralel_size: 4\n", 1),
+			"c.yaml:7: worker_config.gen.tensor_paralel_size: unknown key: did you mean tensor_parallel_size?"},
+		{"size key in another case", strings.Replace(disaggBase, "    tensor_parallel_size: 1\n", "    Tensor_Parallel_Size: 1\n", 1),
+			"c.yaml:9: worker_config.ctx.Tensor_Parallel_Size: unknown key: did you mean tensor_parallel_size?"},
+		{"misspelt world_size", "hardware:\n  gpus_per_node: 4\nserver_configs:\n  - name: a\n    wrold_size: 8\n",
+			"c.yaml:5: server_configs[0].wrold_size: unknown key: did you mean world_size?"},
+		{"misspelt worker role", strings.Replace(disaggBase, "  ctx:\n", "  ctx:\n    tensor_parallel_size: 1\n  cxt:\n", 1),
+			"c.yaml:10: worker_config.cxt: unknown key: did you mean ctx?"},
+		{"misspelt env key", disaggBase + "environment:\n  worker_env_vars: A=1\n",
+			"c.yaml:11: environment.worker_env_vars: unknown key: did you mean worker_env_var?"},
+		{"misspelt section", "benchmrak:\n  mode: gen_only\n" + disaggBase,
+			"c.yaml:1: benchmrak: unknown key: did you mean benchmark?"},
+		// A key merged into a checked section is checked where it is written.
+		{"misspelt key merged in", "hw: &hw {num_ctx_server: 1}\n" + strings.Replace(disaggBase, "hardware:\n", "hardware:\n  <<: *hw\n", 1),
+			"c.yaml:1: hardware.num_ctx_server: unknown key: did you mean num_ctx_servers?"},
 		// safe_load refuses a second document; noderun would have read the first.
 		{"second document", disaggBase + "---\nhardware: {gpus_per_node: 8}\n",
 			"c.yaml:10: a second YAML document starts here"},
@@ -181,5 +208,27 @@ worker_config:
 	}
 	if cfg.Gen.GPUs() != 4 || cfg.Ctx.GPUs() != 4 {
 		t.Errorf("gen %d ctx %d GPUs, want 4 and 4", cfg.Gen.GPUs(), cfg.Ctx.GPUs())
+	}
+}
+
+// A typo is one edit, a swap of neighbours included; other keys are not near.
+func TestNearest(t *testing.T) {
+	tests := []struct {
+		key, want string
+		ok        bool
+	}{
+		{"gpus_per_nod", "gpus_per_node", true},
+		{"gpus_pre_node", "gpus_per_node", true},
+		{"GPUS_PER_NODE", "gpus_per_node", true},
+		{"num_gpus", "", false},
+		// Keys of TensorRT-LLM's server that only resemble a size key.
+		{"moe_tensor_parallel_size", "", false},
+		{"moe_expert_parallel_size", "", false},
+	}
+	known := append([]string{"gpus_per_node"}, sizeKeys...)
+	for _, tt := range tests {
+		if got, ok := nearest(tt.key, known); got != tt.want || ok != tt.ok {
+			t.Errorf("nearest(%q) = %q, %v; want %q, %v", tt.key, got, ok, tt.want, tt.ok)
+		}
 	}
 }
