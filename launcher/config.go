@@ -55,6 +55,8 @@ type Config struct {
 
 	gpusPerNodeLine int
 	jobTimeLine     int
+	// The lines of hardware.num_{gen,ctx}_servers, for errors about the job's size.
+	numGenLine, numCtxLine int
 }
 
 // Worker is the parallel layout of one server: tp×pp×cp GPUs, or
@@ -68,12 +70,14 @@ type Worker struct {
 	Line int
 }
 
-// GPUs is the number of GPUs the server uses.
+// GPUs is the number of GPUs the server uses; 0 when tp×pp×cp overflows
+// an int, which ParseConfig refuses.
 func (w *Worker) GPUs() int {
 	if w.WorldSize > 0 {
 		return w.WorldSize
 	}
-	return w.TP * w.PP * w.CP
+	n, _ := product(w.TP, w.PP, w.CP)
+	return n
 }
 
 // Server is one entry of an aggregated config's server_configs.
@@ -229,11 +233,11 @@ func (p *configParser) disaggregated(root, hardware, wk, workers *yaml.Node, c *
 		}
 	}
 	noContext := c.BenchmarkMode == ModeGenOnlyNoContext
-	c.NumGenServers, _ = p.count(hardware, "hardware", "num_gen_servers", 1, -1)
+	c.NumGenServers, c.numGenLine = p.count(hardware, "hardware", "num_gen_servers", 1, -1)
 	if noContext {
-		c.NumCtxServers, _ = p.count(hardware, "hardware", "num_ctx_servers", 0, 0)
+		c.NumCtxServers, c.numCtxLine = p.count(hardware, "hardware", "num_ctx_servers", 0, 0)
 	} else {
-		c.NumCtxServers, _ = p.count(hardware, "hardware", "num_ctx_servers", 1, -1)
+		c.NumCtxServers, c.numCtxLine = p.count(hardware, "hardware", "num_ctx_servers", 1, -1)
 	}
 	if workers.Kind != yaml.MappingNode {
 		p.bad(wk, "worker_config", "must be a mapping with gen and ctx entries")
@@ -304,6 +308,9 @@ func (p *configParser) sizes(n *yaml.Node, key string, line int) *Worker {
 	w.TP, _ = p.count(n, key, "tensor_parallel_size", 1, 1)
 	w.PP, _ = p.count(n, key, "pipeline_parallel_size", 1, 1)
 	w.CP, _ = p.count(n, key, "context_parallel_size", 1, 1)
+	if _, ok := product(w.TP, w.PP, w.CP); !ok {
+		p.bad(n, key, "tensor_parallel_size × pipeline_parallel_size × context_parallel_size = %d × %d × %d overflows: no server has that many GPUs", w.TP, w.PP, w.CP)
+	}
 	return w
 }
 

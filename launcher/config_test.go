@@ -33,6 +33,11 @@ func TestParseConfigErrors(t *testing.T) {
 			"c.yaml:2: hardware.gpus_per_node: missing"},
 		{"tp not an integer", strings.Replace(disaggBase, "tensor_parallel_size: 4", "tensor_parallel_size: four", 1),
 			`c.yaml:7: worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got "four"`},
+		// tp × pp wrapped around to a small number: 8 GPUs on 5 nodes.
+		{"sizes overflow", strings.Replace(disaggBase, "tensor_parallel_size: 4", "tensor_parallel_size: 4611686018427387906\n    pipeline_parallel_size: 4", 1),
+			"c.yaml:7: worker_config.gen: tensor_parallel_size × pipeline_parallel_size × context_parallel_size = 4611686018427387906 × 4 × 1 overflows"},
+		{"size beyond an integer", strings.Replace(disaggBase, "tensor_parallel_size: 4", "tensor_parallel_size: 99999999999999999999", 1),
+			`c.yaml:7: worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got "99999999999999999999"`},
 		{"num_gen_servers zero", strings.Replace(disaggBase, "num_gen_servers: 1", "num_gen_servers: 0", 1),
 			"c.yaml:4: hardware.num_gen_servers: must be ≥ 1"},
 		// e2e needs CTX servers; only gen_only_no_context may have none.

@@ -47,6 +47,7 @@ exit 5
 		Workspace: f.path("ws"), Config: f.path("configs/aggr-tiny.yaml"), ServerName: "tiny_tp1",
 		JobName: name, Wait: true, Precheck: "fail", NodeLocalDir: "/tmp/noderun",
 		SignalBefore: DefaultSignalBefore, KillGrace: DefaultKillGrace,
+		MaxNodes: DefaultMaxNodes, MaxGPUsPerNode: DefaultMaxGPUsPerNode,
 	}
 	err := l.Submit(ctx, req)
 	if got := exitcode.Of(err); got != 5 {
@@ -76,6 +77,7 @@ func TestLabSubmitRefused(t *testing.T) {
 	err := l.Submit(context.Background(), Request{
 		Workspace: f.path("ws"), Config: f.path("configs/aggr-tiny.yaml"), ServerName: "tiny_tp1",
 		Partition: "no_such_partition", Precheck: "fail", NodeLocalDir: "/tmp/noderun",
+		MaxNodes: DefaultMaxNodes, MaxGPUsPerNode: DefaultMaxGPUsPerNode,
 	})
 	if exitcode.Of(err) != exitcode.Submit || !strings.Contains(err.Error(), "sbatch refused the job") ||
 		!strings.Contains(err.Error(), "Invalid partition name") {

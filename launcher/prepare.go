@@ -108,6 +108,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		v.add(usageError(flagPrecheck, "%v", err))
 	}
 	spec.Timeouts = v.timeouts(req)
+	v.limits(req)
 	if req.LocalGPUs < 0 {
 		v.add(usageError(flagLocalGPUs, "%d is negative", req.LocalGPUs))
 	} else if req.LocalGPUs > 0 && !req.Local {
@@ -137,7 +138,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 
 // planOptions are the choices of req that shape the plan.
 func (l *Launcher) planOptions(req Request, id TestID, cfg *Config) PlanOptions {
-	o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI}
+	o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI, Limits: Limits{MaxNodes: req.MaxNodes, MaxGPUsPerNode: req.MaxGPUsPerNode}}
 	if mode, ok := ModeFromPrefix(id.Prefix); ok && cfg.Layout == jobspec.LayoutDisaggregated {
 		o.BenchmarkMode = mode
 		if mode != cfg.BenchmarkMode {

@@ -369,6 +369,10 @@ func TestSubmitValidation(t *testing.T) {
 		{"partition with space", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--partition", "a b"}, `--partition (env NODERUN_PARTITION or CLUSTER_PARTITION): " " is not allowed`},
 		{"relative node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "tmp"}, "must be an absolute path"},
 		{"negative timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "-1s"}, "--kill-grace (env NODERUN_KILL_GRACE): -1s is negative"},
+		{"max nodes zero", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--max-nodes", "0"},
+			"--max-nodes (env NODERUN_MAX_NODES): 0: give a bound of at least 1"},
+		{"max gpus per node negative", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--max-gpus-per-node", "-1"},
+			"--max-gpus-per-node (env NODERUN_MAX_GPUS_PER_NODE): -1: give a bound of at least 1"},
 		{"local gpus without local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local-gpus", "2"}, "only applies with --local"},
 		// No argument, environment entry or path can carry a NUL through
 		// execve; each is refused where the user wrote it.
@@ -434,6 +438,26 @@ func TestSubmitValidation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A config of more nodes than --max-nodes is refused before anything is
+// written, naming the flag; the flag's environment variable raises it.
+func TestSubmitMaxNodes(t *testing.T) {
+	const big = "hardware: {gpus_per_node: 2, num_ctx_servers: 1, num_gen_servers: 600}\nworker_config: {gen: {tensor_parallel_size: 2}, ctx: {}}\n"
+	f := newFixture(t)
+	writeFile(t, f.path("big.yaml"), big, 0o644)
+	args := []string{"--workspace", f.path("ws"), "--config", f.path("big.yaml"), "--dry-run"}
+	err := f.run(args...)
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "the job needs 601 nodes, more than --max-nodes (env NODERUN_MAX_NODES) allows (512)") {
+		t.Fatalf("exit status %d (%v), want 2 naming --max-nodes", exitcode.Of(err), err)
+	}
+	if _, err := os.Stat(f.path("ws")); !os.IsNotExist(err) {
+		t.Errorf("workspace was created")
+	}
+	t.Setenv("NODERUN_MAX_NODES", "601")
+	if err := f.run(args...); err != nil {
+		t.Fatalf("with NODERUN_MAX_NODES=601: %v", err)
+	}
 }
 
 func TestSubmitLocal(t *testing.T) {
