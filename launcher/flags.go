@@ -171,7 +171,7 @@ func (r *Request) Flags() []cli.Flag {
 		return &cli.StringFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
 	}
 	dur := func(f flagName, usage string, value time.Duration, dst *time.Duration) cli.Flag {
-		return &cli.DurationFlag{Name: f.Name, Category: catJob, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
+		return &cli.DurationFlag{Name: f.Name, Category: catJob, Usage: usage + " " + durationHelp(f), EnvVars: f.Env, Value: value, Destination: dst}
 	}
 	boolean := func(f flagName, cat, usage string, dst *bool) cli.Flag {
 		return &cli.BoolFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Destination: dst}
@@ -217,7 +217,7 @@ func (r *Request) Flags() []cli.Flag {
 
 		dur(flagSetupTimeout, "time limit (`DURATION`) of the once-per-node setup, waiting nodes included", DefaultSetupTimeout, &r.SetupTimeout),
 		dur(flagFenceTimeout, "time limit (`DURATION`) of the start fence across a step's tasks", DefaultFenceTimeout, &r.FenceTimeout),
-		dur(flagStepTimeout, "time limit (`DURATION`) of each task's pytest (0: none; Slurm's time limit still applies)", 0, &r.StepTimeout),
+		dur(flagStepTimeout, "time limit (`DURATION`) of each task's pytest", 0, &r.StepTimeout),
 		dur(flagKillGrace, "`DURATION` between SIGTERM and SIGKILL when a task is stopped; keep it below Slurm's KillWait", DefaultKillGrace, &r.KillGrace),
 		dur(flagAfterDeciding, "how long (`DURATION`) other steps may finish on their own after the deciding step (the benchmark) ended", DefaultAfterDeciding, &r.AfterDeciding),
 		dur(flagStagger, "pause (`DURATION`) between starting two steps", 0, &r.Stagger),

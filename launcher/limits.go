@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"time"
 )
 
 // Limits bound the size of a job, so that a typo in a config's sizes never
@@ -98,4 +99,59 @@ func product(sizes ...int) (int, bool) {
 		}
 	}
 	return p, true
+}
+
+// durationRule is what a duration flag accepts.
+type durationRule struct {
+	// zero says what 0 means; "" refuses 0, for a limit that would end its
+	// wait before it starts.
+	zero string
+	// max is the longest that still means something; beyond it a value is a typo.
+	max time.Duration
+}
+
+// durationRules holds the rule of every duration flag, by flag name: the
+// help and the validation both read it.
+var durationRules = map[string]durationRule{
+	flagSetupTimeout.Name:  {max: 24 * time.Hour},
+	flagFenceTimeout.Name:  {max: 24 * time.Hour},
+	flagStepTimeout.Name:   {zero: "none; Slurm's time limit still applies", max: 7 * 24 * time.Hour},
+	flagKillGrace.Name:     {zero: "SIGKILL at once, no time to write results", max: 10 * time.Minute},
+	flagAfterDeciding.Name: {zero: "the other steps are stopped at once", max: time.Hour},
+	flagStagger.Name:       {zero: "no pause", max: time.Hour},
+}
+
+// durationHelp is what the help says of a duration flag's range.
+func durationHelp(f flagName) string {
+	r := durationRules[f.Name]
+	if r.zero == "" {
+		return fmt.Sprintf("(above 0, at most %s)", shortDuration(r.max))
+	}
+	return fmt.Sprintf("(0: %s; at most %s)", r.zero, shortDuration(r.max))
+}
+
+// checkDuration is the one validation of every duration flag.
+func checkDuration(f flagName, d time.Duration) error {
+	r := durationRules[f.Name]
+	switch {
+	case d < 0:
+		return usageError(f, "%s is negative: give a duration such as 30s", d)
+	case d == 0 && r.zero == "":
+		return usageError(f, "0 would end the wait before it starts: give a positive duration, at most %s", shortDuration(r.max))
+	case d > r.max:
+		return usageError(f, "%s is longer than the most it may be, %s: a value that long is a typo", shortDuration(d), shortDuration(r.max))
+	}
+	return nil
+}
+
+// shortDuration writes d as people do: 24h, 10m, 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

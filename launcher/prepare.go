@@ -259,15 +259,15 @@ func (v *validator) setup(words, dir string) *jobspec.Command {
 	return &jobspec.Command{Argv: argv, Dir: dir}
 }
 
-// timeouts checks the job limits; none may be negative.
+// timeouts checks the job limits against their rules (durationRules).
 func (v *validator) timeouts(req Request) jobspec.Timeouts {
 	for _, d := range []struct {
 		f flagName
 		d time.Duration
 	}{{flagSetupTimeout, req.SetupTimeout}, {flagFenceTimeout, req.FenceTimeout}, {flagStepTimeout, req.StepTimeout},
 		{flagKillGrace, req.KillGrace}, {flagAfterDeciding, req.AfterDeciding}, {flagStagger, req.Stagger}} {
-		if d.d < 0 {
-			v.add(usageError(d.f, "%s is negative", d.d))
+		if err := checkDuration(d.f, d.d); err != nil {
+			v.add(err)
 		}
 	}
 	return jobspec.Timeouts{
