@@ -25,7 +25,8 @@ const (
 
 // Config is what noderun needs from a TensorRT-LLM perf config YAML:
 // sizes, layout, benchmark mode and the *_env_var entries. Everything else in
-// the file is the test's business and is ignored.
+// the file is the test's business; noderun only refuses there what no reader
+// can mean: a key written twice, or a near miss of a key noderun reads.
 type Config struct {
 	// Path is the file the config was read from, as given.
 	Path string

@@ -50,6 +50,7 @@ type PlanOptions struct {
 // runs no CTX servers and, as upstream TensorRT-LLM sizes it, a single GEN
 // server whatever num_gen_servers says.
 // Aggregated: one WORKER step over ceil(gpus / gpus_per_node) nodes, deciding.
+// A job beyond o.Limits is refused before any step is made.
 func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 	p := &Plan{Layout: cfg.Layout, GPUsPerNode: cfg.GPUsPerNode}
 	o.Limits = o.Limits.orDefault()
