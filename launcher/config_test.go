@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -186,9 +187,27 @@ func TestParseConfigAggregated(t *testing.T) {
 // Keys that only look alike are different keys: 1 and "1", and a key
 // repeated in two different mappings.
 func TestParseConfigDistinctKeys(t *testing.T) {
-	y := disaggBase + "metadata:\n  1: int\n  \"1\": str\n  a: {x: 1}\n  b: {x: 1}\n"
+	// An explicit key over a merged one is how merge keys are used.
+	y := "common: &c {tensor_parallel_size: 2, max_batch_size: 8}\n" +
+		strings.Replace(disaggBase, "  gen:\n", "  gen:\n    <<: *c\n", 1) +
+		"metadata:\n  1: int\n  \"1\": str\n  a: {x: 1}\n  b: {x: 1}\n"
 	if _, err := ParseConfig("c.yaml", []byte(y)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The example configs beside the stand-in checkout must stay accepted, as
+// the real ones do (TestPlanSharedConfigs): the key checks know every key
+// they use.
+func TestExampleConfigsAccepted(t *testing.T) {
+	files, err := filepath.Glob("../examples/trtllm/tests/scripts/perf-sanity/*/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found (%v)", err)
+	}
+	for _, f := range append(files, "testdata/configs/disagg-tiny.yaml", "testdata/configs/aggr-tiny.yaml", "testdata/configs/gen-only-no-context.yaml") {
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("%v", err)
+		}
 	}
 }
 
