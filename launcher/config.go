@@ -1,8 +1,10 @@
 package launcher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -23,7 +25,8 @@ const (
 
 // Config is what noderun needs from a TensorRT-LLM perf config YAML:
 // sizes, layout, benchmark mode and the *_env_var entries. Everything else in
-// the file is the test's business and is ignored.
+// the file is the test's business; noderun only refuses there what no reader
+// can mean: a key written twice, or a near miss of a key noderun reads.
 type Config struct {
 	// Path is the file the config was read from, as given.
 	Path string
@@ -53,6 +56,8 @@ type Config struct {
 
 	gpusPerNodeLine int
 	jobTimeLine     int
+	// The lines of hardware.num_{gen,ctx}_servers, for errors about the job's size.
+	numGenLine, numCtxLine int
 }
 
 // Worker is the parallel layout of one server: tp×pp×cp GPUs, or
@@ -66,12 +71,14 @@ type Worker struct {
 	Line int
 }
 
-// GPUs is the number of GPUs the server uses.
+// GPUs is the number of GPUs the server uses; 0 when tp×pp×cp overflows
+// an int, which ParseConfig refuses.
 func (w *Worker) GPUs() int {
 	if w.WorldSize > 0 {
 		return w.WorldSize
 	}
-	return w.TP * w.PP * w.CP
+	n, _ := product(w.TP, w.PP, w.CP)
+	return n
 }
 
 // Server is one entry of an aggregated config's server_configs.
@@ -117,15 +124,20 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // ParseConfig parses a perf config; path is only used in error messages.
 // Every problem found is reported, each as a *ConfigError with file:line.
 func ParseConfig(path string, data []byte) (*Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: path, Line: line, Msg: m[2]}
-		}
-		return nil, &ConfigError{File: path, Msg: err.Error()}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, next yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, yamlError(path, err)
+	}
+	// PyYAML's safe_load, which TensorRT-LLM's test uses, refuses a second
+	// document; noderun would size the job from the first.
+	if err := dec.Decode(&next); err == nil {
+		return nil, &ConfigError{File: path, Line: next.Line, Msg: "a second YAML document starts here: a perf config is one document; remove the --- line or split the file"}
+	} else if err != io.EOF {
+		return nil, yamlError(path, err)
 	}
 	p := &configParser{file: path}
+	p.duplicateKeys(&doc, "")
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
@@ -134,11 +146,21 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &ConfigError{File: path, Line: root.Line, Msg: "not a perf config: the file must be a YAML mapping with hardware and worker_config or server_configs"}
 	}
+	p.checkKeys(root)
 	c := p.parse(root)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
 	return c, nil
+}
+
+// yamlError is a YAML syntax error at its file:line.
+func yamlError(path string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &ConfigError{File: path, Line: line, Msg: m[2]}
+	}
+	return &ConfigError{File: path, Msg: err.Error()}
 }
 
 type configParser struct {
@@ -212,11 +234,11 @@ func (p *configParser) disaggregated(root, hardware, wk, workers *yaml.Node, c *
 		}
 	}
 	noContext := c.BenchmarkMode == ModeGenOnlyNoContext
-	c.NumGenServers, _ = p.count(hardware, "hardware", "num_gen_servers", 1, -1)
+	c.NumGenServers, c.numGenLine = p.count(hardware, "hardware", "num_gen_servers", 1, -1)
 	if noContext {
-		c.NumCtxServers, _ = p.count(hardware, "hardware", "num_ctx_servers", 0, 0)
+		c.NumCtxServers, c.numCtxLine = p.count(hardware, "hardware", "num_ctx_servers", 0, 0)
 	} else {
-		c.NumCtxServers, _ = p.count(hardware, "hardware", "num_ctx_servers", 1, -1)
+		c.NumCtxServers, c.numCtxLine = p.count(hardware, "hardware", "num_ctx_servers", 1, -1)
 	}
 	if workers.Kind != yaml.MappingNode {
 		p.bad(wk, "worker_config", "must be a mapping with gen and ctx entries")
@@ -287,6 +309,9 @@ func (p *configParser) sizes(n *yaml.Node, key string, line int) *Worker {
 	w.TP, _ = p.count(n, key, "tensor_parallel_size", 1, 1)
 	w.PP, _ = p.count(n, key, "pipeline_parallel_size", 1, 1)
 	w.CP, _ = p.count(n, key, "context_parallel_size", 1, 1)
+	if _, ok := product(w.TP, w.PP, w.CP); !ok {
+		p.bad(n, key, "tensor_parallel_size × pipeline_parallel_size × context_parallel_size = %d × %d × %d overflows: no server has that many GPUs", w.TP, w.PP, w.CP)
+	}
 	return w
 }
 

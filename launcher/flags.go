@@ -61,6 +61,9 @@ type Request struct {
 	Stagger       time.Duration
 	Precheck      string
 	NodeLocalDir  string
+
+	MaxNodes       int
+	MaxGPUsPerNode int
 }
 
 // flagName is a flag and the environment variables that also set it, in
@@ -117,6 +120,8 @@ var (
 	flagStagger       = flagName{"stagger", env("STAGGER")}
 	flagPrecheck      = flagName{"gpu-precheck", env("GPU_PRECHECK")}
 	flagNodeLocalDir  = flagName{"node-local-dir", env("NODE_LOCAL_DIR")}
+	flagMaxNodes      = flagName{"max-nodes", env("MAX_NODES")}
+	flagMaxNodeGPUs   = flagName{"max-gpus-per-node", env("MAX_GPUS_PER_NODE")}
 	flagTestMode      = flagName{"test-mode", env("TEST_MODE")}
 	flagLauncher      = flagName{"launcher", env("LAUNCHER")}
 	flagStageName     = flagName{"stage-name", env("STAGE_NAME", "stageName")}
@@ -168,7 +173,7 @@ func (r *Request) Flags() []cli.Flag {
 		return &cli.StringFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
 	}
 	dur := func(f flagName, usage string, value time.Duration, dst *time.Duration) cli.Flag {
-		return &cli.DurationFlag{Name: f.Name, Category: catJob, Usage: usage, EnvVars: f.Env, Value: value, Destination: dst}
+		return &cli.DurationFlag{Name: f.Name, Category: catJob, Usage: usage + " " + durationHelp(f), EnvVars: f.Env, Value: value, Destination: dst}
 	}
 	boolean := func(f flagName, cat, usage string, dst *bool) cli.Flag {
 		return &cli.BoolFlag{Name: f.Name, Category: cat, Usage: usage, EnvVars: f.Env, Destination: dst}
@@ -215,12 +220,16 @@ func (r *Request) Flags() []cli.Flag {
 
 		dur(flagSetupTimeout, "time limit (`DURATION`) of the once-per-node setup, waiting nodes included", DefaultSetupTimeout, &r.SetupTimeout),
 		dur(flagFenceTimeout, "time limit (`DURATION`) of the start fence across a step's tasks", DefaultFenceTimeout, &r.FenceTimeout),
-		dur(flagStepTimeout, "time limit (`DURATION`) of each task's pytest (0: none; Slurm's time limit still applies)", 0, &r.StepTimeout),
+		dur(flagStepTimeout, "time limit (`DURATION`) of each task's pytest", 0, &r.StepTimeout),
 		dur(flagKillGrace, "`DURATION` between SIGTERM and SIGKILL when a task is stopped; keep it below Slurm's KillWait", DefaultKillGrace, &r.KillGrace),
 		dur(flagAfterDeciding, "how long (`DURATION`) other steps may finish on their own after the deciding step (the benchmark) ended", DefaultAfterDeciding, &r.AfterDeciding),
 		dur(flagStagger, "pause (`DURATION`) between starting two steps", 0, &r.Stagger),
 		str(flagPrecheck, catJob, "`MODE` for a node with fewer GPUs than hardware.gpus_per_node: fail, warn or off", DefaultPrecheck, &r.Precheck),
 		str(flagNodeLocalDir, catJob, "node-local `DIR` for setup locks", DefaultNodeLocalDir, &r.NodeLocalDir),
+		&cli.IntFlag{Name: flagMaxNodes.Name, Category: catJob, EnvVars: flagMaxNodes.Env, Value: DefaultMaxNodes, Destination: &r.MaxNodes,
+			Usage: "refuse a job of more than `N` nodes: a guard against a typo in the config's sizes; raise it for a larger job"},
+		&cli.IntFlag{Name: flagMaxNodeGPUs.Name, Category: catJob, EnvVars: flagMaxNodeGPUs.Env, Value: DefaultMaxGPUsPerNode, Destination: &r.MaxGPUsPerNode,
+			Usage: "refuse a config whose hardware.gpus_per_node is above `N` (it is also the most tasks a step puts on a node)"},
 
 		str(flagTestMode, catTRTLLM, "`MODE`: trtllm runs each role as TensorRT-LLM's CI does (launcher, conftest options, files under WS); plain runs `pytest ARGS… TEST_ID`; auto is trtllm when --trtllm-dir is set", TestModeAuto, &r.TestMode),
 		dflt(str(flagLauncher, catTRTLLM, "launcher `CMD` wrapping every task of multi-node worker steps", "", &r.Launcher), "$TRTLLM_DIR/tensorrt_llm/llmapi/trtllm-llmapi-launch"),

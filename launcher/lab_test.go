@@ -47,6 +47,8 @@ exit 5
 		Workspace: f.path("ws"), Config: f.path("configs/aggr-tiny.yaml"), ServerName: "tiny_tp1",
 		JobName: name, Wait: true, Precheck: "fail", NodeLocalDir: "/tmp/noderun",
 		SignalBefore: DefaultSignalBefore, KillGrace: DefaultKillGrace,
+		SetupTimeout: DefaultSetupTimeout, FenceTimeout: DefaultFenceTimeout,
+		MaxNodes: DefaultMaxNodes, MaxGPUsPerNode: DefaultMaxGPUsPerNode,
 	}
 	err := l.Submit(ctx, req)
 	if got := exitcode.Of(err); got != 5 {
@@ -76,6 +78,8 @@ func TestLabSubmitRefused(t *testing.T) {
 	err := l.Submit(context.Background(), Request{
 		Workspace: f.path("ws"), Config: f.path("configs/aggr-tiny.yaml"), ServerName: "tiny_tp1",
 		Partition: "no_such_partition", Precheck: "fail", NodeLocalDir: "/tmp/noderun",
+		SetupTimeout: DefaultSetupTimeout, FenceTimeout: DefaultFenceTimeout,
+		MaxNodes: DefaultMaxNodes, MaxGPUsPerNode: DefaultMaxGPUsPerNode,
 	})
 	if exitcode.Of(err) != exitcode.Submit || !strings.Contains(err.Error(), "sbatch refused the job") ||
 		!strings.Contains(err.Error(), "Invalid partition name") {

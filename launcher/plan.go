@@ -38,6 +38,8 @@ type PlanOptions struct {
 	// keeps it): upstream TensorRT-LLM now names the mode in the test id
 	// and leaves the YAML at e2e.
 	BenchmarkMode string
+	// Limits bound the job's size; a bound left 0 takes its default.
+	Limits Limits
 }
 
 // NewPlan computes the steps of cfg.
@@ -48,8 +50,13 @@ type PlanOptions struct {
 // runs no CTX servers and, as upstream TensorRT-LLM sizes it, a single GEN
 // server whatever num_gen_servers says.
 // Aggregated: one WORKER step over ceil(gpus / gpus_per_node) nodes, deciding.
+// A job beyond o.Limits is refused before any step is made.
 func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 	p := &Plan{Layout: cfg.Layout, GPUsPerNode: cfg.GPUsPerNode}
+	o.Limits = o.Limits.orDefault()
+	if err := o.Limits.checkGPUsPerNode(cfg); err != nil {
+		return nil, err
+	}
 	switch cfg.Layout {
 	case jobspec.LayoutDisaggregated:
 		if err := p.disaggregated(cfg, o); err != nil {
@@ -64,6 +71,9 @@ func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := o.Limits.checkNodes(cfg, nodes, true, []string{"1 server × " + s.nodesText(nodes, cfg.GPUsPerNode)}); err != nil {
+			return nil, err
+		}
 		p.Steps = append(p.Steps, jobspec.Step{
 			Role: jobspec.RoleWorker, Kind: jobspec.KindWorker,
 			Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn,
@@ -74,7 +84,10 @@ func NewPlan(cfg *Config, o PlanOptions) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("plan job: unknown layout %q", cfg.Layout)
 	}
-	p.GPUs = p.Nodes * p.GPUsPerNode
+	var ok bool
+	if p.GPUs, ok = mul(p.Nodes, p.GPUsPerNode); !ok {
+		return nil, &ConfigError{File: cfg.Path, Msg: fmt.Sprintf("%d nodes × %d GPUs per node overflows", p.Nodes, p.GPUsPerNode)}
+	}
 	return p, nil
 }
 
@@ -93,36 +106,47 @@ func (p *Plan) disaggregated(cfg *Config, o PlanOptions) error {
 		return &ConfigError{File: cfg.Path, Key: "hardware.num_ctx_servers",
 			Msg: fmt.Sprintf("mode %s needs at least one CTX server and worker_config.ctx", p.BenchmarkMode)}
 	}
-	next := 0
-	add := func(prefix string, n int, w *Worker, envKeys ...string) error {
-		if n == 0 {
-			return nil
+	servers := []*serverGroup{
+		{prefix: "GEN", n: numGen, w: cfg.Gen, envKeys: []string{"worker", "gen_worker"}, countKey: "hardware.num_gen_servers", countLine: cfg.numGenLine},
+		{prefix: "CTX", n: numCtx, w: cfg.Ctx, envKeys: []string{"worker", "ctx_worker"}, countKey: "hardware.num_ctx_servers", countLine: cfg.numCtxLine},
+	}
+	if p.BenchmarkMode == ModeGenOnlyNoContext {
+		servers[0].countKey, servers[0].countLine = ModeGenOnlyNoContext+" runs one", 0
+	}
+	// The size is known and bounded before a single step exists.
+	total, ok := 0, true
+	var terms []string
+	for _, g := range servers {
+		if g.n == 0 {
+			continue
 		}
-		nodes, tpn, err := slice(cfg, w)
-		if err != nil {
+		var err error
+		if g.nodes, g.tasksPerNode, err = slice(cfg, g.w); err != nil {
 			return err
 		}
+		n, okMul := mul(g.n, g.nodes)
+		sum, okAdd := add(total, n)
+		total, ok = sum, ok && okMul && okAdd
+		terms = append(terms, g.text(cfg.GPUsPerNode))
+	}
+	if err := o.Limits.checkNodes(cfg, total, ok, terms); err != nil {
+		return err
+	}
+	next := 0
+	for _, g := range servers {
 		var env []jobspec.EnvVar
-		for _, k := range envKeys {
+		for _, k := range g.envKeys {
 			env = append(env, cfg.Env[k]...)
 		}
-		for i := range n {
-			role := prefix + "_" + strconv.Itoa(i)
+		for i := range g.n {
 			p.Steps = append(p.Steps, jobspec.Step{
-				Role: role, Kind: jobspec.KindWorker,
-				FirstNode: next, Nodes: nodes, Tasks: nodes * tpn, TasksPerNode: tpn,
+				Role: g.prefix + "_" + strconv.Itoa(i), Kind: jobspec.KindWorker,
+				FirstNode: next, Nodes: g.nodes, Tasks: g.nodes * g.tasksPerNode, TasksPerNode: g.tasksPerNode,
 				MPI: o.MPI, Fence: true, GPUMode: jobspec.GPUModeNode,
 				Command: jobspec.Command{Env: slices.Clone(env)},
 			})
-			next += nodes
+			next += g.nodes
 		}
-		return nil
-	}
-	if err := add("GEN", numGen, cfg.Gen, "worker", "gen_worker"); err != nil {
-		return err
-	}
-	if err := add("CTX", numCtx, cfg.Ctx, "worker", "ctx_worker"); err != nil {
-		return err
 	}
 	p.Nodes = next
 	for _, s := range []struct {
@@ -146,6 +170,28 @@ func (p *Plan) disaggregated(cfg *Config, o PlanOptions) error {
 	return nil
 }
 
+// serverGroup is the GEN or CTX servers of a disaggregated plan.
+type serverGroup struct {
+	prefix  string
+	n       int
+	w       *Worker
+	envKeys []string
+	// countKey and countLine say where n comes from.
+	countKey  string
+	countLine int
+	// nodes and tasksPerNode are each server's, from slice.
+	nodes, tasksPerNode int
+}
+
+// text says how many nodes the group takes and which keys decide it.
+func (g *serverGroup) text(gpusPerNode int) string {
+	count := g.countKey
+	if g.countLine > 0 {
+		count += fmt.Sprintf(", line %d", g.countLine)
+	}
+	return fmt.Sprintf("%s (%s) × %s", plural(g.n, g.prefix+" server"), count, g.w.nodesText(g.nodes, gpusPerNode))
+}
+
 // slice returns the nodes and tasks per node of one server:
 // ceil(gpus / gpus_per_node) nodes, min(gpus, gpus_per_node) tasks on each.
 // A server larger than a node must fill whole nodes, or its ranks would not
@@ -163,7 +209,16 @@ func slice(cfg *Config, w *Worker) (nodes, tasksPerNode int, err error) {
 			Msg: fmt.Sprintf("%s GPUs do not fill whole nodes of %d GPUs (hardware.gpus_per_node, line %d): use a multiple of %d, or at most %d",
 				w.describe(), gpn, cfg.gpusPerNodeLine, gpn, gpn)}
 	}
-	return (gpus + gpn - 1) / gpn, min(gpus, gpn), nil
+	nodes = gpus / gpn
+	if gpus%gpn != 0 {
+		nodes++
+	}
+	return nodes, min(gpus, gpn), nil
+}
+
+// nodesText says how many nodes the server takes and why, for errors.
+func (w *Worker) nodesText(nodes, gpusPerNode int) string {
+	return fmt.Sprintf("%s (%s, line %d: %s on nodes of %d)", plural(nodes, "node"), w.Key, w.Line, plural(w.GPUs(), "GPU"), gpusPerNode)
 }
 
 func (w *Worker) describe() string {

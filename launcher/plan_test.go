@@ -245,6 +245,64 @@ func TestPlanRefusesPartialNodes(t *testing.T) {
 	}
 }
 
+// A size a typo made is refused before a step exists, naming the keys it
+// comes from and the flag that raises the bound; a bound raised lets it pass.
+func TestPlanLimits(t *testing.T) {
+	const disagg = "hardware: {gpus_per_node: GPN, num_ctx_servers: 1, num_gen_servers: GEN}\nworker_config: {gen: {tensor_parallel_size: TP}, ctx: {}}\n"
+	size := func(gpn, gen, tp string) string {
+		return strings.NewReplacer("GPN", gpn, "GEN", gen, "TP", tp).Replace(disagg)
+	}
+	tests := []struct {
+		name   string
+		yaml   string
+		server string
+		limits Limits
+		// want is a substring of the error; "" means the plan is made.
+		want string
+	}{
+		// The case: 10,000 GEN servers became a 9.3 MB job.json
+		// and a 20,000-node request.
+		{"many servers", size("2", "10000", "4"), "", Limits{},
+			"c.yaml: the job needs 20001 nodes, more than --max-nodes (env NODERUN_MAX_NODES) allows (512): " +
+				"10000 GEN servers (hardware.num_gen_servers, line 1) × 2 nodes (worker_config.gen, line 2: 4 GPUs on nodes of 2) + " +
+				"1 CTX server (hardware.num_ctx_servers, line 1) × 1 node (worker_config.ctx, line 2: 1 GPU on nodes of 2); check these sizes, or raise the bound"},
+		{"one huge server", size("8", "1", "40000"), "", Limits{},
+			"the job needs 5001 nodes, more than --max-nodes (env NODERUN_MAX_NODES) allows (512): 1 GEN server (hardware.num_gen_servers, line 1) × 5000 nodes (worker_config.gen, line 2: 40000 GPUs on nodes of 8)"},
+		{"aggregated world_size", "hardware: {gpus_per_node: 8}\nserver_configs:\n  - {name: big, world_size: 40000}\n", "big", Limits{},
+			"the job needs 5000 nodes, more than --max-nodes (env NODERUN_MAX_NODES) allows (512): 1 server × 5000 nodes (server_configs[0] (big), line 3: 40000 GPUs on nodes of 8)"},
+		// Servers × nodes beyond int: the old product wrapped around to a small job.
+		{"node count overflows", size("2", "4611686018427387904", "8"), "", Limits{},
+			"c.yaml: the job's node count overflows: 4611686018427387904 GEN servers (hardware.num_gen_servers, line 1) × 4 nodes"},
+		{"gpus per node", size("80", "1", "1"), "", Limits{},
+			"c.yaml:1: hardware.gpus_per_node: 80 GPUs per node is more than --max-gpus-per-node (env NODERUN_MAX_GPUS_PER_NODE) allows (16)"},
+		// The bounds are a guard, not a ceiling: raised, the same configs pass.
+		{"max nodes raised", size("2", "10000", "4"), "", Limits{MaxNodes: 20001}, ""},
+		{"gpus per node raised", size("80", "1", "1"), "", Limits{MaxGPUsPerNode: 80}, ""},
+		{"at the bound", size("16", "511", "16"), "", Limits{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := NewPlan(cfg, PlanOptions{ServerName: tt.server, Limits: tt.limits})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := checkPlanInvariants(p); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewPlan error = %v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // Each role gets its own environment: workers the shared worker entries plus
 // their kind's, the server and benchmark theirs.
 func TestPlanRoleEnv(t *testing.T) {

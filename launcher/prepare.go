@@ -97,6 +97,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 	}
 	p.TestID = id
 
+	v.noNUL(req)
 	testRoot := l.testRoot(v, req)
 	argv := append([]string{orDefault(req.Pytest, DefaultPytest)}, v.args(&req.PytestArgs, flagPytestArg, false)...)
 	spec.Srun.Args = v.args(&req.SrunArgs, flagSrunArg, false)
@@ -110,6 +111,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		v.add(usageError(flagPrecheck, "%v", err))
 	}
 	spec.Timeouts = v.timeouts(req)
+	v.limits(req)
 	if req.LocalGPUs < 0 {
 		v.add(usageError(flagLocalGPUs, "%d is negative", req.LocalGPUs))
 	} else if req.LocalGPUs > 0 && !req.Local {
@@ -139,7 +141,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 
 // planOptions are the choices of req that shape the plan.
 func (l *Launcher) planOptions(req Request, id TestID, cfg *Config) PlanOptions {
-	o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI}
+	o := PlanOptions{ServerName: id.ServerName, MPI: req.MPI, Limits: Limits{MaxNodes: req.MaxNodes, MaxGPUsPerNode: req.MaxGPUsPerNode}}
 	if mode, ok := ModeFromPrefix(id.Prefix); ok && cfg.Layout == jobspec.LayoutDisaggregated {
 		o.BenchmarkMode = mode
 		if mode != cfg.BenchmarkMode {
@@ -228,6 +230,22 @@ func (l *Launcher) testRoot(v *validator, req Request) string {
 	return root
 }
 
+// noNUL refuses a NUL byte in the flags whose values become an argument, a
+// path or a working directory without a character check of their own: no
+// execve or open can carry one. The repeatable flags and --setup are checked
+// where they are parsed.
+func (v *validator) noNUL(req Request) {
+	for _, s := range []struct {
+		f     flagName
+		value string
+	}{{flagConfig, req.Config}, {flagConfigDir, req.ConfigDir}, {flagTestRoot, req.TestRoot}, {flagTrtllmDir, req.TrtllmDir},
+		{flagPytest, req.Pytest}, {flagLauncher, req.Launcher}, {flagNodeLocalDir, req.NodeLocalDir}} {
+		if strings.IndexByte(s.value, 0) >= 0 {
+			v.add(usageError(s.f, "%q contains a NUL byte, which no argument or path can carry", s.value))
+		}
+	}
+}
+
 // setup parses --setup into the once-per-node command; nil for none.
 func (v *validator) setup(words, dir string) *jobspec.Command {
 	if strings.TrimSpace(words) == "" {
@@ -244,15 +262,15 @@ func (v *validator) setup(words, dir string) *jobspec.Command {
 	return &jobspec.Command{Argv: argv, Dir: dir}
 }
 
-// timeouts checks the job limits; none may be negative.
+// timeouts checks the job limits against their rules (durationRules).
 func (v *validator) timeouts(req Request) jobspec.Timeouts {
 	for _, d := range []struct {
 		f flagName
 		d time.Duration
 	}{{flagSetupTimeout, req.SetupTimeout}, {flagFenceTimeout, req.FenceTimeout}, {flagStepTimeout, req.StepTimeout},
 		{flagKillGrace, req.KillGrace}, {flagAfterDeciding, req.AfterDeciding}, {flagStagger, req.Stagger}} {
-		if d.d < 0 {
-			v.add(usageError(d.f, "%s is negative", d.d))
+		if err := checkDuration(d.f, d.d); err != nil {
+			v.add(err)
 		}
 	}
 	return jobspec.Timeouts{
@@ -411,7 +429,7 @@ func (v *validator) args(a *ArgList, f flagName, sbatch bool) []string {
 	}
 	for _, arg := range args {
 		if strings.IndexByte(arg, 0) >= 0 {
-			v.add(usageError(f, "%q contains a NUL byte", arg))
+			v.add(usageError(f, "%q contains a NUL byte, which no argument can carry", arg))
 			continue
 		}
 		if !sbatch {

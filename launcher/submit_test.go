@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/golden"
@@ -379,7 +382,41 @@ func TestSubmitValidation(t *testing.T) {
 		{"partition with space", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--partition", "a b"}, `--partition (env NODERUN_PARTITION or CLUSTER_PARTITION): " " is not allowed`},
 		{"relative node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "tmp"}, "must be an absolute path"},
 		{"negative timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "-1s"}, "--kill-grace (env NODERUN_KILL_GRACE): -1s is negative"},
+		// A limit of 0 failed every setup with "did not finish within 0s"
+		// (exit 72), while --step-timeout 0 meant none: 0 is now refused
+		// where it would end the wait before it starts.
+		{"zero setup timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--setup-timeout", "0s"},
+			"--setup-timeout (env NODERUN_SETUP_TIMEOUT): 0 would end the wait before it starts: give a positive duration, at most 24h"},
+		{"zero fence timeout", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--fence-timeout", "0"},
+			"--fence-timeout (env NODERUN_FENCE_TIMEOUT): 0 would end the wait before it starts"},
+		// A stop that never ends.
+		{"kill grace too long", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--kill-grace", "100000h"},
+			"--kill-grace (env NODERUN_KILL_GRACE): 100000h is longer than the most it may be, 10m: a value that long is a typo"},
+		{"step timeout too long", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--step-timeout", "8760h"},
+			"--step-timeout (env NODERUN_STEP_TIMEOUT): 8760h is longer than the most it may be, 168h"},
+		{"after deciding too long", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--after-deciding", "90m"},
+			"--after-deciding (env NODERUN_AFTER_DECIDING): 1h30m is longer than the most it may be, 1h"},
+		{"stagger negative", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--stagger", "-5s"},
+			"--stagger (env NODERUN_STAGGER): -5s is negative"},
+		{"max nodes zero", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--max-nodes", "0"},
+			"--max-nodes (env NODERUN_MAX_NODES): 0: give a bound of at least 1"},
+		{"max gpus per node negative", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--max-gpus-per-node", "-1"},
+			"--max-gpus-per-node (env NODERUN_MAX_GPUS_PER_NODE): -1: give a bound of at least 1"},
 		{"local gpus without local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local-gpus", "2"}, "only applies with --local"},
+		// No argument, environment entry or path can carry a NUL through
+		// execve; each is refused where the user wrote it.
+		{"NUL in a pytest arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--pytest-arg", "-k\x00x"},
+			`--pytest-arg (env NODERUN_PYTEST_ARGS): "-k\x00x" contains a NUL byte, which no argument can carry`},
+		{"NUL in an srun arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--srun-arg", "--x=\x00"},
+			`--srun-arg (env NODERUN_SRUN_ARGS): "--x=\x00" contains a NUL byte`},
+		{"NUL in an sbatch arg", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--sbatch-arg", "--comment=\x00"},
+			`--sbatch-arg (env NODERUN_SBATCH_ARGS): "--comment=\x00" contains a NUL byte`},
+		{"NUL in a setup word", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--setup", "bash in\x00stall.sh"},
+			`--setup (env NODERUN_SETUP): a NUL byte is not allowed in "in\x00stall.sh"`},
+		{"NUL in the pytest command", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--pytest", "py\x00test"},
+			`--pytest (env NODERUN_PYTEST): "py\x00test" contains a NUL byte, which no argument or path can carry`},
+		{"NUL in the node-local dir", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--node-local-dir", "/a\x00b"},
+			`--node-local-dir (env NODERUN_NODE_LOCAL_DIR): "/a\x00b" contains a NUL byte`},
 		{"bad mpi", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--mpi", "pmix;x"}, "is not an MPI type"},
 		// TensorRT-LLM mode: the conftest's --test-prefix is the stage name.
 		{"trtllm without stage", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--trtllm-dir", "ROOT/trt", "--stage-name", ""},
@@ -439,6 +476,72 @@ func TestSubmitValidation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Where 0 has a meaning it is accepted and reaches the spec as 0: no step
+// limit, no grace, no wait after the deciding step, no stagger. The longest
+// value each flag takes is accepted too.
+func TestSubmitDurationBounds(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want jobspec.Timeouts
+	}{
+		{"zero where it means none", []string{"--step-timeout", "0", "--kill-grace", "0", "--after-deciding", "0", "--stagger", "0"},
+			jobspec.Timeouts{Setup: jobspec.Duration(DefaultSetupTimeout), Fence: jobspec.Duration(DefaultFenceTimeout)}},
+		{"at the maxima", []string{"--setup-timeout", "24h", "--fence-timeout", "24h", "--step-timeout", "168h", "--kill-grace", "10m", "--after-deciding", "1h", "--stagger", "1h"},
+			jobspec.Timeouts{Setup: jobspec.Duration(24 * time.Hour), Fence: jobspec.Duration(24 * time.Hour), Step: jobspec.Duration(168 * time.Hour),
+				KillGrace: jobspec.Duration(10 * time.Minute), AfterDeciding: jobspec.Duration(time.Hour), Stagger: jobspec.Duration(time.Hour)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			args := append([]string{"--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--dry-run"}, tt.args...)
+			if err := f.run(args...); err != nil {
+				t.Fatal(err)
+			}
+			spec, err := jobspec.Load(f.path("ws/job.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spec.Timeouts != tt.want {
+				t.Errorf("timeouts %+v, want %+v", spec.Timeouts, tt.want)
+			}
+		})
+	}
+}
+
+// Every duration flag has a rule, so that its 0 and its maximum are
+// documented in the help and checked by the one validation.
+func TestDurationFlagsHaveRules(t *testing.T) {
+	var req Request
+	for _, fl := range req.Flags() {
+		if d, ok := fl.(*cli.DurationFlag); ok {
+			if _, ok := durationRules[d.Name]; !ok {
+				t.Errorf("--%s has no entry in durationRules", d.Name)
+			}
+		}
+	}
+}
+
+// A config of more nodes than --max-nodes is refused before anything is
+// written, naming the flag; the flag's environment variable raises it.
+func TestSubmitMaxNodes(t *testing.T) {
+	const big = "hardware: {gpus_per_node: 2, num_ctx_servers: 1, num_gen_servers: 600}\nworker_config: {gen: {tensor_parallel_size: 2}, ctx: {}}\n"
+	f := newFixture(t)
+	writeFile(t, f.path("big.yaml"), big, 0o644)
+	args := []string{"--workspace", f.path("ws"), "--config", f.path("big.yaml"), "--dry-run"}
+	err := f.run(args...)
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "the job needs 601 nodes, more than --max-nodes (env NODERUN_MAX_NODES) allows (512)") {
+		t.Fatalf("exit status %d (%v), want 2 naming --max-nodes", exitcode.Of(err), err)
+	}
+	if _, err := os.Stat(f.path("ws")); !os.IsNotExist(err) {
+		t.Errorf("workspace was created")
+	}
+	t.Setenv("NODERUN_MAX_NODES", "601")
+	if err := f.run(args...); err != nil {
+		t.Fatalf("with NODERUN_MAX_NODES=601: %v", err)
+	}
 }
 
 func TestSubmitLocal(t *testing.T) {

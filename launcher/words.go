@@ -47,6 +47,10 @@ func (e *wordError) Error() string {
 // these strings through `export` and `eval`; here they become data, so a value
 // that only makes sense after expansion is an error rather than a surprise.
 func literalWords(s string) ([]literalWord, error) {
+	// The parser drops NUL bytes without a word: "A=a\x00b" would become A=ab.
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return nil, nulError(s, i)
+	}
 	p := syntax.NewParser(syntax.Variant(syntax.LangBash))
 	var words []literalWord
 	for w, err := range p.WordsSeq(strings.NewReader(s)) {
@@ -69,6 +73,18 @@ func literalWords(s string) ([]literalWord, error) {
 		words = append(words, literalWord{Value: val, Source: src, Line: int(w.Pos().Line())})
 	}
 	return words, nil
+}
+
+// nulError refuses the NUL byte at s[i], naming the word around it: no
+// argument or environment variable can carry one through execve.
+func nulError(s string, i int) *wordError {
+	start := strings.LastIndexAny(s[:i], " \t\n") + 1
+	end := len(s)
+	if j := strings.IndexAny(s[i:], " \t\n"); j >= 0 {
+		end = i + j
+	}
+	return &wordError{Source: s[start:end], Line: 1 + strings.Count(s[:i], "\n"), Reason: "a NUL byte is not allowed",
+		Hint: "no process can receive one in its arguments or environment"}
 }
 
 // literalArgs is literalWords for an argument list: the words' values only.

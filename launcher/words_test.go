@@ -41,6 +41,9 @@ func TestLiteralWords(t *testing.T) {
 		{"semicolon", "A=1;touch x", nil, "; is not a valid word"},
 		{"pipe", "A=1 | sh", nil, "| is not a valid word"},
 		{"redirect", "A=1 > f", nil, "> is not a valid word"},
+		// The parser would drop it silently; quoting does not make it possible.
+		{"NUL", "A=1 B=a\x00b", nil, `a NUL byte is not allowed in "B=a\x00b"`},
+		{"NUL in quotes", "A='x\x00 y'", nil, `a NUL byte is not allowed in "A='x\x00"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
