@@ -13,10 +13,14 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 )
 
-// fencePoll is how often a task looks for the other tasks' markers. The
-// markers live on the shared workspace, so this is one directory listing
-// per poll per task; 50 ms keeps that cheap even for hundreds of tasks.
-const fencePoll = 50 * time.Millisecond
+// Polling of the fence on the shared workspace. Rank 0 lists the markers;
+// every other task only stats the go file, backing off, so a waiting task
+// costs the filesystem the same whatever the step's size.
+const (
+	fencePoll    = 50 * time.Millisecond
+	fenceMaxPoll = time.Second
+	fenceGo      = "go"
+)
 
 // startFence makes every task of a step wait until all of them arrived,
 // replacing the reference's marker-file barrier (3600 s) with a bounded one
@@ -28,34 +32,57 @@ type startFence struct {
 	Timeout time.Duration
 }
 
-// Wait leaves this task's marker and returns once Tasks markers exist.
+// Wait leaves this task's marker and returns once every task has left its
+// own: rank 0 sees them all and opens the fence with the go file.
 func (f *startFence) Wait(ctx context.Context) error {
 	if err := atomicfile.WriteFile(filepath.Join(f.Dir, strconv.Itoa(f.Rank)), nil, 0o644); err != nil {
 		return exitcode.With(exitcode.FenceTimeout, fmt.Errorf("leave start marker: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
-	t := time.NewTicker(fencePoll)
-	defer t.Stop()
+	poll := fencePoll
 	for {
-		missing := f.missing()
-		if len(missing) == 0 {
+		open, err := f.open()
+		if err != nil {
+			return exitcode.With(exitcode.FenceTimeout, err)
+		}
+		if open {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			missing := f.missing()
 			err := fmt.Errorf("start fence: %d of %d tasks arrived within %s; missing ranks %v", f.Tasks-len(missing), f.Tasks, f.Timeout, missing)
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				err = fmt.Errorf("start fence: %w", ctx.Err())
 			}
 			return exitcode.With(exitcode.FenceTimeout, err)
-		case <-t.C:
+		case <-time.After(poll):
+		}
+		if f.Rank != 0 {
+			poll = min(poll*3/2, fenceMaxPoll)
 		}
 	}
 }
 
-// missing lists the ranks without a marker, from one directory listing:
-// the fence directory is on the shared filesystem, polled by every task.
+// open reports whether the fence is open. Rank 0 opens it once every
+// marker is there; the others look for the go file only.
+func (f *startFence) open() (bool, error) {
+	goFile := filepath.Join(f.Dir, fenceGo)
+	if f.Rank != 0 {
+		_, err := os.Stat(goFile)
+		return err == nil, nil
+	}
+	if len(f.missing()) > 0 {
+		return false, nil
+	}
+	if err := atomicfile.WriteFile(goFile, nil, 0o644); err != nil {
+		return false, fmt.Errorf("open the start fence: %w", err)
+	}
+	return true, nil
+}
+
+// missing lists the ranks without a marker, from one directory listing.
 func (f *startFence) missing() []int {
 	entries, err := os.ReadDir(f.Dir)
 	if err != nil {

@@ -96,6 +96,7 @@ var entries = []Entry{
 	{Path: ".noderun/fence", Dir: true, Kind: KindState, What: "start markers of the steps that wait for all their tasks"},
 	{Path: ".noderun/fence/<job>.<restart>", Dir: true, Kind: KindState, What: "the start markers of one attempt"},
 	fenceDir,
+	{Path: ".noderun/fence/<job>.<restart>/<role>/go", Kind: KindState, What: "rank 0 saw every task arrive: the fence is open"},
 	{Path: ".noderun/fence/<job>.<restart>/<role>/<rank>", Kind: KindState, What: "a task of the step has started"},
 }
 
