@@ -117,8 +117,8 @@ func syntheticCase(classname, name string, p problem, skip bool, tailLines int) 
 	return c
 }
 
-// assemble totals the suites, makes their names unique and builds the
-// document and the report, with rows in roleOrder (unknown roles last, sorted).
+// assemble totals the suites, makes their names and their testcases'
+// identities unique and builds the document and the report, with rows in roleOrder (unknown roles last, sorted).
 func assemble(suites []*Suite, roleOrder []string, now time.Time) (*Document, *Report) {
 	used := make(map[string]bool, len(suites))
 	for _, s := range suites {
@@ -133,6 +133,7 @@ func assemble(suites []*Suite, roleOrder []string, now time.Time) (*Document, *R
 		}
 		used[s.Name] = true
 	}
+	distinctCases(suites)
 	doc := &Document{Suites: suites}
 	doc.total()
 	return doc, newReport(doc, roleOrder, now)
