@@ -45,6 +45,10 @@ type Options struct {
 	LogTailLines int
 	// Log receives warnings about the workspace; the zero value discards them.
 	Log zerolog.Logger
+	// Environ is the environment (NAME=value entries) whose secret-like
+	// variables' values are hidden in the log tails MergeWorkspace embeds,
+	// with the job spec's; nil: the process's.
+	Environ []string
 }
 
 func (o Options) withDefaults() Options {
