@@ -105,14 +105,15 @@ func TestLocalJobs(t *testing.T) {
 		badRole  string // the role whose results must hold the failure
 		badText  string // text the failure or error must contain
 		testID   string // expected test id in test_list.txt and in the tasks' pytest argv
+		deciding string // the role whose rank 0 keeps pytest's testcase identity
 	}{
 		// The README demo: every role of a disaggregated job passes.
 		{name: "disaggregated passes", args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
-			roles: []string{"GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"}},
+			roles: []string{"GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"}, deciding: "BENCHMARK"},
 		// One worker step across two simulated nodes; a DISAGG_SERVING_TYPE
 		// left in the submitting shell must not change the workers' role.
 		{name: "aggregated passes", env: []string{"DISAGG_SERVING_TYPE=BENCHMARK"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/aggregated/agg-tiny.yaml", "--server-name", "tiny_tp4", "--test-prefix", "aggr"},
-			roles: []string{"WORKER"}},
+			roles: []string{"WORKER"}, deciding: "WORKER"},
 		// The benchmark's failure is the job's verdict and is in results.xml.
 		{name: "failing benchmark", env: []string{"EXAMPLE_FAIL_BENCHMARK=1"}, args: []string{"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"},
 			wantCode: true, roles: []string{"BENCHMARK"}, badRole: "BENCHMARK", badText: "EXAMPLE_FAIL_BENCHMARK"},
@@ -155,6 +156,9 @@ func TestLocalJobs(t *testing.T) {
 				if string(list) != tc.testID+"\n" || !strings.Contains(string(log), `"`+tc.testID+`"`) {
 					t.Errorf("test id %q: test_list.txt %q, benchmark log:\n%s", tc.testID, list, log)
 				}
+			}
+			if tc.deciding != "" {
+				checkIdentity(t, ws, tc.deciding)
 			}
 			res, err := workspace.New(ws).LoadJobResult()
 			if err != nil || (res.ExitCode != 0) != tc.wantCode || res.ExitCode != code {

@@ -110,7 +110,7 @@ func (r *results) problems(k taskKey) []*junitProblem {
 
 // results reads WS/results.xml and checks what holds for every job: the
 // counts agree with the testcases (per suite and in total); every testcase
-// has a name; every planned
+// has a name and an identity (classname, name) of its own; every planned
 // task has exactly one suite of its own (found by the noderun.role and
 // noderun.rank properties) and nothing else is there; the file is valid
 // against Jenkins' junit schema.
@@ -127,6 +127,7 @@ func (j *labJob) results(spec *jobspec.Spec) *results {
 	j.validateSchema()
 	var total counts
 	r := &results{doc: &doc, byTask: map[taskKey]*junitSuite{}}
+	identity := map[[2]string]string{}
 	for i := range doc.Suites {
 		s := &doc.Suites[i]
 		c := s.counts()
@@ -140,6 +141,10 @@ func (j *labJob) results(spec *jobspec.Spec) *results {
 				// (tests="0"); Jenkins would show it as a passed test.
 				j.t.Errorf("suite %s has a testcase without a name (classname %q): no test of that name ran", s.Name, tc.Classname)
 			}
+			if other, dup := identity[[2]string{tc.Classname, tc.Name}]; dup {
+				j.t.Errorf("testcase %s::%s is in suites %s and %s: consumers keep one of them", tc.Classname, tc.Name, other, s.Name)
+			}
+			identity[[2]string{tc.Classname, tc.Name}] = s.Name
 		}
 		total.tests += c.tests
 		total.failures += c.failures

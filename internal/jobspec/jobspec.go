@@ -20,6 +20,7 @@ import (
 
 	"github.com/noderun/noderun/gpu"
 	"github.com/noderun/noderun/internal/atomicfile"
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // Version is the spec version this binary reads and writes. A spec of
@@ -347,9 +348,32 @@ func (s *Spec) Encode(w io.Writer) error {
 	return err
 }
 
-// Save writes the spec to path atomically.
+// Save writes the spec to path atomically, readable by its owner only: it
+// holds the job's env values and pytest arguments, secrets included, and
+// usually lies on a shared filesystem.
 func (s *Spec) Save(path string) error {
-	return atomicfile.Write(path, 0o644, s.Encode)
+	return atomicfile.Write(path, 0o600, s.Encode)
+}
+
+// AddSecrets adds to k the secrets the spec holds: the values of its
+// commands' secret-like env entries and the secrets of their command lines
+// (setup and steps), so that they can be hidden wherever else they show up.
+func (s *Spec) AddSecrets(k *redact.Known) {
+	cmds := []*Command{s.Setup}
+	for i := range s.Steps {
+		cmds = append(cmds, &s.Steps[i].Command)
+	}
+	for _, c := range cmds {
+		if c == nil {
+			continue
+		}
+		for _, e := range c.Env {
+			if redact.SecretName(e.Name) {
+				k.Add(e.Value)
+			}
+		}
+		k.AddArgs(c.Argv)
+	}
 }
 
 // Validate checks what the runner and supervisor rely on.

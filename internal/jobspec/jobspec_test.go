@@ -3,11 +3,14 @@ package jobspec
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/noderun/noderun/internal/redact"
 )
 
 func validSpec() *Spec {
@@ -125,5 +128,26 @@ func TestArgvWithJunit(t *testing.T) {
 		if len(st.Command.Argv) != len(tt.argv) {
 			t.Errorf("the step's own argv changed: %q", st.Command.Argv)
 		}
+	}
+}
+
+// job.json holds secrets: only its owner reads it, and AddSecrets finds
+// them in env entries and command lines.
+func TestSecrets(t *testing.T) {
+	s := validSpec()
+	s.Setup = &Command{Argv: []string{"env", "SETUP_TOKEN=setup-secret", "true"}}
+	s.Steps[0].Command.Env = append(s.Steps[0].Command.Env, EnvVar{Name: "HF_TOKEN", Value: "env-secret"})
+	s.Steps[1].Command.Argv = append(s.Steps[1].Command.Argv, "--api-key", "arg-secret")
+	path := filepath.Join(t.TempDir(), "job.json")
+	if err := s.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("job.json: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	k := &redact.Known{}
+	s.AddSecrets(k)
+	if got := k.String("setup-secret env-secret arg-secret a \"b\" $c"); got != `<redacted> <redacted> <redacted> a "b" $c` {
+		t.Errorf("hidden: %q", got)
 	}
 }

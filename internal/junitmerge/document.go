@@ -45,6 +45,9 @@ type Suite struct {
 
 	// role groups the suite into a row of the Report.
 	role string
+	// deciding marks the deciding task's suites, whose testcases keep
+	// their names (distinctCases).
+	deciding bool
 }
 
 // Properties is a suite's <properties> list.

@@ -59,7 +59,7 @@ func TestGoldenWorkspace(t *testing.T) {
 		}
 	}
 
-	rep, err := MergeWorkspace(ws, Options{Now: fixedNow})
+	rep, err := MergeWorkspace(ws, Options{Now: fixedNow, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

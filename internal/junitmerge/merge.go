@@ -45,6 +45,10 @@ type Options struct {
 	LogTailLines int
 	// Log receives warnings about the workspace; the zero value discards them.
 	Log zerolog.Logger
+	// Environ is the environment (NAME=value entries) whose secret-like
+	// variables' values are hidden in the log tails MergeWorkspace embeds,
+	// with the job spec's; nil: the process's.
+	Environ []string
 }
 
 func (o Options) withDefaults() Options {
@@ -117,8 +121,8 @@ func syntheticCase(classname, name string, p problem, skip bool, tailLines int) 
 	return c
 }
 
-// assemble totals the suites, makes their names unique and builds the
-// document and the report, with rows in roleOrder (unknown roles last, sorted).
+// assemble totals the suites, makes their names and their testcases'
+// identities unique and builds the document and the report, with rows in roleOrder (unknown roles last, sorted).
 func assemble(suites []*Suite, roleOrder []string, now time.Time) (*Document, *Report) {
 	used := make(map[string]bool, len(suites))
 	for _, s := range suites {
@@ -133,6 +137,7 @@ func assemble(suites []*Suite, roleOrder []string, now time.Time) (*Document, *R
 		}
 		used[s.Name] = true
 	}
+	distinctCases(suites)
 	doc := &Document{Suites: suites}
 	doc.total()
 	return doc, newReport(doc, roleOrder, now)

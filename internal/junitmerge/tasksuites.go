@@ -48,6 +48,7 @@ func (b *wsBuild) taskSuites(t *task) []*Suite {
 	}
 	suites := in.suites
 	nameSuites(suites, base)
+	b.qualifyCases(t, suites)
 
 	classname := "noderun." + t.role + ".rank" + strconv.Itoa(t.rank)
 	synth := b.taskCases(t, classname)

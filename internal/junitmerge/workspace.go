@@ -64,6 +64,7 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	if len(b.notes) > 0 {
 		suites = append(suites, &Suite{Name: "noderun", Cases: b.notes, role: "noderun"})
 	}
+	b.hideSecrets(suites)
 	others := map[string]bool{}
 	for _, s := range suites {
 		others[s.role] = true

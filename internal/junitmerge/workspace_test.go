@@ -42,7 +42,8 @@ func newTestWorkspace(t *testing.T, steps ...jobspec.Step) *testWorkspace {
 }
 
 func (w *testWorkspace) opts() Options {
-	return Options{Spec: w.spec, ExpectedStops: w.stops, Now: fixedNow}
+	// Not the process's environment: a secret there must not change a test.
+	return Options{Spec: w.spec, ExpectedStops: w.stops, Now: fixedNow, Environ: []string{}}
 }
 
 var t0 = time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/noderun/noderun/internal/atomicfile"
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // Task states in a record.
@@ -68,12 +69,16 @@ func (r *TaskRecord) Duration() time.Duration {
 	return r.End.Sub(r.Start)
 }
 
-// SaveTaskRecord writes rec to its place in the workspace, atomically.
+// SaveTaskRecord writes rec to its place in the workspace, atomically and
+// readable by its owner only, as job.json is. Its Error goes through
+// redact.Text: an error may quote a command line and its secrets.
 func (l Layout) SaveTaskRecord(rec *TaskRecord) error {
-	return atomicfile.Write(l.TaskRecord(rec.Role, rec.Rank), 0o644, func(w io.Writer) error {
+	saved := *rec
+	saved.Error = redact.Text(rec.Error)
+	return atomicfile.Write(l.TaskRecord(rec.Role, rec.Rank), 0o600, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rec)
+		return enc.Encode(&saved)
 	})
 }
 

@@ -43,3 +43,30 @@ func TestTaskRecordsNone(t *testing.T) {
 		t.Errorf("TaskRecords = %v, %v; want nothing", recs, errs)
 	}
 }
+
+// A record is its owner's only, and an error quoting a command line keeps
+// its secrets out; the record passed in is left as it was.
+func TestSaveTaskRecordHidesSecrets(t *testing.T) {
+	ws := New(t.TempDir())
+	rec := &TaskRecord{Role: "GEN_0", Rank: 0, Error: "setup failed: env SETUP_TOKEN=abc123 false: exit status 1"}
+	if err := ws.SaveTaskRecord(rec); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(ws.TaskRecord("GEN_0", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("record mode %v, want 0600", info.Mode().Perm())
+	}
+	saved, err := LoadTaskRecord(ws.TaskRecord("GEN_0", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(saved.Error, "abc123") || !strings.Contains(saved.Error, "SETUP_TOKEN=<redacted>") {
+		t.Errorf("saved error %q", saved.Error)
+	}
+	if !strings.Contains(rec.Error, "abc123") {
+		t.Error("SaveTaskRecord changed the record it was given")
+	}
+}
