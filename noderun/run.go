@@ -49,6 +49,10 @@ type RunOptions struct {
 	// GPUs is the node's inventory; nil when NVML is unavailable, in which
 	// case the GPUs Slurm assigned are used.
 	GPUs gpu.Inventory
+	// NVMLUnavailable says why NVML could not be used (empty when it was);
+	// GPUs is then the simulated inventory of FakeGPUs GPUs, or nil.
+	NVMLUnavailable string
+	FakeGPUs        int
 	// Log receives the runner's own log lines.
 	Log zerolog.Logger
 	// Signals delivers the signals to forward; nil subscribes to the
@@ -79,6 +83,12 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 		o: o, spec: o.Spec, step: step, task: task, env: env,
 		ws:  workspace.New(o.Spec.Workspace),
 		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+	}
+	switch {
+	case o.NVMLUnavailable != "" && o.GPUs != nil:
+		r.log.Info().Int("gpus", o.FakeGPUs).Msg("NVML unavailable: using simulated GPUs")
+	case o.NVMLUnavailable != "":
+		r.log.Info().Str("error", o.NVMLUnavailable).Msg("NVML unavailable: using the GPUs Slurm assigned")
 	}
 	return r.run(ctx)
 }

@@ -25,6 +25,8 @@ type Options struct {
 	Stderr io.Writer
 	// NVML builds the NVML handle; nil: behave as on a machine without a driver.
 	NVML func() nvml.Interface
+	// Version is what --version prints (see buildVersion).
+	Version string
 }
 
 // NewApp builds the noderun command line. It never exits the process: errors
@@ -32,10 +34,11 @@ type Options struct {
 func NewApp(o Options) *cli.App {
 	log := zerolog.Nop()
 	env := &appenv.Env{Log: &log, Stdout: o.Stdout, Stderr: o.Stderr, NVML: o.NVML}
-	var logFormat, logLevel string
+	var logFormat, logLevel, unknown string
 	app := &cli.App{
-		Name:  "noderun",
-		Usage: "run GPU pytest jobs under Slurm, without shell glue",
+		Name:    "noderun",
+		Version: o.Version,
+		Usage:   "run GPU pytest jobs under Slurm, without shell glue",
 		Description: "noderun replaces the shell chain of TensorRT-LLM's perf CI (heredocs, submit.py, " +
 			"slurm_launch_draft.sh, slurm_run.sh) with one binary:\n\n" +
 			"   submit  (CI side)   validate flags + perf config, write WS/job.json, submit the job\n" +
@@ -51,8 +54,8 @@ func NewApp(o Options) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:        "log-format",
-				Usage:       "log format: auto (console on a terminal, JSON otherwise), console or json",
-				Value:       logging.FormatAuto,
+				Usage:       "log format: console (for people and CI logs; coloured only on a terminal) or json (for programs)",
+				Value:       logging.FormatConsole,
 				EnvVars:     []string{"NODERUN_LOG_FORMAT"},
 				Destination: &logFormat,
 			},
@@ -73,6 +76,15 @@ func NewApp(o Options) *cli.App {
 			return nil
 		},
 		OnUsageError: exitcode.OnUsageError,
+		// urfave/cli reports an unknown command (`noderun bogus`, `noderun
+		// help bogus`) with exit status 3; remember it and make it a usage error.
+		CommandNotFound: func(_ *cli.Context, name string) { unknown = name },
+		After: func(*cli.Context) error {
+			if unknown != "" {
+				return exitcode.Usagef("unknown command %q: see noderun --help for the commands", unknown)
+			}
+			return nil
+		},
 		Commands: []*cli.Command{
 			submit.NewCommand(env),
 			job.NewCommand(env),
