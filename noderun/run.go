@@ -320,6 +320,9 @@ func (r *runner) argv() []string {
 // supervise starts the child and waits for it, forwarding signals and
 // enforcing the step timeout.
 func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
+	if err := r.checkTestRoot(); err != nil {
+		return r.failedToStart(err)
+	}
 	argv := r.argv()
 	if r.rec.Junit != "" {
 		// A junit file from an earlier attempt must not pass for this one's.
@@ -463,8 +466,28 @@ func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
 		ev = r.log.Warn()
 	}
 	ev.Int("exit_code", code).Str("signal", r.rec.Signal).Bool("timed_out", r.rec.TimedOut).
-		Dur("took", r.rec.Duration()).Msg("child ended")
+		Dur("took", r.rec.Duration().Round(time.Millisecond)).Msg("child ended")
 	return code, nil
+}
+
+// checkTestRoot fails a task whose working directory is missing on its
+// node: exec would report it as the command not found (fork/exec pytest: no
+// such file or directory), and users would go and install pytest.
+func (r *runner) checkTestRoot() error {
+	dir := r.step.Command.Dir
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root %s does not exist on node %s: check --test-root (or TRTLLM_DIR) and that the path is mounted on the compute nodes", dir, r.task.NodeName))
+	case err != nil:
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root on node %s: %w", r.task.NodeName, err))
+	case !fi.IsDir():
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root %s on node %s is not a directory: check --test-root", dir, r.task.NodeName))
+	}
+	return nil
 }
 
 // failedToStart records a task that never ran its child.

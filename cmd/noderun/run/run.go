@@ -38,7 +38,8 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"  6. writes WS/.noderun/tasks/<role>/<rank>.json and exits with the child's status\n" +
 			"     (128+signal when it died by a signal).\n\n" +
 			"Runner faults have their own exit statuses: 2 usage, 70 internal, 71 Slurm environment,\n" +
-			"72 node setup, 73 start fence, 74 GPU precheck, 124 step timeout, 126/127 command not runnable.",
+			"72 node setup, 73 start fence, 74 GPU precheck, 76 test root missing on the node,\n" +
+			"124 step timeout, 126/127 command not runnable.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json), required", EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
 			&cli.StringFlag{Name: "role", Usage: "the task's `ROLE`: a step of the job spec (GEN_0, BENCHMARK, WORKER, ...)", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},
