@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/rs/zerolog"
@@ -18,6 +19,16 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/logging"
 )
+
+// The help's examples run as printed from the repository root: the plain
+// suite under examples/tests, then the stand-in TensorRT-LLM checkout.
+// help_test.go runs each one.
+const exampleHeading = "Start with (from the repository root, no Slurm needed):"
+
+var examples = []string{
+	"noderun submit --local --wait --test-root examples/tests --config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml --workspace /tmp/ws",
+	"TRTLLM_DIR=examples/trtllm stageName=demo-PerfSanity LLM_MODELS_ROOT=/tmp CONFIG_NAME=disagg-tiny noderun submit --local --wait --workspace /tmp/ws",
+}
 
 // Options are the outside world the app talks to; tests pass their own.
 type Options struct {
@@ -45,7 +56,7 @@ func NewApp(o Options) *cli.App {
 			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
 			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
 			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
-			"Start with: noderun submit --local --wait --config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml --workspace /tmp/ws",
+			exampleHeading + "\n   " + strings.Join(examples, "\n   "),
 		Writer:               o.Stdout,
 		ErrWriter:            o.Stderr,
 		EnableBashCompletion: true,
