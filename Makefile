@@ -18,8 +18,9 @@ BIN ?= bin/noderun
 PKGS ?= ./...
 
 .PHONY: build test unit demo vet
+# -buildvcs=auto: --version prints the revision even where GOFLAGS turns stamping off.
 build:
-	CGO_ENABLED=1 $(GO) build -ldflags '$(GO_LDFLAGS)' -o '$(BIN)' ./cmd/noderun
+	CGO_ENABLED=1 $(GO) build -buildvcs=auto -ldflags '$(GO_LDFLAGS)' -o '$(BIN)' ./cmd/noderun
 
 # staticcheck is pinned in go.mod (tool directive): `go tool` runs that version.
 vet:

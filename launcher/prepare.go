@@ -223,11 +223,33 @@ func (l *Launcher) testRoot(v *validator, req Request) string {
 		root = filepath.Join(req.TrtllmDir, "tests", "integration", "defs")
 	}
 	root = v.dir(flagTestRoot, orDefault(root, "."), false)
-	if _, err := os.Stat(root); err != nil && root != "" {
+	if root == "" {
+		return ""
+	}
+	fi, err := os.Stat(root)
+	switch {
+	case err == nil && !fi.IsDir():
+		v.add(usageError(flagTestRoot, "%s is not a directory: give the directory pytest runs in (the one with conftest.py)", root))
+	case err != nil && req.Local:
+		// --local runs on this host: what is missing here is missing there.
+		v.add(usageError(flagTestRoot, "test root %s does not exist: give the directory pytest runs in (the one with conftest.py)%s",
+			root, derivedFrom(req)))
+	case err != nil:
 		// Only a warning: the compute nodes may mount what this host lacks.
 		l.o.Log.Warn().Str("test_root", root).Err(err).Msg("the test root is not visible here; pytest will run there on the compute nodes")
 	}
 	return root
+}
+
+// derivedFrom says where a test root came from when no --test-root was given.
+func derivedFrom(req Request) string {
+	switch {
+	case req.TestRoot != "":
+		return ""
+	case req.TrtllmDir != "":
+		return "; it was derived from TRTLLM_DIR (--trtllm-dir) as $TRTLLM_DIR/tests/integration/defs"
+	}
+	return "; without --test-root pytest runs in the current directory"
 }
 
 // noNUL refuses a NUL byte in the flags whose values become an argument, a

@@ -442,6 +442,14 @@ func TestSubmitValidation(t *testing.T) {
 		{"launcher in plain mode", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--launcher", "/x"},
 			"--launcher (env NODERUN_LAUNCHER): only applies in TensorRT-LLM mode"},
 		{"bad test mode", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--test-mode", "trt"}, `"trt": use auto, trtllm or plain`},
+		// --local runs on this host, so a test root missing here is missing
+		// on the "nodes" too: said at submit, not as pytest not found (126).
+		{"missing test root with --local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local", "--test-root", "ROOT/nope"},
+			"): test root ROOT/nope does not exist"},
+		{"missing derived test root with --local", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--local", "--trtllm-dir", "ROOT/nope", "--stage-name", "s"},
+			"derived from TRTLLM_DIR"},
+		{"test root is a file", []string{"--workspace", "ROOT/ws", "--config-name", "disagg-tiny", "--test-root", "ROOT/configs/disagg-tiny.yaml"},
+			"is not a directory"},
 		// Several problems at once are all reported.
 		{"all at once", []string{"--config-name", "disagg-tiny", "--test-function", "a b", "--gpu-precheck", "x"}, "--workspace"},
 	}

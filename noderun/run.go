@@ -49,6 +49,10 @@ type RunOptions struct {
 	// GPUs is the node's inventory; nil when NVML is unavailable, in which
 	// case the GPUs Slurm assigned are used.
 	GPUs gpu.Inventory
+	// NVMLUnavailable says why NVML could not be used (empty when it was);
+	// GPUs is then the simulated inventory of FakeGPUs GPUs, or nil.
+	NVMLUnavailable string
+	FakeGPUs        int
 	// Log receives the runner's own log lines.
 	Log zerolog.Logger
 	// Signals delivers the signals to forward; nil subscribes to the
@@ -79,6 +83,12 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 		o: o, spec: o.Spec, step: step, task: task, env: env,
 		ws:  workspace.New(o.Spec.Workspace),
 		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+	}
+	switch {
+	case o.NVMLUnavailable != "" && o.GPUs != nil:
+		r.log.Info().Int("gpus", o.FakeGPUs).Msg("NVML unavailable: using simulated GPUs")
+	case o.NVMLUnavailable != "":
+		r.log.Info().Str("error", o.NVMLUnavailable).Msg("NVML unavailable: using the GPUs Slurm assigned")
 	}
 	return r.run(ctx)
 }
@@ -310,6 +320,9 @@ func (r *runner) argv() []string {
 // supervise starts the child and waits for it, forwarding signals and
 // enforcing the step timeout.
 func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
+	if err := r.checkTestRoot(); err != nil {
+		return r.failedToStart(err)
+	}
 	argv := r.argv()
 	if r.rec.Junit != "" {
 		// A junit file from an earlier attempt must not pass for this one's.
@@ -453,8 +466,28 @@ func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
 		ev = r.log.Warn()
 	}
 	ev.Int("exit_code", code).Str("signal", r.rec.Signal).Bool("timed_out", r.rec.TimedOut).
-		Dur("took", r.rec.Duration()).Msg("child ended")
+		Dur("took", r.rec.Duration().Round(time.Millisecond)).Msg("child ended")
 	return code, nil
+}
+
+// checkTestRoot fails a task whose working directory is missing on its
+// node: exec would report it as the command not found (fork/exec pytest: no
+// such file or directory), and users would go and install pytest.
+func (r *runner) checkTestRoot() error {
+	dir := r.step.Command.Dir
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root %s does not exist on node %s: check --test-root (or TRTLLM_DIR) and that the path is mounted on the compute nodes", dir, r.task.NodeName))
+	case err != nil:
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root on node %s: %w", r.task.NodeName, err))
+	case !fi.IsDir():
+		return exitcode.With(exitcode.NoTestRoot, fmt.Errorf("test root %s on node %s is not a directory: check --test-root", dir, r.task.NodeName))
+	}
+	return nil
 }
 
 // failedToStart records a task that never ran its child.

@@ -236,6 +236,25 @@ func TestRunExitStatusAndRecord(t *testing.T) {
 	}
 }
 
+// A test root missing on the node is named as such, with its own status,
+// not as the command not found that exec would report for a missing cwd.
+func TestRunMissingTestRoot(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	missing := filepath.Join(spec.Workspace, "no-such-dir")
+	spec.Steps[0].Command.Dir = missing
+	code, err := runTask(t, spec, slurmEnv("9", 1, 0, "n2"), make(chan os.Signal))
+	if code != exitcode.NoTestRoot {
+		t.Fatalf("exit status %d (%v), want %d", code, err, exitcode.NoTestRoot)
+	}
+	want := "test root " + missing + " does not exist on node n2"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to say %q", err, want)
+	}
+	if rec := record(t, spec, 1); rec.State != workspace.StateFailedToStart || !strings.Contains(rec.Error, want) {
+		t.Errorf("record state=%s error=%q", rec.State, rec.Error)
+	}
+}
+
 // pytest steps get their own junit path; a stale file is removed first.
 func TestRunAddsJunitPath(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker)

@@ -89,7 +89,7 @@ func (s *nodeSetup) lead(ctx context.Context) error {
 	if err := atomicfile.WriteFile(filepath.Join(s.Dir, setupDoneFile), nil, 0o644); err != nil {
 		return exitcode.With(exitcode.SetupFailed, fmt.Errorf("publish setup success on node %s: %w", s.Node, err))
 	}
-	s.Log.Info().Dur("took", time.Since(start)).Msg("node setup done")
+	s.Log.Info().Dur("took", time.Since(start).Round(10*time.Millisecond)).Msg("node setup done")
 	return nil
 }
 

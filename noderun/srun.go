@@ -36,8 +36,9 @@ type SrunStarter struct {
 // Args is the srun command line for a step on the given nodes.
 func (s *SrunStarter) Args(step *jobspec.Step, nodes []string) []string {
 	args := []string{
-		// The step's name lets Signal find its step id for scancel.
-		"--job-name=" + stepName(step.Role),
+		// The step is named by its role alone: `squeue -s` prints 8
+		// characters of a name, and a prefix would fill them.
+		"--job-name=" + step.Role,
 		"--kill-on-bad-exit=1",
 		"--nodes=" + strconv.Itoa(step.Nodes),
 		"--nodelist=" + strings.Join(nodes, ","),
@@ -100,9 +101,6 @@ func (s *SrunStarter) JobEnding() bool {
 	state := strings.TrimSpace(string(out))
 	return state != "" && state != "RUNNING"
 }
-
-// stepName is the Slurm step name of a role's srun.
-func stepName(role string) string { return "noderun-" + role }
 
 // srunStep is a step started by srun. Its calm stop is a stop request
 // (see stop.go); srun itself is only signalled to kill the step, which it

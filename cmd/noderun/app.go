@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/rs/zerolog"
@@ -19,12 +20,24 @@ import (
 	"github.com/noderun/noderun/internal/logging"
 )
 
+// The help's examples run as printed from the repository root: the plain
+// suite under examples/tests, then the stand-in TensorRT-LLM checkout.
+// help_test.go runs each one.
+const exampleHeading = "Start with (from the repository root, no Slurm needed):"
+
+var examples = []string{
+	"noderun submit --local --wait --test-root examples/tests --config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml --workspace /tmp/ws",
+	"TRTLLM_DIR=examples/trtllm stageName=demo-PerfSanity LLM_MODELS_ROOT=/tmp CONFIG_NAME=disagg-tiny noderun submit --local --wait --workspace /tmp/ws",
+}
+
 // Options are the outside world the app talks to; tests pass their own.
 type Options struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// NVML builds the NVML handle; nil: behave as on a machine without a driver.
 	NVML func() nvml.Interface
+	// Version is what --version prints (see buildVersion).
+	Version string
 }
 
 // NewApp builds the noderun command line. It never exits the process: errors
@@ -32,17 +45,18 @@ type Options struct {
 func NewApp(o Options) *cli.App {
 	log := zerolog.Nop()
 	env := &appenv.Env{Log: &log, Stdout: o.Stdout, Stderr: o.Stderr, NVML: o.NVML}
-	var logFormat, logLevel string
+	var logFormat, logLevel, unknown string
 	app := &cli.App{
-		Name:  "noderun",
-		Usage: "run GPU pytest jobs under Slurm, without shell glue",
+		Name:    "noderun",
+		Version: o.Version,
+		Usage:   "run GPU pytest jobs under Slurm, without shell glue",
 		Description: "noderun replaces the shell chain of TensorRT-LLM's perf CI (heredocs, submit.py, " +
 			"slurm_launch_draft.sh, slurm_run.sh) with one binary:\n\n" +
 			"   submit  (CI side)   validate flags + perf config, write WS/job.json, submit the job\n" +
 			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
 			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
 			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
-			"Start with: noderun submit --local --wait --config examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml --workspace /tmp/ws",
+			exampleHeading + "\n   " + strings.Join(examples, "\n   "),
 		Writer:               o.Stdout,
 		ErrWriter:            o.Stderr,
 		EnableBashCompletion: true,
@@ -51,8 +65,8 @@ func NewApp(o Options) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:        "log-format",
-				Usage:       "log format: auto (console on a terminal, JSON otherwise), console or json",
-				Value:       logging.FormatAuto,
+				Usage:       "log format: console (for people and CI logs; coloured only on a terminal) or json (for programs)",
+				Value:       logging.FormatConsole,
 				EnvVars:     []string{"NODERUN_LOG_FORMAT"},
 				Destination: &logFormat,
 			},
@@ -73,6 +87,15 @@ func NewApp(o Options) *cli.App {
 			return nil
 		},
 		OnUsageError: exitcode.OnUsageError,
+		// urfave/cli reports an unknown command (`noderun bogus`, `noderun
+		// help bogus`) with exit status 3; remember it and make it a usage error.
+		CommandNotFound: func(_ *cli.Context, name string) { unknown = name },
+		After: func(*cli.Context) error {
+			if unknown != "" {
+				return exitcode.Usagef("unknown command %q: see noderun --help for the commands", unknown)
+			}
+			return nil
+		},
 		Commands: []*cli.Command{
 			submit.NewCommand(env),
 			job.NewCommand(env),

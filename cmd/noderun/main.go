@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
@@ -12,9 +13,10 @@ import (
 
 func main() {
 	app := NewApp(Options{
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		NVML:   func() nvml.Interface { return nvml.New() },
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		NVML:    func() nvml.Interface { return nvml.New() },
+		Version: buildVersion(debug.ReadBuildInfo()),
 	})
 	err := app.Run(os.Args)
 	if err != nil && exitcode.Of(err) != exitcode.OK {

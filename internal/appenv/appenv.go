@@ -5,9 +5,14 @@ package appenv
 
 import (
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/noderun/noderun/internal/exitcode"
 )
 
 // Env is shared by all subcommands of one app.
@@ -25,3 +30,22 @@ type Env struct {
 
 // Logger returns the current logger.
 func (e *Env) Logger() zerolog.Logger { return *e.Log }
+
+// Require fails with a usage error naming the string flag and its env vars
+// when the flag is empty or not set. urfave/cli's own Required check returns an error that
+// cannot be told apart from a failure (exit status 1) and prints the whole help.
+func Require(c *cli.Context, name string) error {
+	if c.String(name) != "" {
+		return nil
+	}
+	where := "--" + name
+	for _, f := range c.Command.Flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		if ev, ok := f.(interface{ GetEnvVars() []string }); ok && len(ev.GetEnvVars()) > 0 {
+			where += " (or " + strings.Join(ev.GetEnvVars(), ", ") + ")"
+		}
+	}
+	return exitcode.Usagef("%s is required; see noderun %s --help", where, c.Command.Name)
+}

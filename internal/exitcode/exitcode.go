@@ -33,6 +33,9 @@ const (
 	GPUPrecheck = 74
 	// Submit means sbatch (or the local job) could not be started.
 	Submit = 75
+	// NoTestRoot means the task's test root (the child's working directory)
+	// is missing on its node: the command never started.
+	NoTestRoot = 76
 	// Timeout is returned when a step timed out but its child exited 0 on
 	// SIGTERM (the convention of timeout(1)).
 	Timeout = 124

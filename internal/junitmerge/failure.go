@@ -82,6 +82,9 @@ func (b *wsBuild) taskCases(t *task, classname string) []*Case {
 
 	var cases []*Case
 	if typ, msg := taskFailure(t, junitRel); typ != "" {
+		if meaning := b.pytestStatus(t); meaning != "" {
+			msg += "; " + meaning
+		}
 		p := problem{typ: typ, message: msg, details: b.recordDetails(rec), logPath: logPath, logName: logName}
 		cases = append(cases, syntheticCase(classname, "task", p, false, tail))
 	}

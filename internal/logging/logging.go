@@ -12,44 +12,61 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Formats accepted by --log-format.
+// Formats accepted by --log-format. FormatAuto is the default and the same
+// as FormatConsole: the name earlier versions used.
 const (
 	FormatAuto    = "auto"
 	FormatConsole = "console"
 	FormatJSON    = "json"
 )
 
-// zerolog's duration unit is process-wide: every noderun log line gives
-// durations (took, grace, timeout) in seconds.
-func init() { zerolog.DurationFieldUnit = time.Second }
+// zerolog's duration format is process-wide: every noderun log line gives
+// durations (took, grace, timeout) with their unit, as 1.19s or 30s.
+func init() { zerolog.DurationFieldFormat = zerolog.DurationFormatString }
 
-// New returns a logger writing to w. Format "auto" picks the human console
-// format when w is a terminal and JSON otherwise (CI logs, Slurm output files).
+// fieldsFirst are the fields that say where a line comes from; the console
+// format prints them first, the others sorted by name.
+var fieldsFirst = []string{"job", "role", "rank", "node"}
+
+// New returns a logger writing to w. The console format is for people and
+// CI logs alike: coloured on a terminal, plain on a pipe or in a Slurm
+// output file. JSON is for programs.
 func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
 	}
 	switch format {
-	case FormatAuto:
-		if IsTerminal(w) {
-			w = console(w)
-		}
-	case FormatConsole:
+	case FormatAuto, FormatConsole:
 		w = console(w)
 	case FormatJSON:
 	default:
-		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
+		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use console or json", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 func console(w io.Writer) io.Writer {
-	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !IsTerminal(w)}
+	return zerolog.ConsoleWriter{
+		Out: w, TimeFormat: time.TimeOnly, NoColor: !IsTerminal(w),
+		FieldsOrder:   fieldsFirst,
+		FormatPrepare: dropEmpty,
+	}
+}
+
+// dropEmpty leaves out fields without a value (reason=), which only say
+// that there is nothing to say.
+func dropEmpty(fields map[string]any) error {
+	for k, v := range fields {
+		if s, ok := v.(string); ok && s == "" {
+			delete(fields, k)
+		}
+	}
+	return nil
 }
 
 // IsTerminal reports whether w is a terminal (a Cygwin or MSYS pty counts),
-// so that output meant for people (console logs, progress lines) goes there
+// so that output meant for people (colour, progress lines) goes there
 // and logs and Slurm output files get the plain form.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

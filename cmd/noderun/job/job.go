@@ -35,9 +35,10 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"In every case it merges WS/results.xml and writes WS/job-result.json, then exits with the\n" +
 			"verdict: 0 only when every step succeeded and the results hold no failure.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json)", Required: true, EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
+			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json), required", EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
 			&cli.StringFlag{Name: "srun", Usage: "srun `PATH`", Value: "srun", EnvVars: []string{"NODERUN_SRUN"}, Destination: &o.srun},
 		},
+		Before: func(c *cli.Context) error { return appenv.Require(c, "spec") },
 		Action: func(c *cli.Context) error {
 			log := env.Logger()
 			specPath, err := filepath.Abs(o.spec)

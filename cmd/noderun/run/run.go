@@ -38,20 +38,23 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"  6. writes WS/.noderun/tasks/<role>/<rank>.json and exits with the child's status\n" +
 			"     (128+signal when it died by a signal).\n\n" +
 			"Runner faults have their own exit statuses: 2 usage, 70 internal, 71 Slurm environment,\n" +
-			"72 node setup, 73 start fence, 74 GPU precheck, 124 step timeout, 126/127 command not runnable.",
+			"72 node setup, 73 start fence, 74 GPU precheck, 76 test root missing on the node,\n" +
+			"124 step timeout, 126/127 command not runnable.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json)", Required: true, EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
+			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json), required", EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
 			&cli.StringFlag{Name: "role", Usage: "the task's `ROLE`: a step of the job spec (GEN_0, BENCHMARK, WORKER, ...)", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},
 			&cli.IntFlag{Name: "fake-gpus", Usage: "simulate `N` GPUs when NVML is unavailable (set by submit --local)", EnvVars: []string{noderun.EnvFakeGPUs}, Destination: &o.fakeGPUs},
 		},
-		Before: func(*cli.Context) error {
+		Before: func(c *cli.Context) error {
+			if err := appenv.Require(c, "spec"); err != nil {
+				return err
+			}
 			if o.role == "" {
 				return exitcode.With(exitcode.Usage, noderun.ErrNoRole)
 			}
 			return nil
 		},
 		Action: func(c *cli.Context) error {
-			log := env.Logger()
 			spec, err := jobspec.Load(o.spec)
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
@@ -66,14 +69,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				return exitcode.With(exitcode.GPUPrecheck, err)
 			}
 			defer closeInv()
-			switch {
-			case unavailable != "" && inv != nil:
-				log.Info().Int("gpus", o.fakeGPUs).Msg("NVML unavailable: using simulated GPUs")
-			case unavailable != "":
-				log.Info().Str("error", unavailable).Msg("NVML unavailable: using the GPUs Slurm assigned")
-			}
 			code, err := noderun.Run(c.Context, noderun.RunOptions{
-				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: log, Signals: sigs,
+				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: env.Logger(), Signals: sigs,
+				NVMLUnavailable: unavailable, FakeGPUs: o.fakeGPUs,
 			})
 			if err != nil {
 				return exitcode.With(code, err)
