@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -18,6 +19,7 @@ import (
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/logging"
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // The help's examples run as printed from the repository root: the plain
@@ -79,7 +81,8 @@ func NewApp(o Options) *cli.App {
 			},
 		},
 		Before: func(*cli.Context) error {
-			l, err := logging.New(o.Stderr, logFormat, logLevel)
+			// Secret values of the environment never reach a log line.
+			l, err := logging.New(o.Stderr, logFormat, logLevel, redact.FromEnviron(os.Environ()))
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}

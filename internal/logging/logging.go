@@ -10,6 +10,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"github.com/noderun/noderun/internal/redact"
 )
 
 // Formats accepted by --log-format. FormatAuto is the default and the same
@@ -30,25 +32,31 @@ var fieldsFirst = []string{"job", "role", "rank", "node"}
 
 // New returns a logger writing to w. The console format is for people and
 // CI logs alike: coloured on a terminal, plain on a pipe or in a Slurm
-// output file. JSON is for programs.
-func New(w io.Writer, format, level string) (zerolog.Logger, error) {
+// output file. JSON is for programs. Every known secret value is hidden in
+// what it writes (secrets may be nil).
+func New(w io.Writer, format, level string, secrets *redact.Known) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q: use trace, debug, info, warn or error", level)
 	}
+	out := w
+	if secrets != nil {
+		out = secrets.Writer(w)
+	}
 	switch format {
 	case FormatAuto, FormatConsole:
-		w = console(w)
+		w = console(out, IsTerminal(w))
 	case FormatJSON:
+		w = out
 	default:
 		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use console or json", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-func console(w io.Writer) io.Writer {
+func console(w io.Writer, terminal bool) io.Writer {
 	return zerolog.ConsoleWriter{
-		Out: w, TimeFormat: time.TimeOnly, NoColor: !IsTerminal(w),
+		Out: w, TimeFormat: time.TimeOnly, NoColor: !terminal,
 		FieldsOrder:   fieldsFirst,
 		FormatPrepare: dropEmpty,
 	}
