@@ -33,6 +33,14 @@ const (
 	GPUPrecheck = 74
 	// Submit means sbatch (or the local job) could not be started.
 	Submit = 75
+	// The outcomes of a job other than passed (0) and failed (1), for `job`
+	// and `submit --wait` (workspace.OutcomeExitCode maps them).
+	JobTimeout        = 80
+	JobCancelled      = 81
+	JobNodeFailure    = 82
+	JobSetupFailed    = 83
+	JobPrecheckFailed = 84
+	JobStartFailed    = 85
 	// Timeout is returned when a step timed out but its child exited 0 on
 	// SIGTERM (the convention of timeout(1)).
 	Timeout = 124
