@@ -132,6 +132,19 @@ type StepResult struct {
 	Error        string    `json:"error,omitempty"`
 }
 
+// OutcomeStatus is the exit status of the result's outcome, for the
+// follower (`submit --wait`): the outcome's code, never a step's own
+// status. A result written before outcomes existed gives 0 or 1 by verdict.
+func (r *JobResult) OutcomeStatus() int {
+	if r.Outcome != "" {
+		return OutcomeExitCode(r.Outcome)
+	}
+	if r.Verdict == OutcomePassed && r.ExitCode == 0 {
+		return exitcode.OK
+	}
+	return exitcode.Failure
+}
+
 // ExpectedStops lists the roles stopped after the deciding step finished:
 // their missing or cut-short results are not failures.
 func (r *JobResult) ExpectedStops() map[string]bool {
