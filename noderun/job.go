@@ -106,6 +106,7 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 	for _, r := range s.runs {
 		result.Steps = append(result.Steps, r.result)
 	}
+	s.blame(result)
 	return conclude(o, result, func(testsFailed bool) {
 		s.decide(result, reason, testsFailed)
 	})
@@ -168,6 +169,10 @@ type supervisor struct {
 	stopStep *stepRun
 	// failedNode and nodeLine tell of a node failure.
 	failedNode, nodeLine string
+	// cause is the root-cause task, failedStep the first step that failed
+	// or did not start (blame finds them).
+	cause      *workspace.TaskRecord
+	failedStep *stepRun
 }
 
 // startSteps starts the steps in spec order; a signal or a start failure

@@ -402,6 +402,13 @@ func TestJobFailingRankIsTheRootCause(t *testing.T) {
 	if want := "step GEN_0 failed: rank 1 on n2 exited with status 3"; res.Reason != want {
 		t.Errorf("reason %q, want %q", res.Reason, want)
 	}
+	ws := workspace.New(spec.Workspace)
+	if b, err := os.ReadFile(ws.Results()); err != nil || !strings.Contains(string(b), "stopped because GEN_0 rank 1 failed") {
+		t.Errorf("results.xml does not say GEN_0 rank 0 was stopped because of rank 1 (%v)", err)
+	}
+	if b, err := os.ReadFile(ws.Summary()); err != nil || !strings.HasPrefix(string(b), "## Outcome: failed") || !strings.Contains(string(b), "GEN_0 rank 1 @ n2") {
+		t.Errorf("summary.md does not lead with the outcome and the root cause (%v):\n%s", err, b)
+	}
 }
 
 // Each way a job ends has its outcome and exit status.

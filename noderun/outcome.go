@@ -139,47 +139,55 @@ func (s *supervisor) explainStop(ctx context.Context, reason string) string {
 	return reason
 }
 
-// decide names the outcome, its root cause and the job's exit status.
-func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFailed bool) {
+// blame finds the root cause before the merge, so that results.xml can say
+// of each stopped task whose failure it was stopped for, and gives result a
+// first outcome for the same purpose; decide names the final one.
+func (s *supervisor) blame(result *workspace.JobResult) {
 	ws := workspace.New(s.o.Spec.Workspace)
 	cutoff := time.Time{}
 	if s.stop != "" {
 		cutoff = s.stopAt.Add(-signalSkew)
 	}
-	cause := workspace.FirstFailure(s.records(""), cutoff)
-	facts := outcomeFacts{stop: s.stop, cause: cause, testsFailed: testsFailed}
-	var failedStep *stepRun
+	s.cause = workspace.FirstFailure(s.records(""), cutoff)
 	for _, r := range s.runs {
 		if r.result.Outcome == workspace.StepFailed || r.result.Outcome == workspace.StepNotStarted {
-			facts.stepsFailed = true
-			if failedStep == nil || r.result.End.Before(failedStep.result.End) {
-				failedStep = r
+			if s.failedStep == nil || r.result.End.Before(s.failedStep.result.End) {
+				s.failedStep = r
 			}
 		}
 	}
-	result.Outcome = decideOutcome(facts)
+	switch {
+	case s.stop == workspace.OutcomeNodeFailure:
+		result.RootCause = s.nodeCause(ws)
+	case s.cause != nil:
+		result.RootCause = junitmerge.DescribeCause(ws, s.cause)
+	case s.stop == workspace.OutcomeStartFailed && s.stopStep != nil:
+		result.RootCause = s.stepCause(ws, s.stopStep)
+	case s.stop == "" && s.failedStep != nil:
+		result.RootCause = s.stepCause(ws, s.failedStep)
+	}
+	result.Outcome = decideOutcome(s.facts(false))
+}
+
+func (s *supervisor) facts(testsFailed bool) outcomeFacts {
+	return outcomeFacts{stop: s.stop, cause: s.cause, stepsFailed: s.failedStep != nil, testsFailed: testsFailed}
+}
+
+// decide names the outcome, the reason and the job's exit status, once the
+// merge told whether the results hold failures.
+func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFailed bool) {
+	result.Outcome = decideOutcome(s.facts(testsFailed))
 	result.ExitCode = workspace.OutcomeExitCode(result.Outcome)
 	switch {
-	case result.Outcome == workspace.OutcomeNodeFailure:
-		result.RootCause = s.nodeCause(ws)
-	case cause != nil:
-		result.RootCause = junitmerge.DescribeCause(ws, cause)
-		if reason == "" {
-			reason = fmt.Sprintf("%s rank %d on %s %s", cause.Role, cause.Rank, orUnknown(cause.Node), taskStatus(cause))
-		}
-	case s.stopStep != nil && s.stop == workspace.OutcomeStartFailed:
-		result.RootCause = s.stepCause(ws, s.stopStep)
-	case result.Outcome == workspace.OutcomeFailed && failedStep != nil:
-		result.RootCause = s.stepCause(ws, failedStep)
-	}
-	if reason == "" && result.Outcome == workspace.OutcomeFailed {
-		reason = "the merged results hold failures or errors"
-		if failedStep != nil {
-			reason = fmt.Sprintf("step %s %s (%s)", failedStep.step.Role, failedStep.result.Outcome, failedStep.result.Error)
-		}
-	}
-	if result.Outcome == workspace.OutcomePassed {
+	case result.Outcome == workspace.OutcomePassed:
 		reason = ""
+	case reason != "":
+	case s.cause != nil:
+		reason = fmt.Sprintf("%s rank %d on %s %s", s.cause.Role, s.cause.Rank, orUnknown(s.cause.Node), taskStatus(s.cause))
+	case s.failedStep != nil:
+		reason = fmt.Sprintf("step %s %s (%s)", s.failedStep.step.Role, s.failedStep.result.Outcome, s.failedStep.result.Error)
+	default:
+		reason = "the merged results hold failures or errors"
 	}
 	result.Reason = reason
 }

@@ -33,7 +33,7 @@ func FirstError(path string) string {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var exception string
 	for sc.Scan() {
-		line := strings.TrimRight(ansiEscape.ReplaceAllString(sc.Text(), ""), " \t\r")
+		line := runnerFree(sc.Text())
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "noderun: ") {
 			continue
 		}
@@ -51,9 +51,20 @@ func FirstError(path string) string {
 	tail, _ := logTail(path, 20)
 	lines := strings.Split(tail, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(ansiEscape.ReplaceAllString(lines[i], "")); l != "" && !strings.HasPrefix(l, "noderun: ") {
+		if l := strings.TrimSpace(runnerFree(lines[i])); l != "" && !strings.HasPrefix(l, "noderun: ") {
 			return firstLine(l, 300)
 		}
 	}
 	return ""
+}
+
+// runnerFree is a log line without colour codes and without the runner's
+// closing "noderun: child ended: …", which lands on the child's last line
+// when the child's output did not end with a newline.
+func runnerFree(line string) string {
+	line = ansiEscape.ReplaceAllString(line, "")
+	if k := strings.Index(line, " noderun: child ended:"); k >= 0 {
+		line = line[:k]
+	}
+	return strings.TrimRight(line, " \t\r")
 }

@@ -34,6 +34,12 @@ func TestFirstError(t *testing.T) {
 			log:  "server listening on :8000\nconnection refused by ctx-0\n\nnoderun: child ended: state=exited exit=3\n",
 			want: "connection refused by ctx-0",
 		},
+		{
+			// Why: a child killed mid-line leaves the runner's line on its own.
+			name: "the runner's line on the child's last line",
+			log:  "collected 1 item\n\nperf/test_perf.py::test_e2e[x] noderun: child ended: state=exited exit=3 signal= after 1.8s\n",
+			want: "perf/test_perf.py::test_e2e[x]",
+		},
 		{name: "empty log", log: "", want: ""},
 	}
 	for _, tc := range tests {
