@@ -35,7 +35,7 @@ func TestLabSubmitWait(t *testing.T) {
 [ "$1 $2" = "job --spec" ] || exit 99
 ws=$(dirname "$3")
 printf '# lab summary\n' > "$ws/summary.md"
-printf '{"job_id":"%s","verdict":"failed","exit_code":5}\n' "$SLURM_JOB_ID" > "$ws/job-result.json"
+printf '{"job_id":"%s","outcome":"timeout","verdict":"failed","exit_code":80}\n' "$SLURM_JOB_ID" > "$ws/job-result.json"
 exit 5
 `, 0o755)
 	var stdout strings.Builder
@@ -51,8 +51,8 @@ exit 5
 		MaxNodes: DefaultMaxNodes, MaxGPUsPerNode: DefaultMaxGPUsPerNode,
 	}
 	err := l.Submit(ctx, req)
-	if got := exitcode.Of(err); got != 5 {
-		t.Fatalf("exit status %d (%v), want 5 from the job's result\nstdout:\n%s", got, err, stdout.String())
+	if got := exitcode.Of(err); got != exitcode.JobTimeout {
+		t.Fatalf("exit status %d (%v), want %d from the outcome in the job's result, not the batch step's 5\nstdout:\n%s", got, err, exitcode.JobTimeout, stdout.String())
 	}
 	id, _, _ := strings.Cut(stdout.String(), "\n")
 	// The lab keeps a finished job for MinJobAge (≥ 5 s): it is still known.

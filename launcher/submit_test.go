@@ -585,11 +585,11 @@ func TestSubmitLocal(t *testing.T) {
 					t.Errorf("local runner got an unreadable spec: %v", err)
 				}
 				writeFile(t, ws.Summary(), "# local summary\n", 0o644)
-				return 4, ws.SaveJobResult(&workspace.JobResult{Verdict: "failed", ExitCode: 4})
+				return exitcode.JobSetupFailed, ws.SaveJobResult(&workspace.JobResult{Outcome: workspace.OutcomeSetupFailed, Verdict: "failed", ExitCode: exitcode.JobSetupFailed})
 			}
 			err := f.run(append([]string{"--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml"), "--local"}, tt.args...)...)
-			if exitcode.Of(err) != 4 {
-				t.Errorf("exit status %d (%v), want 4 from job-result.json", exitcode.Of(err), err)
+			if exitcode.Of(err) != exitcode.JobSetupFailed {
+				t.Errorf("exit status %d (%v), want %d from job-result.json's outcome", exitcode.Of(err), err, exitcode.JobSetupFailed)
 			}
 			if gotSpec != f.path("ws/job.json") || gotGPUs != tt.wantGPUs {
 				t.Errorf("runner got %s with %d GPUs, want %s with %d", gotSpec, gotGPUs, f.path("ws/job.json"), tt.wantGPUs)

@@ -136,8 +136,9 @@ func (l *Launcher) progress(p *Prepared, id string, st JobState) Progress {
 }
 
 // finish reads the job's result, prints the summary and returns the
-// verdict's exit status. id is "" for a local job; localCode is the local
-// runner's code (-1 for Slurm jobs), used when no result was written.
+// outcome's exit status (workspace.JobResult.OutcomeStatus), never a step's.
+// id is "" for a local job; localCode is the local runner's code (-1 for
+// Slurm jobs), used when no result was written.
 func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode int) error {
 	ws := p.Workspace
 	tries := resultTries
@@ -169,14 +170,11 @@ func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode
 		}
 		return exitcode.With(code, fmt.Errorf("the job ended with an unreadable result: %w; see %s", err, where))
 	}
+	code := res.OutcomeStatus()
 	if summary, err := os.ReadFile(ws.Summary()); err == nil {
 		l.o.Stdout.Write(summary)
 	} else {
-		fmt.Fprintf(l.o.Stdout, "verdict: %s (exit %d) %s\n", res.Verdict, res.ExitCode, res.Reason)
-	}
-	code := res.ExitCode
-	if code == 0 && res.Verdict != "passed" {
-		code = exitcode.Failure
+		fmt.Fprintf(l.o.Stdout, "outcome: %s (exit status %d) %s\n", orDefault(res.Outcome, res.Verdict), code, res.Reason)
 	}
 	if code == 0 {
 		return nil

@@ -73,11 +73,11 @@ func record(t *testing.T, ws workspace.Layout, role string, rank int, state stri
 func finished(t *testing.T, ws workspace.Layout, code int, summary string) func() {
 	return func() {
 		writeFile(t, ws.Summary(), summary, 0o644)
-		verdict := "passed"
+		verdict, outcome := "passed", workspace.OutcomePassed
 		if code != 0 {
-			verdict = "failed"
+			verdict, outcome = "failed", workspace.OutcomeFailed
 		}
-		if err := ws.SaveJobResult(&workspace.JobResult{JobID: "42", Verdict: verdict, ExitCode: code}); err != nil {
+		if err := ws.SaveJobResult(&workspace.JobResult{JobID: "42", Outcome: outcome, Verdict: verdict, ExitCode: code}); err != nil {
 			t.Error(err)
 		}
 	}
@@ -101,8 +101,8 @@ func TestWaitLogLines(t *testing.T) {
 		}
 	})
 	err := f.submitWait()
-	if got := exitcode.Of(err); got != 3 {
-		t.Fatalf("exit status %d (%v), want 3 from job-result.json", got, err)
+	if got := exitcode.Of(err); got != 1 {
+		t.Fatalf("exit status %d (%v), want 1 for the outcome failed, not the job's own 3", got, err)
 	}
 	want := `42
 job 42: PENDING (Resources), elapsed 0:00, steps running 0/5, tasks finished 0/8
@@ -248,4 +248,40 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// submit --wait exits with the outcome's status: never a step's own (143,
+// 126 and 4 were seen), and 1 for a result written before outcomes.
+func TestWaitExitsWithTheOutcome(t *testing.T) {
+	tests := []struct {
+		name string
+		res  workspace.JobResult
+		want int
+	}{
+		{"passed", workspace.JobResult{Outcome: workspace.OutcomePassed, Verdict: "passed"}, 0},
+		{"failed with a step's 143", workspace.JobResult{Outcome: workspace.OutcomeFailed, Verdict: "failed", ExitCode: 143}, 1},
+		{"timeout", workspace.JobResult{Outcome: workspace.OutcomeTimeout, Verdict: "failed", ExitCode: exitcode.JobTimeout}, exitcode.JobTimeout},
+		{"cancelled", workspace.JobResult{Outcome: workspace.OutcomeCancelled, Verdict: "failed"}, exitcode.JobCancelled},
+		{"node failure", workspace.JobResult{Outcome: workspace.OutcomeNodeFailure, Verdict: "failed"}, exitcode.JobNodeFailure},
+		{"precheck", workspace.JobResult{Outcome: workspace.OutcomePrecheckFailed, Verdict: "failed"}, exitcode.JobPrecheckFailed},
+		{"start", workspace.JobResult{Outcome: workspace.OutcomeStartFailed, Verdict: "failed", ExitCode: 71}, exitcode.JobStartFailed},
+		// Why: job-result.json from an older noderun has no outcome.
+		{"no outcome, failed with 126", workspace.JobResult{Verdict: "failed", ExitCode: 126}, 1},
+		{"no outcome, passed", workspace.JobResult{Verdict: "passed"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, _ := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+				return []fakePoll{{state: JobState{ID: "42", Gone: true}, do: func() {
+					res := tc.res
+					if err := ws.SaveJobResult(&res); err != nil {
+						t.Error(err)
+					}
+				}}}
+			})
+			if got := exitcode.Of(f.submitWait()); got != tc.want {
+				t.Errorf("exit status %d, want %d", got, tc.want)
+			}
+		})
+	}
 }

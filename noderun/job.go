@@ -71,10 +71,17 @@ type stepRun struct {
 	stopped string
 }
 
+// signalSkew is how long before the job's own stop signal a task may end
+// of the same stop without its runner noticing: Slurm signals every process
+// of the job at once, so a task that ended this close to the stop is no
+// root cause.
+const signalSkew = 2 * time.Second
+
 // Job starts every step of the spec, supervises them to the end, merges
 // the results and writes WS/job-result.json. It returns the job's exit
-// status: 0 only when every step succeeded (or was stopped as expected after
-// the deciding step) and the merged results hold no failure or error.
+// status, that of its outcome (workspace.OutcomeExitCode): 0 only when every
+// step succeeded (or was stopped as expected after the deciding step) and
+// the merged results hold no failure or error.
 func Job(ctx context.Context, o JobOptions) (int, error) {
 	spec := o.Spec
 	if len(o.Nodes) < spec.Nodes {
@@ -95,11 +102,13 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 	if reason == "" {
 		reason = s.watch(sigs)
 	}
+	reason = s.explainStop(ctx, reason)
 	for _, r := range s.runs {
 		result.Steps = append(result.Steps, r.result)
 	}
-	return conclude(o, result, func(merged *junitmerge.Report, mergeErr error) (int, string) {
-		return s.verdict(reason, merged, mergeErr)
+	s.blame(result)
+	return conclude(o, result, func(testsFailed bool) {
+		s.decide(result, reason, testsFailed)
 	})
 }
 
@@ -109,23 +118,30 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 func Abort(o JobOptions, reason string, code int) (int, error) {
 	o.Log.Error().Str("reason", reason).Msg("the job cannot run")
 	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
-	return conclude(o, result, func(*junitmerge.Report, error) (int, string) { return code, reason })
+	return conclude(o, result, func(bool) {
+		result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeStartFailed, code, reason
+	})
 }
 
-// conclude merges the results, decides the verdict and writes
+// conclude merges the results, lets decide name the outcome (with the
+// root cause and the reason already in result) and writes
 // WS/job-result.json: the last thing every job does, whatever happened.
-func conclude(o JobOptions, result *workspace.JobResult, verdict func(*junitmerge.Report, error) (int, string)) (int, error) {
+// decide sets result's Outcome, ExitCode and Reason.
+func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed bool)) (int, error) {
 	ws := workspace.New(o.Spec.Workspace)
 	result.End = time.Now().UTC()
-	merged, mergeErr := junitmerge.MergeWorkspace(ws, junitmerge.Options{Spec: o.Spec, ExpectedStops: result.ExpectedStops()})
-	if mergeErr != nil {
-		o.Log.Error().Err(mergeErr).Msg("merge of the results failed")
+	doc, merged := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: o.Spec, Result: result})
+	decide(merged.Failed())
+	if err := junitmerge.WriteWorkspace(ws, doc, merged); err != nil {
+		o.Log.Error().Err(err).Msg("merge of the results failed")
+		if result.ExitCode == 0 {
+			result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeFailed, exitcode.Internal, "merge failed: "+err.Error()
+		}
 	} else if o.Stdout != nil {
 		merged.WriteTable(o.Stdout)
 	}
-	result.ExitCode, result.Reason = verdict(merged, mergeErr)
 	result.Verdict = "passed"
-	if result.ExitCode != 0 {
+	if result.Outcome != workspace.OutcomePassed {
 		result.Verdict = "failed"
 	}
 	if err := ws.SaveJobResult(result); err != nil {
@@ -135,7 +151,7 @@ func conclude(o JobOptions, result *workspace.JobResult, verdict func(*junitmerg
 	if result.ExitCode != 0 {
 		ev = o.Log.Warn()
 	}
-	ev.Str("verdict", result.Verdict).Int("exit_code", result.ExitCode).Str("reason", result.Reason).
+	ev.Str("outcome", result.Outcome).Int("exit_code", result.ExitCode).Str("reason", result.Reason).
 		Str("results", ws.Results()).Msg("job ended")
 	return result.ExitCode, nil
 }
@@ -145,6 +161,18 @@ type supervisor struct {
 	log   zerolog.Logger
 	runs  []*stepRun
 	ended chan int
+	// stop is what stopped the job other than a task's own failure: a
+	// workspace.Outcome* of a cancel, a time limit, a node failure or a step
+	// srun could not start; stopAt is when, stopStep the step it concerns.
+	stop     string
+	stopAt   time.Time
+	stopStep *stepRun
+	// failedNode and nodeLine tell of a node failure.
+	failedNode, nodeLine string
+	// cause is the root-cause task, failedStep the first step that failed
+	// or did not start (blame finds them).
+	cause      *workspace.TaskRecord
+	failedStep *stepRun
 }
 
 // startSteps starts the steps in spec order; a signal or a start failure
@@ -170,6 +198,7 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 			r.result.Outcome, r.result.ExitCode, r.result.Error = workspace.StepNotStarted, exitcode.Submit, err.Error()
 			r.result.End = time.Now().UTC()
 			log.Error().Err(err).Msg("step could not be started")
+			s.stop, s.stopAt, s.stopStep = workspace.OutcomeStartFailed, time.Now(), r
 			return s.stopAll(fmt.Sprintf("step %s could not be started: %v", st.Role, err), workspace.StepCancelled, s.grace())
 		}
 		r.running = running
@@ -217,7 +246,12 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 					Msg("deciding step ended; the other steps may finish on their own")
 				afterDeciding = time.After(s.o.Spec.Timeouts.AfterDeciding.D())
 			} else if r.result.Outcome == workspace.StepFailed && !s.decidingEnded() {
-				return s.stopAll(fmt.Sprintf("step %s failed with exit status %d", r.step.Role, r.result.ExitCode), workspace.StepCancelled, s.grace())
+				reason := fmt.Sprintf("step %s failed: %s", r.step.Role, r.result.Error)
+				if node, line := nodeFailureIn(workspace.New(s.o.Spec.Workspace).StepLog(r.step.Role)); node != "" {
+					s.stop, s.stopAt, s.stopStep, s.failedNode, s.nodeLine = workspace.OutcomeNodeFailure, time.Now(), r, node, line
+					reason = fmt.Sprintf("node %s failed while step %s ran", node, r.step.Role)
+				}
+				return s.stopAll(reason, workspace.StepCancelled, s.grace())
 			}
 		case <-afterDeciding:
 			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
@@ -231,10 +265,12 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 func (s *supervisor) cancel(sig os.Signal) string {
 	why := fmt.Sprintf("job cancelled (%v)", sig)
 	budget := cancelBudget
+	s.stop, s.stopAt = workspace.OutcomeCancelled, time.Now()
 	if sig == syscall.SIGUSR2 {
 		// Slurm's warning before the time limit (--signal=B:USR2@N):
 		// there is time to stop the steps calmly.
 		why, budget = "job reached its time limit", s.grace()
+		s.stop = workspace.OutcomeTimeout
 	}
 	return s.stopAll(why, workspace.StepCancelled, budget)
 }
@@ -339,6 +375,10 @@ func (s *supervisor) recordEnd(r *stepRun) {
 	default:
 		r.result.Outcome = workspace.StepFailed
 	}
+	r.result.SrunExitCode = r.result.ExitCode
+	if r.result.Outcome == workspace.StepFailed {
+		s.blameRank(r)
+	}
 	ev := s.log.Info()
 	if r.result.Outcome == workspace.StepFailed {
 		ev = s.log.Warn()
@@ -367,40 +407,4 @@ func (s *supervisor) decidingEnded() bool {
 
 func (s *supervisor) grace() time.Duration {
 	return s.o.Spec.Timeouts.KillGrace.D() + stopMargin
-}
-
-// verdict is the job's exit status and the reason for a failure.
-func (s *supervisor) verdict(reason string, merged *junitmerge.Report, mergeErr error) (int, string) {
-	code := 0
-	var deciding *stepRun
-	for _, r := range s.runs {
-		if r.step.Deciding {
-			deciding = r
-		}
-		switch r.result.Outcome {
-		case workspace.StepSucceeded, workspace.StepStoppedAfterDeciding:
-		default:
-			if code == 0 {
-				code = exitcode.Failure
-			}
-			if reason == "" {
-				reason = fmt.Sprintf("step %s %s (exit status %d)", r.step.Role, r.result.Outcome, r.result.ExitCode)
-			}
-		}
-	}
-	if deciding != nil && deciding.result.ExitCode != 0 && deciding.result.Outcome == workspace.StepFailed {
-		code = deciding.result.ExitCode
-	}
-	switch {
-	case mergeErr != nil:
-		if code == 0 {
-			code = exitcode.Internal
-		}
-		if reason == "" {
-			reason = "merge failed: " + mergeErr.Error()
-		}
-	case merged.Failed() && code == 0:
-		code, reason = exitcode.Failure, "the merged results hold failures or errors"
-	}
-	return code, reason
 }

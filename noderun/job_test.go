@@ -52,7 +52,11 @@ type fakeStarter struct {
 	started chan string
 	failOn  string
 	ignore  map[string]bool
+	// end is what JobEnd reports; "" leaves JobEnd unable to tell.
+	end string
 }
+
+func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { return s.end, "" }
 
 func (s *fakeStarter) Start(_ context.Context, st *jobspec.Step, _ []string) (RunningStep, error) {
 	if st.Role == s.failOn {
@@ -173,13 +177,17 @@ func TestJobStopsServersAfterBenchmark(t *testing.T) {
 	}
 }
 
-// A failing benchmark's status is the job's.
+// A failing benchmark fails the job with status 1, whatever its own status
+// (that stays in the step's result): CI branches on the outcome.
 func TestJobBenchmarkFailureIsTheVerdict(t *testing.T) {
 	j := startJob(t, disaggSpec(t), &fakeStarter{})
 	j.starter.step(jobspec.RoleBenchmark).end(3)
 	code, res := j.wait(t)
-	if code != 3 || res.ExitCode != 3 || res.Verdict != "failed" {
+	if code != 1 || res.ExitCode != 1 || res.Verdict != "failed" || res.Outcome != workspace.OutcomeFailed {
 		t.Errorf("code %d result %+v", code, res)
+	}
+	if s := res.Steps[3]; s.ExitCode != 3 || s.SrunExitCode != 3 {
+		t.Errorf("BENCHMARK step: %+v, want its status 3", s)
 	}
 }
 
@@ -213,8 +221,8 @@ func TestJobCancelled(t *testing.T) {
 			t.Errorf("%s: %s, want cancelled", role, o)
 		}
 	}
-	if code == 0 {
-		t.Error("a cancelled job passed")
+	if code != exitcode.JobCancelled || res.Outcome != workspace.OutcomeCancelled || res.RootCause != nil {
+		t.Errorf("code %d outcome %s root cause %+v, want %d cancelled and no root cause", code, res.Outcome, res.RootCause, exitcode.JobCancelled)
 	}
 	if _, err := os.Stat(workspace.New(j.spec.Workspace).Results()); err != nil {
 		t.Errorf("no results.xml after cancel: %v", err)
@@ -229,8 +237,11 @@ func TestJobStepStartFailure(t *testing.T) {
 	if got[jobspec.RoleDisaggServer] != workspace.StepNotStarted || got["GEN_0"] != workspace.StepCancelled {
 		t.Errorf("outcomes %v", got)
 	}
-	if code == 0 {
-		t.Error("job passed")
+	if code != exitcode.JobStartFailed || res.Outcome != workspace.OutcomeStartFailed {
+		t.Errorf("code %d outcome %s, want %d start_failed", code, res.Outcome, exitcode.JobStartFailed)
+	}
+	if c := res.RootCause; c == nil || c.Role != jobspec.RoleDisaggServer || c.Rank != nil || !strings.Contains(c.FirstError, "Unable to create step") {
+		t.Errorf("root cause %+v, want the step srun could not start", c)
 	}
 }
 
@@ -352,4 +363,126 @@ func TestJobDoneFile(t *testing.T) {
 	// No task records here, so the verdict is not the point: the job ends.
 	j.starter.step(jobspec.RoleBenchmark).end(0)
 	j.wait(t)
+}
+
+// saveRecords writes task records as the runners would.
+func saveRecords(t *testing.T, spec *jobspec.Spec, recs ...*workspace.TaskRecord) {
+	t.Helper()
+	for _, r := range recs {
+		if err := workspace.New(spec.Workspace).SaveTaskRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The case: GEN_0 rank 1 exits 3, srun ends rank 0 with SIGTERM
+// and itself reports 143. The step carries rank 1's status, the job names
+// it as the root cause and exits 1.
+func TestJobFailingRankIsTheRootCause(t *testing.T) {
+	spec := disaggSpec(t)
+	spec.Steps[0].Tasks = 2
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec,
+		&workspace.TaskRecord{Role: "GEN_0", Rank: 1, Node: "n2", JobID: "5", State: workspace.StateExited, ExitCode: 3, Start: now, End: now},
+		&workspace.TaskRecord{Role: "GEN_0", Rank: 0, Node: "n1", JobID: "5", State: workspace.StateSignaled, Signal: "SIGTERM",
+			ExitCode: 143, Stopped: true, Start: now, End: now.Add(time.Millisecond)})
+	j.starter.step("GEN_0").end(143)
+	code, res := j.wait(t)
+	gen := res.Steps[0]
+	if gen.ExitCode != 3 || gen.SrunExitCode != 143 || gen.Rank == nil || *gen.Rank != 1 {
+		t.Errorf("GEN_0 step %+v, want rank 1's status 3 and srun's 143 apart", gen)
+	}
+	if code != 1 || res.Outcome != workspace.OutcomeFailed {
+		t.Errorf("code %d outcome %s, want 1 failed", code, res.Outcome)
+	}
+	if c := res.RootCause; c == nil || c.Role != "GEN_0" || c.Rank == nil || *c.Rank != 1 || c.Node != "n2" || c.ExitCode != 3 {
+		t.Errorf("root cause %+v, want GEN_0 rank 1 on n2 with status 3", c)
+	}
+	if want := "step GEN_0 failed: rank 1 on n2 exited with status 3"; res.Reason != want {
+		t.Errorf("reason %q, want %q", res.Reason, want)
+	}
+	ws := workspace.New(spec.Workspace)
+	if b, err := os.ReadFile(ws.Results()); err != nil || !strings.Contains(string(b), "stopped because GEN_0 rank 1 failed") {
+		t.Errorf("results.xml does not say GEN_0 rank 0 was stopped because of rank 1 (%v)", err)
+	}
+	if b, err := os.ReadFile(ws.Summary()); err != nil || !strings.HasPrefix(string(b), "## Outcome: failed") || !strings.Contains(string(b), "GEN_0 rank 1 @ n2") {
+		t.Errorf("summary.md does not lead with the outcome and the root cause (%v):\n%s", err, b)
+	}
+}
+
+// Each way a job ends has its outcome and exit status.
+func TestJobOutcomes(t *testing.T) {
+	type act func(t *testing.T, j *jobRun)
+	failRole := func(role string, rec workspace.TaskRecord, srun int) act {
+		return func(t *testing.T, j *jobRun) {
+			now := time.Now().UTC()
+			rec.Role, rec.JobID, rec.Start, rec.End = role, "5", now, now
+			saveRecords(t, j.spec, &rec)
+			j.starter.step(role).end(srun)
+		}
+	}
+	tests := []struct {
+		name    string
+		starter *fakeStarter
+		act     act
+		outcome string
+		code    int
+		reason  string
+	}{
+		{
+			// Why: Slurm's warning before the time limit is a timeout, not a cancel.
+			name: "time limit warning", act: func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGUSR2 },
+			outcome: workspace.OutcomeTimeout, code: exitcode.JobTimeout, reason: "time limit",
+		},
+		{
+			// Why: a setup failure (runner status 72) names its node.
+			name: "setup failure",
+			act: failRole("GEN_0", workspace.TaskRecord{Node: "n1", State: workspace.StateFailedToStart, ExitCode: exitcode.SetupFailed,
+				Error: "setup exited with status 3 on node n1"}, exitcode.SetupFailed),
+			outcome: workspace.OutcomeSetupFailed, code: exitcode.JobSetupFailed, reason: "n1",
+		},
+		{
+			// Why: a GPU precheck failure (74) is told apart from a test failure.
+			name: "precheck failure",
+			act: failRole("CTX_0", workspace.TaskRecord{Node: "n1", State: workspace.StateFailedToStart, ExitCode: exitcode.GPUPrecheck,
+				Error: "GPU precheck failed: node n1 shows 3 GPUs, the spec expects 4"}, exitcode.GPUPrecheck),
+			outcome: workspace.OutcomePrecheckFailed, code: exitcode.JobPrecheckFailed, reason: "CTX_0",
+		},
+		{
+			// Why: srun's report of a lost node wins over the failures it causes.
+			name: "node failure",
+			act: func(t *testing.T, j *jobRun) {
+				log := workspace.New(j.spec.Workspace).StepLog("GEN_0")
+				if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(log, []byte("srun: error: Node failure on n2\nsrun: error: task 1 launch failed\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				j.starter.step("GEN_0").end(1)
+			},
+			outcome: workspace.OutcomeNodeFailure, code: exitcode.JobNodeFailure, reason: "node n2 failed",
+		},
+		{
+			// Why: the SIGTERM of Slurm's time limit looks like scancel's; Slurm tells.
+			name: "time limit told by Slurm", starter: &fakeStarter{end: workspace.OutcomeTimeout},
+			act:     func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGTERM },
+			outcome: workspace.OutcomeTimeout, code: exitcode.JobTimeout, reason: "time limit",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			starter := tc.starter
+			if starter == nil {
+				starter = &fakeStarter{}
+			}
+			j := startJob(t, disaggSpec(t), starter)
+			tc.act(t, j)
+			code, res := j.wait(t)
+			if code != tc.code || res.ExitCode != tc.code || res.Outcome != tc.outcome || !strings.Contains(res.Reason, tc.reason) {
+				t.Errorf("code %d outcome %s reason %q, want %d %s mentioning %q", code, res.Outcome, res.Reason, tc.code, tc.outcome, tc.reason)
+			}
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/testbin"
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // exitCodeRows holds every row of README's "Exit codes" table, keyed by its
@@ -63,6 +64,14 @@ var exitCodeRows = []struct {
 	{status: "76", code: exitcode.NoTestRoot, drive: func(t *testing.T) int {
 		return runTask(t, func(s *jobspec.Spec) { s.Steps[0].Command.Dir = filepath.Join(s.Workspace, "nope") }, "true")
 	}},
+	// The outcomes of `job` and `submit --wait`: the mapping both use (the
+	// real-Slurm tests drive timeout and cancelled end to end).
+	{status: "80", code: exitcode.JobTimeout, drive: outcomeCode(workspace.OutcomeTimeout)},
+	{status: "81", code: exitcode.JobCancelled, drive: outcomeCode(workspace.OutcomeCancelled)},
+	{status: "82", code: exitcode.JobNodeFailure, drive: outcomeCode(workspace.OutcomeNodeFailure)},
+	{status: "83", code: exitcode.JobSetupFailed, drive: outcomeCode(workspace.OutcomeSetupFailed)},
+	{status: "84", code: exitcode.JobPrecheckFailed, drive: outcomeCode(workspace.OutcomePrecheckFailed)},
+	{status: "85", code: exitcode.JobStartFailed, drive: outcomeCode(workspace.OutcomeStartFailed)},
 	{status: "124", code: exitcode.Timeout},
 	{status: "126 / 127", code: exitcode.NotFound, drive: func(t *testing.T) int {
 		if exitcode.NotExecutable != 126 {
@@ -179,4 +188,9 @@ func runTask(t *testing.T, edit func(*jobspec.Spec), argv ...string) int {
 	code, _, stderr := runApp(t, "run", "--spec", writeSpec(t, edit, argv...), "--role", jobspec.RoleBenchmark)
 	t.Logf("noderun run %q: exit status %d\n%s", argv, code, stderr)
 	return code
+}
+
+// outcomeCode drives a row through the outcome → exit status mapping.
+func outcomeCode(outcome string) func(*testing.T) int {
+	return func(*testing.T) int { return workspace.OutcomeExitCode(outcome) }
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -170,13 +171,16 @@ func TestLabCrashedContextRank(t *testing.T) {
 	defer cancel()
 	j := newJob(t, lt, "disagg-tiny.yaml")
 	j.env = append(j.env, "EXAMPLE_CRASH_ROLE=CTX_0")
-	if code := j.run(ctx); code == 0 {
-		t.Errorf("noderun submit --wait exited 0, want a failure")
+	if code := j.run(ctx); code != exitcode.Failure {
+		t.Errorf("noderun submit --wait exited %d, want 1 (outcome failed), not the rank's own 3", code)
 	}
 	spec := j.spec()
 	res := j.jobResult()
-	if res.Verdict != "failed" || !strings.Contains(res.Reason, "CTX_0") {
-		t.Errorf("verdict %s (%s), want failed because of CTX_0", res.Verdict, res.Reason)
+	if res.Verdict != "failed" || res.Outcome != workspace.OutcomeFailed || !strings.Contains(res.Reason, "CTX_0") {
+		t.Errorf("outcome %s verdict %s (%s), want failed because of CTX_0", res.Outcome, res.Verdict, res.Reason)
+	}
+	if c := res.RootCause; c == nil || c.Role != "CTX_0" || c.Rank == nil || *c.Rank != 0 || c.ExitCode != 3 || c.Log != "logs/CTX_0/rank0.log" || c.Node == "" {
+		t.Errorf("root cause %+v, want CTX_0 rank 0 with its own status 3, its node and its log", c)
 	}
 	for role, outcome := range stepOutcomes(res) {
 		want := workspace.StepCancelled
@@ -236,14 +240,14 @@ func TestLabScancel(t *testing.T) {
 		t.Errorf("job %s ended in state %q, want CANCELLED", j.jobID, st)
 	}
 	t.Logf("job left the queue %s after scancel", time.Since(cancelled).Round(time.Millisecond))
-	if code := j.wait(); code == 0 {
-		t.Errorf("noderun submit --wait exited 0 for a cancelled job")
+	if code := j.wait(); code != exitcode.JobCancelled {
+		t.Errorf("noderun submit --wait exited %d for a cancelled job, want %d", code, exitcode.JobCancelled)
 	}
 	j.checkNoOrphans(ctx)
 	spec := j.spec()
 	res := j.jobResult()
-	if res.Verdict != "failed" || !strings.Contains(res.Reason, "cancel") {
-		t.Errorf("verdict %s (%s), want failed because the job was cancelled", res.Verdict, res.Reason)
+	if res.Outcome != workspace.OutcomeCancelled || res.Verdict != "failed" || !strings.Contains(res.Reason, "cancel") || res.RootCause != nil {
+		t.Errorf("outcome %s verdict %s (%s) root cause %+v, want cancelled, no root cause", res.Outcome, res.Verdict, res.Reason, res.RootCause)
 	}
 	r := j.checkCut(spec, res)
 	if !anyContains(r.problems(bench), "cancel") {
@@ -267,9 +271,9 @@ func TestLabTimeLimit(t *testing.T) {
 	}{
 		// The default 60 s warning would reach a one-minute job at its start
 		// (Slurm sends --signal on a timer, up to a minute early): submit
-		// drops it, and the limit itself ends the job. The batch step cannot
-		// tell that SIGTERM from scancel's.
-		{"one minute, default warning", []string{"--time", "1"}, true, "cancel", 50 * time.Second},
+		// drops it, and the limit itself ends the job. The batch step asks
+		// Slurm whether that SIGTERM was scancel's or the limit's.
+		{"one minute, default warning", []string{"--time", "1"}, true, "time limit", 50 * time.Second},
 		// Three minutes: the 30 s warning stays in the second half of the job
 		// even when early (limit/2 - 60 s = 30 s); the steps are stopped
 		// calmly before Slurm's limit.
@@ -287,14 +291,14 @@ func TestLabTimeLimit(t *testing.T) {
 			if st := state(); (st == "TIMEOUT") != tc.timedOut {
 				t.Errorf("job %s ended in state %q; want TIMEOUT: %v", j.jobID, st, tc.timedOut)
 			}
-			if code := j.wait(); code == 0 {
-				t.Errorf("noderun submit --wait exited 0 for a job over its time limit")
+			if code := j.wait(); code != exitcode.JobTimeout {
+				t.Errorf("noderun submit --wait exited %d for a job over its time limit, want %d", code, exitcode.JobTimeout)
 			}
 			j.checkNoOrphans(ctx)
 			spec := j.spec()
 			res := j.jobResult()
-			if res.Verdict != "failed" || !strings.Contains(res.Reason, tc.reason) {
-				t.Errorf("verdict %s (%s), want failed, reason mentioning %q", res.Verdict, res.Reason, tc.reason)
+			if res.Outcome != workspace.OutcomeTimeout || res.Verdict != "failed" || !strings.Contains(res.Reason, tc.reason) {
+				t.Errorf("outcome %s verdict %s (%s), want timeout, reason mentioning %q", res.Outcome, res.Verdict, res.Reason, tc.reason)
 			}
 			if ran := res.End.Sub(res.Start); ran < tc.minRun {
 				t.Errorf("the job was stopped after %s (%s): the warning came too early", ran.Round(time.Second), res.Reason)

@@ -36,6 +36,14 @@ const (
 	// NoTestRoot means the task's test root (the child's working directory)
 	// is missing on its node: the command never started.
 	NoTestRoot = 76
+	// The outcomes of a job other than passed (0) and failed (1), for `job`
+	// and `submit --wait` (workspace.OutcomeExitCode maps them).
+	JobTimeout        = 80
+	JobCancelled      = 81
+	JobNodeFailure    = 82
+	JobSetupFailed    = 83
+	JobPrecheckFailed = 84
+	JobStartFailed    = 85
 	// Timeout is returned when a step timed out but its child exited 0 on
 	// SIGTERM (the convention of timeout(1)).
 	Timeout = 124

@@ -36,19 +36,25 @@ func (b *wsBuild) loadSpec() {
 	}
 }
 
-func (b *wsBuild) loadStops() {
-	b.stops = b.o.ExpectedStops
-	if b.stops != nil {
-		return
+// loadResult finds the job's result and the roles stopped as expected.
+func (b *wsBuild) loadResult() {
+	b.result = b.o.Result
+	if b.result == nil {
+		jr, err := b.ws.LoadJobResult()
+		switch {
+		case err == nil:
+			b.result = jr
+		case !errors.Is(err, fs.ErrNotExist):
+			// Stopped roles will then show as cancelled: an error, the safe side.
+			b.o.Log.Warn().Err(err).Str("path", b.ws.JobResult()).Msg("cannot read the job result; no stop is treated as expected")
+		}
 	}
-	b.stops = map[string]bool{}
-	jr, err := b.ws.LoadJobResult()
-	switch {
-	case err == nil:
-		b.stops = jr.ExpectedStops()
-	case !errors.Is(err, fs.ErrNotExist):
-		// Stopped roles will then show as cancelled: an error, the safe side.
-		b.o.Log.Warn().Err(err).Str("path", b.ws.JobResult()).Msg("cannot read the job result; no stop is treated as expected")
+	b.stops = b.o.ExpectedStops
+	if b.stops == nil {
+		b.stops = map[string]bool{}
+		if b.result != nil {
+			b.stops = b.result.ExpectedStops()
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func taskFailure(t *task, junitRel string) (typ, msg string) {
 		}
 		return taskTimeout, msg + noJunit
 	case rec.Stopped:
-		return taskCancelled, "cancelled: asked to stop (job cancelled or stopped) before it ended" + noJunit
+		return taskCancelled, t.stopMessage() + noJunit
 	case rec.State == workspace.StateSignaled:
 		return taskSignal, fmt.Sprintf("killed by signal %s (exit status %d)", orUnknown(rec.Signal), rec.ExitCode) + noJunit
 	case rec.State == workspace.StateExited && rec.ExitCode != 0:

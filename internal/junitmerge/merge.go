@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // DefaultLogTailLines is how many lines of a task's log a synthetic error shows.
@@ -38,6 +39,12 @@ type Options struct {
 	// results are skips, not errors. Nil: MergeWorkspace reads
 	// WS/job-result.json when there is one.
 	ExpectedStops map[string]bool
+	// Result is the job's result: its outcome and root cause lead the
+	// summary, and tasks stopped because of the root cause say so. Nil:
+	// MergeWorkspace reads WS/job-result.json when there is one. The summary
+	// reads Result when it is written, so its outcome may be set after
+	// BuildWorkspace.
+	Result *workspace.JobResult
 	// Now is the clock of the summary's "generated" line; nil: time.Now.
 	Now func() time.Time
 	// LogTailLines is how many log lines a synthetic error carries; 0: the

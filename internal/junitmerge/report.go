@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // maxListed bounds the failures a summary lists by name: a broken build can
@@ -21,8 +23,9 @@ type Row struct {
 	Failed  int
 	Errors  int
 	Skipped int
-	// Time is the testcases' time summed over the role's suites (ranks run
-	// side by side, so this is test time, not wall time).
+	// Time is the role's wall time: its tasks' first start to their last
+	// end, or the longest suite when no task record is there. The total's
+	// is the job's wall time.
 	Time time.Duration
 }
 
@@ -34,10 +37,22 @@ type Entry struct {
 	Message string
 }
 
+// Group is a cause shared by failing tasks other than the root cause.
+type Group struct {
+	Cause string
+	// Tasks are "ROLE rank K", in role order.
+	Tasks []string
+}
+
 // Report summarises a merge: one row per role and the total.
 type Report struct {
-	Rows  []Row
-	Total Row
+	// Result is the job's outcome and root cause, which lead the summary;
+	// nil when unknown (loose junit files).
+	Result *workspace.JobResult
+	// Others are the failing tasks other than the root cause, by cause.
+	Others []Group
+	Rows   []Row
+	Total  Row
 	// Problems are the first failed or errored testcases, in document order;
 	// Unlisted counts the others.
 	Problems []Entry
@@ -70,7 +85,7 @@ func newReport(doc *Document, roleOrder []string, now time.Time) *Report {
 		row.Errors += s.Errors
 		row.Skipped += s.Skipped
 		row.Passed += s.Tests - s.Failures - s.Errors - s.Skipped
-		row.Time += time.Duration(s.Time)
+		row.Time = max(row.Time, time.Duration(s.Time))
 		for _, c := range s.Cases {
 			st := c.Status()
 			if st != StatusFailed && st != StatusError {
@@ -101,12 +116,12 @@ func newReport(doc *Document, roleOrder []string, now time.Time) *Report {
 		rep.Total.Failed += row.Failed
 		rep.Total.Errors += row.Errors
 		rep.Total.Skipped += row.Skipped
-		rep.Total.Time += row.Time
+		rep.Total.Time = max(rep.Total.Time, row.Time)
 	}
 	return rep
 }
 
-var tableHeader = []string{"ROLE", "TESTS", "PASSED", "FAILED", "ERRORS", "SKIPPED", "TIME"}
+var tableHeader = []string{"ROLE", "TESTS", "PASSED", "FAILED", "ERRORS", "SKIPPED", "WALL"}
 
 func (row Row) cells() []string {
 	return []string{row.Role, strconv.Itoa(row.Tests), strconv.Itoa(row.Passed), strconv.Itoa(row.Failed),
@@ -117,10 +132,12 @@ func formatTime(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 }
 
-// WriteTable writes the summary as an aligned text table for a terminal:
-// role names left-aligned, numbers right-aligned, the total last, then the
-// verdict.
+// WriteTable writes the summary for a terminal: the outcome and root cause,
+// then an aligned table (role names left-aligned, numbers right-aligned,
+// the total last), the verdict of the results, and the other failures.
 func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	r.writeLead(&b, false)
 	lines := [][]string{tableHeader}
 	for _, row := range r.Rows {
 		lines = append(lines, row.cells())
@@ -134,7 +151,6 @@ func (r *Report) WriteTable(w io.Writer) error {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
-	var b strings.Builder
 	for _, l := range lines {
 		for i, c := range l {
 			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
@@ -147,8 +163,86 @@ func (r *Report) WriteTable(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	b.WriteString(r.verdict() + "\n")
+	if len(r.Others) > 0 {
+		b.WriteString("other failures:\n")
+		for _, g := range r.Others {
+			b.WriteString("  " + g.line() + "\n")
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// line is "4 tasks stopped because GEN_0 rank 1 failed: GEN_0 rank 0, …".
+func (g Group) line() string {
+	n := "1 task"
+	if len(g.Tasks) != 1 {
+		n = strconv.Itoa(len(g.Tasks)) + " tasks"
+	}
+	tasks := g.Tasks
+	more := ""
+	if len(tasks) > maxGroupTasks {
+		tasks, more = tasks[:maxGroupTasks], fmt.Sprintf(" and %d more", len(g.Tasks)-maxGroupTasks)
+	}
+	return n + " " + g.Cause + ": " + strings.Join(tasks, ", ") + more
+}
+
+// maxGroupTasks bounds the tasks a group names: a 64-rank step would
+// otherwise fill the screen.
+const maxGroupTasks = 8
+
+// writeLead writes the outcome and the root cause, when the job's result
+// is known: the first thing a reader of a failed job needs.
+func (r *Report) writeLead(b *strings.Builder, md bool) {
+	res := r.Result
+	if res == nil || res.Outcome == "" {
+		return
+	}
+	if md {
+		fmt.Fprintf(b, "## Outcome: %s (exit status %d)\n\n", res.Outcome, res.ExitCode)
+	} else {
+		fmt.Fprintf(b, "outcome: %s (exit status %d)\n", res.Outcome, res.ExitCode)
+	}
+	if res.Reason != "" {
+		if md {
+			fmt.Fprintf(b, "%s\n\n", mdText(firstLine(res.Reason, 300)))
+		} else {
+			fmt.Fprintf(b, "reason: %s\n", firstLine(res.Reason, 300))
+		}
+	}
+	c := res.RootCause
+	if c == nil {
+		if !md {
+			b.WriteString("\n")
+		}
+		return
+	}
+	where := c.Who()
+	if c.Node != "" {
+		where += " @ " + c.Node
+	}
+	if !md {
+		fmt.Fprintf(b, "root cause: %s, %s\n", where, c.Status())
+		if c.FirstError != "" {
+			fmt.Fprintf(b, "  first error: %s\n", c.FirstError)
+		}
+		if c.Log != "" {
+			fmt.Fprintf(b, "  log: %s\n", c.Log)
+		}
+		b.WriteString("\n")
+		return
+	}
+	fmt.Fprintf(b, "**Root cause:** `%s`, %s\n\n", mdCode(where), c.Status())
+	if c.FirstError != "" {
+		fmt.Fprintf(b, "- first error: `%s`\n", mdCode(c.FirstError))
+	}
+	if c.Log != "" {
+		fmt.Fprintf(b, "- log: `%s`\n", mdCode(c.Log))
+	}
+	if c.Junit != "" {
+		fmt.Fprintf(b, "- junit: `%s`\n", mdCode(c.Junit))
+	}
+	b.WriteString("\n")
 }
 
 func (r *Report) verdict() string {
@@ -162,12 +256,13 @@ func (r *Report) verdict() string {
 // then the failed and errored testcases by name.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
+	r.writeLead(&b, true)
 	if r.Failed() {
 		b.WriteString("## Test results: FAILED\n\n")
 	} else {
 		b.WriteString("## Test results: passed\n\n")
 	}
-	b.WriteString("| Role | Tests | Passed | Failed | Errors | Skipped | Time |\n")
+	b.WriteString("| Role | Tests | Passed | Failed | Errors | Skipped | Wall time |\n")
 	b.WriteString("|:-----|------:|-------:|-------:|-------:|--------:|-----:|\n")
 	for _, row := range r.Rows {
 		writeMDRow(&b, row.cells(), false)
@@ -175,6 +270,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	total := r.Total.cells()
 	total[0] = "Total"
 	writeMDRow(&b, total, true)
+	if len(r.Others) > 0 {
+		b.WriteString("\n### Other failures\n\n")
+		for _, g := range r.Others {
+			b.WriteString("- " + mdText(g.line()) + "\n")
+		}
+	}
 	if len(r.Problems) > 0 {
 		b.WriteString("\n### Failures and errors\n\n")
 		for _, p := range r.Problems {

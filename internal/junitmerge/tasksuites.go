@@ -52,6 +52,7 @@ func (b *wsBuild) taskSuites(t *task) []*Suite {
 
 	classname := "noderun." + t.role + ".rank" + strconv.Itoa(t.rank)
 	synth := b.taskCases(t, classname)
+	b.groupFailure(t, synth)
 	if len(synth) > 0 {
 		if len(suites) == 1 {
 			suites[0].Cases = append(suites[0].Cases, synth...)

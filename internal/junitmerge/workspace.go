@@ -16,13 +16,19 @@ import (
 // errors: the returned error is only about writing the two files.
 func MergeWorkspace(ws workspace.Layout, o Options) (*Report, error) {
 	doc, rep := BuildWorkspace(ws, o)
+	return rep, WriteWorkspace(ws, doc, rep)
+}
+
+// WriteWorkspace writes what BuildWorkspace built: WS/results.xml and
+// WS/summary.md, atomically.
+func WriteWorkspace(ws workspace.Layout, doc *Document, rep *Report) error {
 	if err := atomicfile.Write(ws.Results(), 0o644, doc.Write); err != nil {
-		return rep, fmt.Errorf("write merged results: %w", err)
+		return fmt.Errorf("write merged results: %w", err)
 	}
 	if err := atomicfile.Write(ws.Summary(), 0o644, rep.WriteMarkdown); err != nil {
-		return rep, fmt.Errorf("write results summary: %w", err)
+		return fmt.Errorf("write results summary: %w", err)
 	}
-	return rep, nil
+	return nil
 }
 
 // BuildWorkspace is MergeWorkspace without writing: the merged document and
@@ -31,8 +37,9 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	o = o.withDefaults()
 	b := &wsBuild{ws: ws, o: o, tasks: map[string]map[int]*task{}}
 	b.loadSpec()
-	b.loadStops()
+	b.loadResult()
 	b.collect()
+	b.markStops()
 
 	// Read every junit file at once, in parallel: tasks' and the others.
 	var paths []string
@@ -69,7 +76,9 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	for _, s := range suites {
 		others[s.role] = true
 	}
-	return assemble(suites, orderRoles(roles, others), o.Now())
+	doc, rep := assemble(suites, orderRoles(roles, others), o.Now())
+	b.complete(rep)
+	return doc, rep
 }
 
 // wsBuild holds what BuildWorkspace gathers.
@@ -78,6 +87,10 @@ type wsBuild struct {
 	o        Options
 	spec     *jobspec.Spec
 	stops    map[string]bool
+	result   *workspace.JobResult // nil when unknown
+	cause    *task                // the root cause's task, if it is one of these
+	others   map[string][]string  // other failing tasks by cause, for the summary
+	order    []string             // the causes of others, as first seen
 	deciding string
 	tasks    map[string]map[int]*task
 	extra    []string // junit files under results/ that belong to no task
@@ -93,6 +106,9 @@ type task struct {
 	rec      *workspace.TaskRecord
 	junit    string // the junit path to read
 	in       ingested
+	// stoppedBecause says why a task that was asked to stop was stopped,
+	// when the job knows: "stopped because GEN_0 rank 1 failed".
+	stoppedBecause string
 }
 
 func (b *wsBuild) note(name, typ, msg string) {
