@@ -384,7 +384,7 @@ func (s *supervisor) recordEnd(r *stepRun) {
 		ev = s.log.Warn()
 	}
 	ev.Str("role", r.step.Role).Int("exit_code", r.result.ExitCode).Str("outcome", r.result.Outcome).
-		Dur("took", r.result.End.Sub(r.result.Start)).Msg("step ended")
+		Dur("took", r.result.End.Sub(r.result.Start).Round(time.Millisecond)).Msg("step ended")
 }
 
 func (s *supervisor) allEnded() bool {

@@ -32,8 +32,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"(GEN first, then CTX, then DISAGG_SERVER and BENCHMARK on the first node) and waits on\n" +
 			"all of them. When the deciding step (BENCHMARK) ends, the others get --after-deciding to\n" +
 			"finish, then are stopped. SIGTERM (scancel) or SIGUSR2 (time limit near) stops every step.\n" +
-			"In every case it merges WS/results.xml and writes WS/job-result.json, then exits with the\n" +
-			"verdict: 0 only when every step succeeded and the results hold no failure.",
+			"In every case it merges WS/results.xml and writes WS/job-result.json (outcome and root\n" +
+			"cause), then exits with the outcome's status: 0 passed, 1 failed, 80 timeout, 81 cancelled,\n" +
+			"82 node failure, 83 setup failed, 84 precheck failed, 85 start failed (README \"Exit codes\").",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json), required", EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
 			&cli.StringFlag{Name: "srun", Usage: "srun `PATH`", Value: "srun", EnvVars: []string{"NODERUN_SRUN"}, Destination: &o.srun},
