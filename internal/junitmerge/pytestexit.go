@@ -1,13 +1,38 @@
 package junitmerge
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// pytestSays are what pytest prints when it ends with its own statuses 2–5:
+// a task that merely exited 3 (a crash, a launcher) is not pytest's
+// internal error.
+var pytestSays = map[int][]string{
+	2: {"Interrupted:", "KeyboardInterrupt"},
+	3: {"INTERNALERROR>"},
+	4: {"ERROR: usage:", "error: unrecognized arguments", "ERROR: file or directory not found", "ERROR: not found:"},
+	5: {"no tests ran", "collected 0 items"},
+}
+
+// pytestTailLines is how much of a log's end pytestStatus reads.
+const pytestTailLines = 200
 
 // pytestStatus says what pytest's own exit statuses 2–5 mean for a task
-// that ran pytest, so that a status 4 or 5 reads as a wrong command line or
-// test id rather than as a crash; "" for any other task or status.
+// that ran pytest and ended with one, by its own words in the log, so that a
+// status 4 or 5 reads as a wrong command line or test id rather than as a
+// crash; "" for any other task or status.
 func (b *wsBuild) pytestStatus(t *task) string {
 	rec := t.rec
 	if rec == nil || rec.Junit == "" || rec.ExitCode < 2 || rec.ExitCode > 5 {
+		return ""
+	}
+	tail, _ := logTail(b.logPath(t), pytestTailLines)
+	said := false
+	for _, s := range pytestSays[rec.ExitCode] {
+		said = said || strings.Contains(tail, s)
+	}
+	if !said {
 		return ""
 	}
 	testID, root := "the test id", "the test root"
