@@ -212,11 +212,11 @@ func (r *Request) Flags() []cli.Flag {
 		&cli.IntFlag{Name: flagSignalBefore.Name, Category: catSlurm, EnvVars: flagSignalBefore.Env, Value: DefaultSignalBefore, Destination: &r.SignalBefore,
 			Usage: "ask Slurm for SIGUSR2 this many `SECONDS` before the time limit, so the job stops its steps and merges results calmly (0: off)"},
 
-		boolean(flagLocal, catMode, "run the whole job on this machine with Slurm simulated, then print the summary and exit with the verdict", &r.Local),
+		boolean(flagLocal, catMode, "run the whole job on this machine with Slurm simulated, then print the summary and exit with the outcome's status (see README, Exit codes)", &r.Local),
 		&cli.IntFlag{Name: flagLocalGPUs.Name, Category: catMode, EnvVars: flagLocalGPUs.Env, Destination: &r.LocalGPUs,
 			Usage: "with --local: `N` fake GPUs per simulated node", DefaultText: "hardware.gpus_per_node"},
 		boolean(flagDryRun, catMode, "write the files, print the plan and the stub, submit nothing (wins over --local and --wait)", &r.DryRun),
-		boolean(flagWait, catMode, "follow the job until it ends, print the summary and exit with its verdict", &r.Wait),
+		boolean(flagWait, catMode, "follow the job until it ends, print the summary and exit with its outcome's status (see README, Exit codes)", &r.Wait),
 
 		dur(flagSetupTimeout, "time limit (`DURATION`) of the once-per-node setup, waiting nodes included", DefaultSetupTimeout, &r.SetupTimeout),
 		dur(flagFenceTimeout, "time limit (`DURATION`) of the start fence across a step's tasks", DefaultFenceTimeout, &r.FenceTimeout),

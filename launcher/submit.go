@@ -74,7 +74,7 @@ var ErrLocalNotWired = errors.New("--local: the local simulation is not wired in
 
 // Submit validates req, writes the workspace and submits the job (or runs
 // it locally), following it with --wait. Validation errors exit 2 with
-// nothing written; a job that ran and failed exits with its verdict's code.
+// nothing written; a job that ran and failed exits with its outcome's status.
 func (l *Launcher) Submit(ctx context.Context, req Request) error {
 	p, err := l.Prepare(req)
 	if err != nil {
@@ -120,7 +120,7 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 		if err != nil {
 			return exitcode.With(exitcode.Submit, fmt.Errorf("run the job locally: %w", err))
 		}
-		return l.finish(ctx, p, "", code)
+		return l.finish(ctx, p, "", code, "")
 	}
 	id, err := l.o.Scheduler.Submit(ctx, p.Workspace.Sbatch())
 	if err != nil {

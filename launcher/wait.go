@@ -89,7 +89,7 @@ func (l *Launcher) follow(ctx context.Context, p *Prepared, id string) error {
 				if term {
 					fmt.Fprintln(l.o.Stdout)
 				}
-				return l.finish(ctx, p, id, -1)
+				return l.finish(ctx, p, id, -1, stateOf(states, id).State)
 			}
 		}
 		if err := l.o.Sleep(ctx, delay); err != nil {
@@ -135,11 +135,26 @@ func (l *Launcher) progress(p *Prepared, id string, st JobState) Progress {
 	return prog
 }
 
+// outcomeOfState is the outcome Slurm's final state names, for a job that
+// left no result of its own; failed for any other state.
+func outcomeOfState(state string) string {
+	switch state {
+	case "TIMEOUT", "DEADLINE":
+		return workspace.OutcomeTimeout
+	case "NODE_FAIL", "BOOT_FAIL":
+		return workspace.OutcomeNodeFailure
+	case "CANCELLED", "PREEMPTED":
+		return workspace.OutcomeCancelled
+	}
+	return workspace.OutcomeFailed
+}
+
 // finish reads the job's result, prints the summary and returns the
 // outcome's exit status (workspace.JobResult.OutcomeStatus), never a step's.
 // id is "" for a local job; localCode is the local runner's code (-1 for
-// Slurm jobs), used when no result was written.
-func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode int) error {
+// Slurm jobs) and slurmState Slurm's last word on the job, both used when
+// no result was written.
+func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode int, slurmState string) error {
 	ws := p.Workspace
 	tries := resultTries
 	if id == "" {
@@ -158,7 +173,7 @@ func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode
 		}
 	}
 	if err != nil {
-		code := exitcode.Failure
+		code := workspace.OutcomeExitCode(outcomeOfState(slurmState))
 		where := "the task logs under " + ws.LogsDir()
 		if id != "" {
 			where = ws.BatchOutput(id)

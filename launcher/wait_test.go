@@ -154,7 +154,8 @@ func TestWaitTerminal(t *testing.T) {
 
 // The pause is capped at 15 s; a job that leaves the queue without a
 // result is an error that points at its Slurm output, after a bounded
-// wait for the result to appear on a shared filesystem.
+// wait for the result to appear on a shared filesystem, and exits with the
+// outcome Slurm's state names (cancelled: 81).
 func TestWaitBackoffAndMissingResult(t *testing.T) {
 	polls := []fakePoll{}
 	for range 8 {
@@ -163,7 +164,7 @@ func TestWaitBackoffAndMissingResult(t *testing.T) {
 	polls = append(polls, fakePoll{state: JobState{ID: "42", State: "CANCELLED"}})
 	f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return polls })
 	err := f.submitWait()
-	if exitcode.Of(err) != exitcode.Failure || err == nil ||
+	if exitcode.Of(err) != exitcode.JobCancelled || err == nil ||
 		!strings.Contains(err.Error(), "the job ended without a result ("+ws.JobResult()+" is missing): see "+ws.Dir+"/slurm-42.out") {
 		t.Fatalf("err = %v (exit %d)", err, exitcode.Of(err))
 	}
@@ -283,5 +284,17 @@ func TestWaitExitsWithTheOutcome(t *testing.T) {
 				t.Errorf("exit status %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// Slurm's last state names the outcome of a job that left no result.
+func TestOutcomeOfState(t *testing.T) {
+	for state, want := range map[string]string{
+		"TIMEOUT": workspace.OutcomeTimeout, "NODE_FAIL": workspace.OutcomeNodeFailure, "BOOT_FAIL": workspace.OutcomeNodeFailure,
+		"CANCELLED": workspace.OutcomeCancelled, "COMPLETED": workspace.OutcomeFailed, "FAILED": workspace.OutcomeFailed, "": workspace.OutcomeFailed,
+	} {
+		if got := outcomeOfState(state); got != want {
+			t.Errorf("%q: %s, want %s", state, got, want)
+		}
 	}
 }

@@ -53,6 +53,9 @@ func (f *startFence) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			missing := f.missing()
 			err := fmt.Errorf("start fence: %d of %d tasks arrived within %s; missing ranks %v", f.Tasks-len(missing), f.Tasks, f.Timeout, missing)
+			if len(missing) == 0 {
+				err = fmt.Errorf("start fence: every task arrived, but rank 0 did not open the fence within %s (see its runner log)", f.Timeout)
+			}
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				err = fmt.Errorf("start fence: %w", ctx.Err())
 			}

@@ -4,24 +4,30 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // Only rank 0 lists the markers: any other rank is released by the go file
-// alone, which is what keeps a waiting task's cost independent of the
-// step's size.
+// alone, never by the markers, which is what keeps a waiting task's cost
+// independent of the step's size.
 func TestStartFenceOthersWaitForGo(t *testing.T) {
 	dir := t.TempDir()
+	for r := 0; r < 8; r++ {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(r)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- (&startFence{Dir: dir, Rank: 5, Tasks: 1024, Timeout: 30 * time.Second}).Wait(context.Background())
+		done <- (&startFence{Dir: dir, Rank: 5, Tasks: 8, Timeout: 30 * time.Second}).Wait(context.Background())
 	}()
 	select {
 	case err := <-done:
-		t.Fatalf("rank 5 passed a fence nobody opened: %v", err)
-	case <-time.After(200 * time.Millisecond):
+		t.Fatalf("rank 5 passed a fence nobody opened, every marker there: %v", err)
+	case <-time.After(300 * time.Millisecond):
 	}
 	if err := os.WriteFile(filepath.Join(dir, fenceGo), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -54,5 +60,17 @@ func TestStartFenceRankZeroOpens(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, fenceGo)); err != nil {
 		t.Errorf("rank 0 passed without opening the fence: %v", err)
+	}
+	// Everyone arrived but rank 0 never opened the fence (it died after
+	// leaving its marker): the others say so rather than name nobody.
+	dir = t.TempDir()
+	for _, r := range []string{"0", "1"} {
+		if err := os.WriteFile(filepath.Join(dir, r), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = (&startFence{Dir: dir, Rank: 1, Tasks: 2, Timeout: 200 * time.Millisecond}).Wait(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "rank 0 did not open the fence") {
+		t.Errorf("rank 0 gone after arriving: %v", err)
 	}
 }
