@@ -233,12 +233,14 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		select {
 		case i := <-s.ended:
 			r := s.runs[i]
+			// Its end, before killedByCancel spends time asking why.
+			r.result.End = time.Now().UTC()
 			if sig, ok := s.killedByCancel(r, sigs); ok {
 				// scancel or the time limit: Slurm signalled the step before
 				// this batch step got its own signal.
 				r.stopped = workspace.StepCancelled
 				s.recordEnd(r)
-				return s.cancel(sig)
+				return s.cancel(sig, r.result.End)
 			}
 			s.recordEnd(r)
 			if r.step.Deciding {
@@ -256,16 +258,17 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		case <-afterDeciding:
 			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
 		case sig := <-sigs:
-			return s.cancel(sig)
+			return s.cancel(sig, time.Now())
 		}
 	}
 }
 
-// cancel stops every step after the job itself received sig.
-func (s *supervisor) cancel(sig os.Signal) string {
+// cancel stops every step after the job itself received sig; at is when
+// the stop reached the job, the cutoff for a root cause.
+func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 	why := fmt.Sprintf("job cancelled (%v)", sig)
 	budget := cancelBudget
-	s.stop, s.stopAt = workspace.OutcomeCancelled, time.Now()
+	s.stop, s.stopAt = workspace.OutcomeCancelled, at
 	if sig == syscall.SIGUSR2 {
 		// Slurm's warning before the time limit (--signal=B:USR2@N):
 		// there is time to stop the steps calmly.
@@ -280,12 +283,6 @@ func (s *supervisor) cancel(sig os.Signal) string {
 // step and the batch step at once; srun may report first.
 const cancelRace = 300 * time.Millisecond
 
-// JobEndingReporter is implemented by step starters that can ask Slurm
-// whether it is ending the whole job (scancel, time limit).
-type JobEndingReporter interface {
-	JobEnding() bool
-}
-
 // killedByCancel reports whether a step that just ended by a signal nobody
 // here sent was part of a cancel of the whole job, and the job's signal.
 // Slurm signals the nodes one by one, so the batch step's own SIGTERM may
@@ -299,8 +296,10 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 		return sig, true
 	case <-time.After(cancelRace):
 	}
-	if j, ok := s.o.Starter.(JobEndingReporter); ok && j.JobEnding() {
-		return syscall.SIGTERM, true
+	if j, ok := s.o.Starter.(JobEndReporter); ok {
+		if outcome, _ := j.JobEnd(context.Background(), nil); outcome != "" {
+			return syscall.SIGTERM, true
+		}
 	}
 	return nil, false
 }
@@ -363,7 +362,9 @@ func (s *supervisor) recordEnd(r *stepRun) {
 		return
 	}
 	r.ended = true
-	r.result.End = time.Now().UTC()
+	if r.result.End.IsZero() {
+		r.result.End = time.Now().UTC()
+	}
 	r.result.ExitCode = r.running.ExitCode()
 	switch {
 	case r.stopped != "":

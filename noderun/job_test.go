@@ -294,16 +294,11 @@ func TestJobTooFewNodes(t *testing.T) {
 	}
 }
 
-// endingStarter is a fakeStarter whose job Slurm is ending.
-type endingStarter struct{ fakeStarter }
-
-func (*endingStarter) JobEnding() bool { return true }
-
 // When the batch step's own signal comes later than the window, a step
 // killed while Slurm ends the job is still recorded as cancelled.
 func TestJobStepKilledWhileSlurmEndsTheJob(t *testing.T) {
 	spec := disaggSpec(t)
-	starter := &endingStarter{}
+	starter := &fakeStarter{end: workspace.OutcomeCancelled}
 	starter.steps = map[string]*fakeStep{}
 	starter.started = make(chan string, 16)
 	done := make(chan int, 1)
