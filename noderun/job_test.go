@@ -52,11 +52,11 @@ type fakeStarter struct {
 	started chan string
 	failOn  string
 	ignore  map[string]bool
-	// end is what JobEnd reports; "" leaves JobEnd unable to tell.
-	end string
+	// end and node are what JobEnd reports; "" leaves JobEnd unable to tell.
+	end, node string
 }
 
-func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { return s.end, "" }
+func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { return s.end, s.node }
 
 func (s *fakeStarter) Start(_ context.Context, st *jobspec.Step, _ []string) (RunningStep, error) {
 	if st.Role == s.failOn {
@@ -477,6 +477,87 @@ func TestJobOutcomes(t *testing.T) {
 			code, res := j.wait(t)
 			if code != tc.code || res.ExitCode != tc.code || res.Outcome != tc.outcome || !strings.Contains(res.Reason, tc.reason) {
 				t.Errorf("code %d outcome %s reason %q, want %d %s mentioning %q", code, res.Outcome, res.Reason, tc.code, tc.outcome, tc.reason)
+			}
+		})
+	}
+}
+
+// A node failure names the node, and a rank only when one ran there: the
+// lost node's runners leave their records running.
+func TestJobNodeFailure(t *testing.T) {
+	srunSaw := func(t *testing.T, j *jobRun) {
+		log := workspace.New(j.spec.Workspace).StepLog("GEN_0")
+		if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(log, []byte("srun: error: Node failure on n2\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j.starter.step("GEN_0").end(1)
+	}
+	running := func(rank int, node string) *workspace.TaskRecord {
+		return &workspace.TaskRecord{Role: "GEN_0", Rank: rank, Node: node, JobID: "5", State: workspace.StateRunning, Start: time.Now().UTC()}
+	}
+	tests := []struct {
+		name    string
+		starter *fakeStarter
+		recs    []*workspace.TaskRecord
+		act     func(t *testing.T, j *jobRun)
+		// rank is the root cause's rank, -1 for none; nil cause when !cause.
+		cause bool
+		rank  int
+	}{
+		{
+			// Why: Slurm tells of the node and no step saw it; there is no
+			// step or rank to name, only the node (in the reason).
+			name: "told by Slurm", starter: &fakeStarter{end: workspace.OutcomeNodeFailure, node: "n2"},
+			act: func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGTERM },
+		},
+		{
+			// Why: the rank named is the one on the failed node, not the first running.
+			name: "srun saw it", recs: []*workspace.TaskRecord{running(0, "n1"), running(1, "n2")},
+			act: srunSaw, cause: true, rank: 1,
+		},
+		{
+			// Why: no rank ran on the failed node; naming one elsewhere would mislead.
+			name: "no rank on the node", recs: []*workspace.TaskRecord{running(0, "n1")},
+			act: srunSaw, cause: true, rank: -1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			starter := tc.starter
+			if starter == nil {
+				starter = &fakeStarter{}
+			}
+			spec := disaggSpec(t)
+			spec.Steps[0].Tasks = 2
+			j := startJob(t, spec, starter)
+			stopped := &workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateSignaled, Signal: "SIGINT",
+				ExitCode: 130, Stopped: true, Start: time.Now().UTC(), End: time.Now().Add(time.Minute).UTC()}
+			saveRecords(t, spec, append(tc.recs, stopped)...)
+			tc.act(t, j)
+			code, res := j.wait(t)
+			if code != exitcode.JobNodeFailure || res.Outcome != workspace.OutcomeNodeFailure || !strings.Contains(res.Reason, "node n2 failed") {
+				t.Errorf("code %d outcome %s reason %q, want node_failure naming n2", code, res.Outcome, res.Reason)
+			}
+			c := res.RootCause
+			switch {
+			case !tc.cause && c != nil:
+				t.Errorf("root cause %+v, want none", c)
+			case tc.cause && (c == nil || c.Role != "GEN_0" || c.Node != "n2"):
+				t.Errorf("root cause %+v, want GEN_0 on n2", c)
+			case tc.cause && tc.rank < 0 && c.Rank != nil:
+				t.Errorf("root cause rank %d, want none", *c.Rank)
+			case tc.cause && tc.rank >= 0 && (c.Rank == nil || *c.Rank != tc.rank):
+				t.Errorf("root cause %+v, want rank %d", c, tc.rank)
+			}
+			ws := workspace.New(spec.Workspace)
+			if b, err := os.ReadFile(ws.Summary()); err != nil || strings.Contains(string(b), "step  ") {
+				t.Errorf("summary.md names an empty step (%v):\n%s", err, b)
+			}
+			if b, err := os.ReadFile(ws.Results()); err != nil || !strings.Contains(string(b), "stopped: a node of the job failed") {
+				t.Errorf("results.xml does not say CTX_0 was stopped for the node (%v)", err)
 			}
 		})
 	}

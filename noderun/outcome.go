@@ -162,9 +162,9 @@ func (s *supervisor) blame(result *workspace.JobResult) {
 	case s.cause != nil:
 		result.RootCause = junitmerge.DescribeCause(ws, s.cause)
 	case s.stop == workspace.OutcomeStartFailed && s.stopStep != nil:
-		result.RootCause = s.stepCause(ws, s.stopStep)
+		result.RootCause = s.stepCause(ws, s.stopStep, "")
 	case s.stop == "" && s.failedStep != nil:
-		result.RootCause = s.stepCause(ws, s.failedStep)
+		result.RootCause = s.stepCause(ws, s.failedStep, "")
 	}
 	result.Outcome = decideOutcome(s.facts(false))
 }
@@ -192,23 +192,26 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 	result.Reason = reason
 }
 
-// nodeCause is the root cause of a node failure: the step that saw it, the node.
+// nodeCause is the root cause of a node failure: the step whose srun saw
+// it, on the node. Nil when Slurm told of it and no step did: the reason
+// names the node.
 func (s *supervisor) nodeCause(ws workspace.Layout) *workspace.RootCause {
-	c := &workspace.RootCause{Node: s.failedNode, FirstError: s.nodeLine}
-	if s.stopStep != nil {
-		c = s.stepCause(ws, s.stopStep)
-		c.Node, c.FirstError = s.failedNode, s.nodeLine
+	if s.stopStep == nil {
+		return nil
 	}
+	c := s.stepCause(ws, s.stopStep, s.failedNode)
+	c.Node, c.FirstError = s.failedNode, s.nodeLine
 	return c
 }
 
 // stepCause is the root cause when no task failed on its own: the step
 // srun could not start, or whose srun failed while no rank recorded a
-// failure (its runners died). It names a rank left running when there is one.
-func (s *supervisor) stepCause(ws workspace.Layout, r *stepRun) *workspace.RootCause {
+// failure (its runners died). It names a rank left running, on node when
+// one is given, if there is one.
+func (s *supervisor) stepCause(ws workspace.Layout, r *stepRun, node string) *workspace.RootCause {
 	c := &workspace.RootCause{Role: r.step.Role, ExitCode: r.result.ExitCode, End: r.result.End, FirstError: r.result.Error}
 	for _, rec := range s.records(r.step.Role) {
-		if rec.State == workspace.StateRunning {
+		if rec.State == workspace.StateRunning && (node == "" || rec.Node == node) {
 			rank := rec.Rank
 			c.Rank, c.Node = &rank, rec.Node
 			c.Log = ws.Rel(ws.Resolve(rec.Log))
