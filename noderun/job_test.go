@@ -394,7 +394,7 @@ func TestJobFailingRankIsTheRootCause(t *testing.T) {
 	if c := res.RootCause; c == nil || c.Role != "GEN_0" || c.Rank == nil || *c.Rank != 1 || c.Node != "n2" || c.ExitCode != 3 {
 		t.Errorf("root cause %+v, want GEN_0 rank 1 on n2 with status 3", c)
 	}
-	if want := "step GEN_0 failed: rank 1 on n2 exited with status 3"; res.Reason != want {
+	if want := "GEN_0 rank 1 on n2 exited with status 3"; res.Reason != want {
 		t.Errorf("reason %q, want %q", res.Reason, want)
 	}
 	ws := workspace.New(spec.Workspace)
@@ -560,5 +560,26 @@ func TestJobNodeFailure(t *testing.T) {
 				t.Errorf("results.xml does not say CTX_0 was stopped for the node (%v)", err)
 			}
 		})
+	}
+}
+
+// The reason tells the root cause's story even when another step's srun
+// reported first: CTX_0 rank 0 failed first, GEN_0 failed of it (its NCCL
+// peer gone) but its srun ended first.
+func TestJobReasonIsTheRootCause(t *testing.T) {
+	spec := disaggSpec(t)
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec,
+		&workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 3, Start: now, End: now},
+		&workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 1, Start: now,
+			End: now.Add(10 * time.Millisecond)})
+	j.starter.step("GEN_0").end(1)
+	_, res := j.wait(t)
+	if c := res.RootCause; c == nil || c.Role != "CTX_0" {
+		t.Fatalf("root cause %+v, want CTX_0 rank 0", c)
+	}
+	if want := "CTX_0 rank 0 on n1 exited with status 3"; res.Reason != want {
+		t.Errorf("reason %q, want %q: it must agree with the root cause", res.Reason, want)
 	}
 }

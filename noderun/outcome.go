@@ -181,9 +181,10 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 	switch {
 	case result.Outcome == workspace.OutcomePassed:
 		reason = ""
-	case reason != "":
-	case s.cause != nil:
+	case s.cause != nil && s.stop != workspace.OutcomeNodeFailure:
+		// The root cause, not the step whose srun happened to end first.
 		reason = fmt.Sprintf("%s rank %d on %s %s", s.cause.Role, s.cause.Rank, orUnknown(s.cause.Node), taskStatus(s.cause))
+	case reason != "":
 	case s.failedStep != nil:
 		reason = fmt.Sprintf("step %s %s (%s)", s.failedStep.step.Role, s.failedStep.result.Outcome, s.failedStep.result.Error)
 	default:
