@@ -96,7 +96,7 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 		sigs = ch
 	}
 	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
-	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps))}
+	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps)), started: result.Start}
 
 	reason := s.startSteps(ctx, sigs)
 	if reason == "" {
@@ -157,10 +157,11 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 }
 
 type supervisor struct {
-	o     JobOptions
-	log   zerolog.Logger
-	runs  []*stepRun
-	ended chan int
+	o       JobOptions
+	log     zerolog.Logger
+	started time.Time
+	runs    []*stepRun
+	ended   chan int
 	// stop is what stopped the job other than a task's own failure: a
 	// workspace.Outcome* of a cancel, a time limit, a node failure or a step
 	// srun could not start; stopAt is when, stopStep the step it concerns.

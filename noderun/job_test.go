@@ -583,3 +583,24 @@ func TestJobReasonIsTheRootCause(t *testing.T) {
 		t.Errorf("reason %q, want %q: it must agree with the root cause", res.Reason, want)
 	}
 }
+
+// A requeued job keeps its id: a failure recorded by the earlier attempt
+// is no root cause of this one.
+func TestJobIgnoresAnEarlierAttempt(t *testing.T) {
+	spec := disaggSpec(t)
+	earlier := time.Now().Add(-10 * time.Minute).UTC()
+	saveRecords(t, spec, &workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 3,
+		Start: earlier, End: earlier.Add(time.Minute)})
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec, &workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 1,
+		Start: now, End: now})
+	j.starter.step("GEN_0").end(1)
+	_, res := j.wait(t)
+	if c := res.RootCause; c == nil || c.Role != "GEN_0" {
+		t.Errorf("root cause %+v, want GEN_0 rank 0, not the earlier attempt's CTX_0", c)
+	}
+	if s := res.Steps[0]; s.ExitCode != 1 || s.Rank == nil {
+		t.Errorf("GEN_0 step %+v, want its rank 0's status 1", s)
+	}
+}

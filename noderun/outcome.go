@@ -104,7 +104,13 @@ func (s *supervisor) blameRank(r *stepRun) {
 	r.result.Error = fmt.Sprintf("rank %d on %s %s", rec.Rank, orUnknown(rec.Node), taskStatus(rec))
 }
 
+// clockSkew is how far a node's clock may be behind the batch step's when
+// a record's start is compared with the supervisor's.
+const clockSkew = 2 * time.Second
+
 // records reads the task records of this job, of one role or ("") all.
+// A requeued job keeps its id: records started before this supervisor are
+// an earlier attempt's.
 func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	recs, errs := workspace.New(s.o.Spec.Workspace).TaskRecords()
 	for _, err := range errs {
@@ -112,7 +118,8 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	}
 	var out []*workspace.TaskRecord
 	for _, rec := range recs {
-		if (role == "" || rec.Role == role) && (rec.JobID == "" || s.o.JobID == "" || rec.JobID == s.o.JobID) {
+		earlier := !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
+		if (role == "" || rec.Role == role) && (rec.JobID == "" || s.o.JobID == "" || rec.JobID == s.o.JobID) && !earlier {
 			out = append(out, rec)
 		}
 	}
