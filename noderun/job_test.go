@@ -1,9 +1,11 @@
 package noderun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,8 @@ type fakeStarter struct {
 	steps   map[string]*fakeStep
 	started chan string
 	failOn  string
+	// failErr is the start failure's message, if not the default.
+	failErr string
 	ignore  map[string]bool
 	// end and node are what JobEnd reports; "" leaves JobEnd unable to tell.
 	end, node string
@@ -60,6 +64,9 @@ func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { retur
 
 func (s *fakeStarter) Start(_ context.Context, st *jobspec.Step, _ []string) (RunningStep, error) {
 	if st.Role == s.failOn {
+		if s.failErr != "" {
+			return nil, errors.New(s.failErr)
+		}
 		return nil, errors.New("srun: error: Unable to create step")
 	}
 	f := &fakeStep{role: st.Role, done: make(chan struct{}), ignoreStop: s.ignore[st.Role]}
@@ -602,5 +609,82 @@ func TestJobIgnoresAnEarlierAttempt(t *testing.T) {
 	}
 	if s := res.Steps[0]; s.ExitCode != 1 || s.Rank == nil {
 		t.Errorf("GEN_0 step %+v, want its rank 0's status 1", s)
+	}
+}
+
+// Secrets a task prints or a start failure quotes stay out of
+// job-result.json (mode 0644) and the summary: the root cause's first
+// error, the reason and the steps' errors are redacted.
+func TestJobSecretsStayOut(t *testing.T) {
+	const envSecret, specSecret = "envsecret-5c1e0a", "specsecret-93b7d2"
+	t.Setenv("NODERUN_TEST_API_TOKEN", envSecret)
+	tests := []struct {
+		name    string
+		starter *fakeStarter
+		act     func(t *testing.T, j *jobRun) (wrote string)
+	}{
+		{
+			// Why: the root cause's first error is a line of the task's log.
+			name: "task log", starter: &fakeStarter{},
+			act: func(t *testing.T, j *jobRun) string {
+				ws := workspace.New(j.spec.Workspace)
+				log := ws.TaskLog("GEN_0", 0)
+				if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				line := "E   RuntimeError: login with " + envSecret + " and " + specSecret + " refused\n"
+				if err := os.WriteFile(log, []byte(line), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				now := time.Now().UTC()
+				saveRecords(t, j.spec, &workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited,
+					ExitCode: 1, Start: now, End: now, Log: log})
+				j.starter.step("GEN_0").end(1)
+				return log
+			},
+		},
+		{
+			// Why: srun's error can quote the command line; it becomes the
+			// step's error, the reason and the root cause's first error.
+			name: "start failure", starter: &fakeStarter{failOn: jobspec.RoleDisaggServer,
+				failErr: "srun: error: cannot run --api-key " + specSecret + " with " + envSecret},
+			act: func(*testing.T, *jobRun) string { return "" },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := disaggSpec(t)
+			spec.Steps[0].Command.Env = append(spec.Steps[0].Command.Env, jobspec.EnvVar{Name: "HF_TOKEN", Value: specSecret})
+			j := startJob(t, spec, tc.starter)
+			wrote := tc.act(t, j)
+			_, res := j.wait(t)
+			if res.Outcome == workspace.OutcomePassed || res.Reason == "" {
+				t.Fatalf("outcome %s reason %q: the job should have failed", res.Outcome, res.Reason)
+			}
+			ws := workspace.New(spec.Workspace)
+			searched := 0
+			err := filepath.WalkDir(spec.Workspace, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || path == ws.Spec() || path == wrote {
+					return err
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				searched++
+				for _, secret := range []string{envSecret, specSecret} {
+					if bytes.Contains(data, []byte(secret)) {
+						t.Errorf("%s holds the secret %s:\n%s", ws.Rel(path), secret, data)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if searched < 3 {
+				t.Errorf("only %d files searched: job-result.json, results.xml and summary.md at least", searched)
+			}
+		})
 	}
 }
