@@ -14,6 +14,7 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/junitmerge"
+	"github.com/noderun/noderun/internal/redact"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -96,7 +97,7 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 		sigs = ch
 	}
 	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
-	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps))}
+	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps)), started: result.Start}
 
 	reason := s.startSteps(ctx, sigs)
 	if reason == "" {
@@ -132,10 +133,12 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	result.End = time.Now().UTC()
 	doc, merged := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: o.Spec, Result: result})
 	decide(merged.Failed())
+	hide := secretHider(o.Spec)
+	hideSecrets(result, hide) // before the summary shows result
 	if err := junitmerge.WriteWorkspace(ws, doc, merged); err != nil {
 		o.Log.Error().Err(err).Msg("merge of the results failed")
 		if result.ExitCode == 0 {
-			result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeFailed, exitcode.Internal, "merge failed: "+err.Error()
+			result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeFailed, exitcode.Internal, hide("merge failed: "+err.Error())
 		}
 	} else if o.Stdout != nil {
 		merged.WriteTable(o.Stdout)
@@ -156,11 +159,33 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	return result.ExitCode, nil
 }
 
+// secretHider hides in text the secrets the merge hides in results.xml:
+// secret NAME=value words, URL credentials, and the values of the
+// environment's secret-like variables and of the spec's secrets.
+func secretHider(spec *jobspec.Spec) func(string) string {
+	known := redact.FromEnviron(os.Environ())
+	spec.AddSecrets(known)
+	return func(s string) string { return known.String(redact.Text(s)) }
+}
+
+// hideSecrets hides secrets in what job-result.json (mode 0644) and the
+// summary quote of errors and logs.
+func hideSecrets(result *workspace.JobResult, hide func(string) string) {
+	result.Reason = hide(result.Reason)
+	for i := range result.Steps {
+		result.Steps[i].Error = hide(result.Steps[i].Error)
+	}
+	if c := result.RootCause; c != nil {
+		c.FirstError = hide(c.FirstError)
+	}
+}
+
 type supervisor struct {
-	o     JobOptions
-	log   zerolog.Logger
-	runs  []*stepRun
-	ended chan int
+	o       JobOptions
+	log     zerolog.Logger
+	started time.Time
+	runs    []*stepRun
+	ended   chan int
 	// stop is what stopped the job other than a task's own failure: a
 	// workspace.Outcome* of a cancel, a time limit, a node failure or a step
 	// srun could not start; stopAt is when, stopStep the step it concerns.
@@ -233,12 +258,14 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		select {
 		case i := <-s.ended:
 			r := s.runs[i]
+			// Its end, before killedByCancel spends time asking why.
+			r.result.End = time.Now().UTC()
 			if sig, ok := s.killedByCancel(r, sigs); ok {
 				// scancel or the time limit: Slurm signalled the step before
 				// this batch step got its own signal.
 				r.stopped = workspace.StepCancelled
 				s.recordEnd(r)
-				return s.cancel(sig)
+				return s.cancel(sig, r.result.End)
 			}
 			s.recordEnd(r)
 			if r.step.Deciding {
@@ -256,16 +283,17 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 		case <-afterDeciding:
 			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
 		case sig := <-sigs:
-			return s.cancel(sig)
+			return s.cancel(sig, time.Now())
 		}
 	}
 }
 
-// cancel stops every step after the job itself received sig.
-func (s *supervisor) cancel(sig os.Signal) string {
+// cancel stops every step after the job itself received sig; at is when
+// the stop reached the job, the cutoff for a root cause.
+func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 	why := fmt.Sprintf("job cancelled (%v)", sig)
 	budget := cancelBudget
-	s.stop, s.stopAt = workspace.OutcomeCancelled, time.Now()
+	s.stop, s.stopAt = workspace.OutcomeCancelled, at
 	if sig == syscall.SIGUSR2 {
 		// Slurm's warning before the time limit (--signal=B:USR2@N):
 		// there is time to stop the steps calmly.
@@ -280,12 +308,6 @@ func (s *supervisor) cancel(sig os.Signal) string {
 // step and the batch step at once; srun may report first.
 const cancelRace = 300 * time.Millisecond
 
-// JobEndingReporter is implemented by step starters that can ask Slurm
-// whether it is ending the whole job (scancel, time limit).
-type JobEndingReporter interface {
-	JobEnding() bool
-}
-
 // killedByCancel reports whether a step that just ended by a signal nobody
 // here sent was part of a cancel of the whole job, and the job's signal.
 // Slurm signals the nodes one by one, so the batch step's own SIGTERM may
@@ -299,8 +321,10 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 		return sig, true
 	case <-time.After(cancelRace):
 	}
-	if j, ok := s.o.Starter.(JobEndingReporter); ok && j.JobEnding() {
-		return syscall.SIGTERM, true
+	if j, ok := s.o.Starter.(JobEndReporter); ok {
+		if outcome, _ := j.JobEnd(context.Background(), nil); outcome != "" {
+			return syscall.SIGTERM, true
+		}
 	}
 	return nil, false
 }
@@ -363,7 +387,9 @@ func (s *supervisor) recordEnd(r *stepRun) {
 		return
 	}
 	r.ended = true
-	r.result.End = time.Now().UTC()
+	if r.result.End.IsZero() {
+		r.result.End = time.Now().UTC()
+	}
 	r.result.ExitCode = r.running.ExitCode()
 	switch {
 	case r.stopped != "":

@@ -1,9 +1,11 @@
 package noderun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,15 +53,20 @@ type fakeStarter struct {
 	steps   map[string]*fakeStep
 	started chan string
 	failOn  string
+	// failErr is the start failure's message, if not the default.
+	failErr string
 	ignore  map[string]bool
-	// end is what JobEnd reports; "" leaves JobEnd unable to tell.
-	end string
+	// end and node are what JobEnd reports; "" leaves JobEnd unable to tell.
+	end, node string
 }
 
-func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { return s.end, "" }
+func (s *fakeStarter) JobEnd(context.Context, []string) (string, string) { return s.end, s.node }
 
 func (s *fakeStarter) Start(_ context.Context, st *jobspec.Step, _ []string) (RunningStep, error) {
 	if st.Role == s.failOn {
+		if s.failErr != "" {
+			return nil, errors.New(s.failErr)
+		}
 		return nil, errors.New("srun: error: Unable to create step")
 	}
 	f := &fakeStep{role: st.Role, done: make(chan struct{}), ignoreStop: s.ignore[st.Role]}
@@ -294,16 +301,11 @@ func TestJobTooFewNodes(t *testing.T) {
 	}
 }
 
-// endingStarter is a fakeStarter whose job Slurm is ending.
-type endingStarter struct{ fakeStarter }
-
-func (*endingStarter) JobEnding() bool { return true }
-
 // When the batch step's own signal comes later than the window, a step
 // killed while Slurm ends the job is still recorded as cancelled.
 func TestJobStepKilledWhileSlurmEndsTheJob(t *testing.T) {
 	spec := disaggSpec(t)
-	starter := &endingStarter{}
+	starter := &fakeStarter{end: workspace.OutcomeCancelled}
 	starter.steps = map[string]*fakeStep{}
 	starter.started = make(chan string, 16)
 	done := make(chan int, 1)
@@ -399,7 +401,7 @@ func TestJobFailingRankIsTheRootCause(t *testing.T) {
 	if c := res.RootCause; c == nil || c.Role != "GEN_0" || c.Rank == nil || *c.Rank != 1 || c.Node != "n2" || c.ExitCode != 3 {
 		t.Errorf("root cause %+v, want GEN_0 rank 1 on n2 with status 3", c)
 	}
-	if want := "step GEN_0 failed: rank 1 on n2 exited with status 3"; res.Reason != want {
+	if want := "GEN_0 rank 1 on n2 exited with status 3"; res.Reason != want {
 		t.Errorf("reason %q, want %q", res.Reason, want)
 	}
 	ws := workspace.New(spec.Workspace)
@@ -482,6 +484,206 @@ func TestJobOutcomes(t *testing.T) {
 			code, res := j.wait(t)
 			if code != tc.code || res.ExitCode != tc.code || res.Outcome != tc.outcome || !strings.Contains(res.Reason, tc.reason) {
 				t.Errorf("code %d outcome %s reason %q, want %d %s mentioning %q", code, res.Outcome, res.Reason, tc.code, tc.outcome, tc.reason)
+			}
+		})
+	}
+}
+
+// A node failure names the node, and a rank only when one ran there: the
+// lost node's runners leave their records running.
+func TestJobNodeFailure(t *testing.T) {
+	srunSaw := func(t *testing.T, j *jobRun) {
+		log := workspace.New(j.spec.Workspace).StepLog("GEN_0")
+		if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(log, []byte("srun: error: Node failure on n2\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j.starter.step("GEN_0").end(1)
+	}
+	running := func(rank int, node string) *workspace.TaskRecord {
+		return &workspace.TaskRecord{Role: "GEN_0", Rank: rank, Node: node, JobID: "5", State: workspace.StateRunning, Start: time.Now().UTC()}
+	}
+	tests := []struct {
+		name    string
+		starter *fakeStarter
+		recs    []*workspace.TaskRecord
+		act     func(t *testing.T, j *jobRun)
+		// rank is the root cause's rank, -1 for none; nil cause when !cause.
+		cause bool
+		rank  int
+	}{
+		{
+			// Why: Slurm tells of the node and no step saw it; there is no
+			// step or rank to name, only the node (in the reason).
+			name: "told by Slurm", starter: &fakeStarter{end: workspace.OutcomeNodeFailure, node: "n2"},
+			act: func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGTERM },
+		},
+		{
+			// Why: the rank named is the one on the failed node, not the first running.
+			name: "srun saw it", recs: []*workspace.TaskRecord{running(0, "n1"), running(1, "n2")},
+			act: srunSaw, cause: true, rank: 1,
+		},
+		{
+			// Why: no rank ran on the failed node; naming one elsewhere would mislead.
+			name: "no rank on the node", recs: []*workspace.TaskRecord{running(0, "n1")},
+			act: srunSaw, cause: true, rank: -1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			starter := tc.starter
+			if starter == nil {
+				starter = &fakeStarter{}
+			}
+			spec := disaggSpec(t)
+			spec.Steps[0].Tasks = 2
+			j := startJob(t, spec, starter)
+			stopped := &workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateSignaled, Signal: "SIGINT",
+				ExitCode: 130, Stopped: true, Start: time.Now().UTC(), End: time.Now().Add(time.Minute).UTC()}
+			saveRecords(t, spec, append(tc.recs, stopped)...)
+			tc.act(t, j)
+			code, res := j.wait(t)
+			if code != exitcode.JobNodeFailure || res.Outcome != workspace.OutcomeNodeFailure || !strings.Contains(res.Reason, "node n2 failed") {
+				t.Errorf("code %d outcome %s reason %q, want node_failure naming n2", code, res.Outcome, res.Reason)
+			}
+			c := res.RootCause
+			switch {
+			case !tc.cause && c != nil:
+				t.Errorf("root cause %+v, want none", c)
+			case tc.cause && (c == nil || c.Role != "GEN_0" || c.Node != "n2"):
+				t.Errorf("root cause %+v, want GEN_0 on n2", c)
+			case tc.cause && tc.rank < 0 && c.Rank != nil:
+				t.Errorf("root cause rank %d, want none", *c.Rank)
+			case tc.cause && tc.rank >= 0 && (c.Rank == nil || *c.Rank != tc.rank):
+				t.Errorf("root cause %+v, want rank %d", c, tc.rank)
+			}
+			ws := workspace.New(spec.Workspace)
+			if b, err := os.ReadFile(ws.Summary()); err != nil || strings.Contains(string(b), "step  ") {
+				t.Errorf("summary.md names an empty step (%v):\n%s", err, b)
+			}
+			if b, err := os.ReadFile(ws.Results()); err != nil || !strings.Contains(string(b), "stopped: a node of the job failed") {
+				t.Errorf("results.xml does not say CTX_0 was stopped for the node (%v)", err)
+			}
+		})
+	}
+}
+
+// The reason tells the root cause's story even when another step's srun
+// reported first: CTX_0 rank 0 failed first, GEN_0 failed of it (its NCCL
+// peer gone) but its srun ended first.
+func TestJobReasonIsTheRootCause(t *testing.T) {
+	spec := disaggSpec(t)
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec,
+		&workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 3, Start: now, End: now},
+		&workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 1, Start: now,
+			End: now.Add(10 * time.Millisecond)})
+	j.starter.step("GEN_0").end(1)
+	_, res := j.wait(t)
+	if c := res.RootCause; c == nil || c.Role != "CTX_0" {
+		t.Fatalf("root cause %+v, want CTX_0 rank 0", c)
+	}
+	if want := "CTX_0 rank 0 on n1 exited with status 3"; res.Reason != want {
+		t.Errorf("reason %q, want %q: it must agree with the root cause", res.Reason, want)
+	}
+}
+
+// A requeued job keeps its id: a failure recorded by the earlier attempt
+// is no root cause of this one.
+func TestJobIgnoresAnEarlierAttempt(t *testing.T) {
+	spec := disaggSpec(t)
+	earlier := time.Now().Add(-10 * time.Minute).UTC()
+	saveRecords(t, spec, &workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 3,
+		Start: earlier, End: earlier.Add(time.Minute)})
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec, &workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited, ExitCode: 1,
+		Start: now, End: now})
+	j.starter.step("GEN_0").end(1)
+	_, res := j.wait(t)
+	if c := res.RootCause; c == nil || c.Role != "GEN_0" {
+		t.Errorf("root cause %+v, want GEN_0 rank 0, not the earlier attempt's CTX_0", c)
+	}
+	if s := res.Steps[0]; s.ExitCode != 1 || s.Rank == nil {
+		t.Errorf("GEN_0 step %+v, want its rank 0's status 1", s)
+	}
+}
+
+// Secrets a task prints or a start failure quotes stay out of
+// job-result.json (mode 0644) and the summary: the root cause's first
+// error, the reason and the steps' errors are redacted.
+func TestJobSecretsStayOut(t *testing.T) {
+	const envSecret, specSecret = "envsecret-5c1e0a", "specsecret-93b7d2"
+	t.Setenv("NODERUN_TEST_API_TOKEN", envSecret)
+	tests := []struct {
+		name    string
+		starter *fakeStarter
+		act     func(t *testing.T, j *jobRun) (wrote string)
+	}{
+		{
+			// Why: the root cause's first error is a line of the task's log.
+			name: "task log", starter: &fakeStarter{},
+			act: func(t *testing.T, j *jobRun) string {
+				ws := workspace.New(j.spec.Workspace)
+				log := ws.TaskLog("GEN_0", 0)
+				if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				line := "E   RuntimeError: login with " + envSecret + " and " + specSecret + " refused\n"
+				if err := os.WriteFile(log, []byte(line), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				now := time.Now().UTC()
+				saveRecords(t, j.spec, &workspace.TaskRecord{Role: "GEN_0", Node: "n1", JobID: "5", State: workspace.StateExited,
+					ExitCode: 1, Start: now, End: now, Log: log})
+				j.starter.step("GEN_0").end(1)
+				return log
+			},
+		},
+		{
+			// Why: srun's error can quote the command line; it becomes the
+			// step's error, the reason and the root cause's first error.
+			name: "start failure", starter: &fakeStarter{failOn: jobspec.RoleDisaggServer,
+				failErr: "srun: error: cannot run --api-key " + specSecret + " with " + envSecret},
+			act: func(*testing.T, *jobRun) string { return "" },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := disaggSpec(t)
+			spec.Steps[0].Command.Env = append(spec.Steps[0].Command.Env, jobspec.EnvVar{Name: "HF_TOKEN", Value: specSecret})
+			j := startJob(t, spec, tc.starter)
+			wrote := tc.act(t, j)
+			_, res := j.wait(t)
+			if res.Outcome == workspace.OutcomePassed || res.Reason == "" {
+				t.Fatalf("outcome %s reason %q: the job should have failed", res.Outcome, res.Reason)
+			}
+			ws := workspace.New(spec.Workspace)
+			searched := 0
+			err := filepath.WalkDir(spec.Workspace, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || path == ws.Spec() || path == wrote {
+					return err
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				searched++
+				for _, secret := range []string{envSecret, specSecret} {
+					if bytes.Contains(data, []byte(secret)) {
+						t.Errorf("%s holds the secret %s:\n%s", ws.Rel(path), secret, data)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if searched < 3 {
+				t.Errorf("only %d files searched: job-result.json, results.xml and summary.md at least", searched)
 			}
 		})
 	}

@@ -63,7 +63,7 @@ func slurmJobEnd(line string) string {
 		return workspace.OutcomeTimeout
 	case state == "NODE_FAIL" || strings.HasPrefix(reason, "NodeDown") || strings.HasPrefix(reason, "NodeFail"):
 		return workspace.OutcomeNodeFailure
-	case state == "CANCELLED" || state == "COMPLETING":
+	case state == "CANCELLED" || state == "COMPLETING" || state == "PREEMPTED":
 		return workspace.OutcomeCancelled
 	}
 	return ""

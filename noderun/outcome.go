@@ -104,7 +104,13 @@ func (s *supervisor) blameRank(r *stepRun) {
 	r.result.Error = fmt.Sprintf("rank %d on %s %s", rec.Rank, orUnknown(rec.Node), taskStatus(rec))
 }
 
+// clockSkew is how far a node's clock may be behind the batch step's when
+// a record's start is compared with the supervisor's.
+const clockSkew = 2 * time.Second
+
 // records reads the task records of this job, of one role or ("") all.
+// A requeued job keeps its id: records started before this supervisor are
+// an earlier attempt's.
 func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	recs, errs := workspace.New(s.o.Spec.Workspace).TaskRecords()
 	for _, err := range errs {
@@ -112,7 +118,8 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	}
 	var out []*workspace.TaskRecord
 	for _, rec := range recs {
-		if (role == "" || rec.Role == role) && (rec.JobID == "" || s.o.JobID == "" || rec.JobID == s.o.JobID) {
+		earlier := !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
+		if (role == "" || rec.Role == role) && (rec.JobID == "" || s.o.JobID == "" || rec.JobID == s.o.JobID) && !earlier {
 			out = append(out, rec)
 		}
 	}
@@ -162,9 +169,9 @@ func (s *supervisor) blame(result *workspace.JobResult) {
 	case s.cause != nil:
 		result.RootCause = junitmerge.DescribeCause(ws, s.cause)
 	case s.stop == workspace.OutcomeStartFailed && s.stopStep != nil:
-		result.RootCause = s.stepCause(ws, s.stopStep)
+		result.RootCause = s.stepCause(ws, s.stopStep, "")
 	case s.stop == "" && s.failedStep != nil:
-		result.RootCause = s.stepCause(ws, s.failedStep)
+		result.RootCause = s.stepCause(ws, s.failedStep, "")
 	}
 	result.Outcome = decideOutcome(s.facts(false))
 }
@@ -181,9 +188,10 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 	switch {
 	case result.Outcome == workspace.OutcomePassed:
 		reason = ""
-	case reason != "":
-	case s.cause != nil:
+	case s.cause != nil && s.stop != workspace.OutcomeNodeFailure:
+		// The root cause, not the step whose srun happened to end first.
 		reason = fmt.Sprintf("%s rank %d on %s %s", s.cause.Role, s.cause.Rank, orUnknown(s.cause.Node), taskStatus(s.cause))
+	case reason != "":
 	case s.failedStep != nil:
 		reason = fmt.Sprintf("step %s %s (%s)", s.failedStep.step.Role, s.failedStep.result.Outcome, s.failedStep.result.Error)
 	default:
@@ -192,23 +200,26 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 	result.Reason = reason
 }
 
-// nodeCause is the root cause of a node failure: the step that saw it, the node.
+// nodeCause is the root cause of a node failure: the step whose srun saw
+// it, on the node. Nil when Slurm told of it and no step did: the reason
+// names the node.
 func (s *supervisor) nodeCause(ws workspace.Layout) *workspace.RootCause {
-	c := &workspace.RootCause{Node: s.failedNode, FirstError: s.nodeLine}
-	if s.stopStep != nil {
-		c = s.stepCause(ws, s.stopStep)
-		c.Node, c.FirstError = s.failedNode, s.nodeLine
+	if s.stopStep == nil {
+		return nil
 	}
+	c := s.stepCause(ws, s.stopStep, s.failedNode)
+	c.Node, c.FirstError = s.failedNode, s.nodeLine
 	return c
 }
 
 // stepCause is the root cause when no task failed on its own: the step
 // srun could not start, or whose srun failed while no rank recorded a
-// failure (its runners died). It names a rank left running when there is one.
-func (s *supervisor) stepCause(ws workspace.Layout, r *stepRun) *workspace.RootCause {
+// failure (its runners died). It names a rank left running, on node when
+// one is given, if there is one.
+func (s *supervisor) stepCause(ws workspace.Layout, r *stepRun, node string) *workspace.RootCause {
 	c := &workspace.RootCause{Role: r.step.Role, ExitCode: r.result.ExitCode, End: r.result.End, FirstError: r.result.Error}
 	for _, rec := range s.records(r.step.Role) {
-		if rec.State == workspace.StateRunning {
+		if rec.State == workspace.StateRunning && (node == "" || rec.Node == node) {
 			rank := rec.Rank
 			c.Rank, c.Node = &rank, rec.Node
 			c.Log = ws.Rel(ws.Resolve(rec.Log))

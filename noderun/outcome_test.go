@@ -51,6 +51,8 @@ func TestSlurmJobEnd(t *testing.T) {
 		{"COMPLETING|None|0:00\n", workspace.OutcomeTimeout},
 		{"COMPLETING|None|4:31", workspace.OutcomeCancelled},
 		{"CANCELLED|None|4:31", workspace.OutcomeCancelled},
+		// Why: preemption stops the job from outside, as scancel does.
+		{"PREEMPTED|None|4:31", workspace.OutcomeCancelled},
 		{"NODE_FAIL|NodeDown|3:00", workspace.OutcomeNodeFailure},
 		{"COMPLETING|NodeDown|3:00", workspace.OutcomeNodeFailure},
 		{"RUNNING|None|3:00", ""},

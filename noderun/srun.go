@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -26,7 +25,7 @@ type SrunStarter struct {
 	// SpecPath is passed to every task's `noderun run --spec`.
 	SpecPath  string
 	Workspace workspace.Layout
-	// JobID is the job the steps run in (stop requests, JobEnding).
+	// JobID is the job the steps run in (stop requests, JobEnd).
 	JobID string
 	// ExtraArgs are the user's --srun-arg values, added to every step.
 	ExtraArgs []string
@@ -82,24 +81,6 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 		return nil, fmt.Errorf("start srun for step %s: %w", step.Role, err)
 	}
 	return &srunStep{g: g, ws: s.Workspace, jobID: s.JobID, role: step.Role, log: s.Log.With().Str("role", step.Role).Logger()}, nil
-}
-
-// slurmCallTimeout bounds one squeue or scancel call: a busy controller
-// must not hold up stopping the other steps.
-const slurmCallTimeout = 5 * time.Second
-
-// JobEnding reports whether Slurm is ending the job while this batch step
-// still runs: its state is then COMPLETING, CANCELLED or TIMEOUT rather
-// than RUNNING.
-func (s *SrunStarter) JobEnding() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), slurmCallTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "squeue", "--noheader", "--jobs="+s.JobID, "--format=%T").Output()
-	if err != nil {
-		return false
-	}
-	state := strings.TrimSpace(string(out))
-	return state != "" && state != "RUNNING"
 }
 
 // srunStep is a step started by srun. Its calm stop is a stop request

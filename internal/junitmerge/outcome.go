@@ -35,14 +35,14 @@ func (b *wsBuild) markStops() {
 	}
 	why := ""
 	switch {
+	case res.Outcome == workspace.OutcomeNodeFailure:
+		why = "stopped: a node of the job failed"
 	case rc != nil:
 		why = "stopped because " + rc.Who() + " failed"
 	case res.Outcome == workspace.OutcomeTimeout:
 		why = "stopped: the job reached its time limit"
 	case res.Outcome == workspace.OutcomeCancelled:
 		why = "stopped: the job was cancelled"
-	case res.Outcome == workspace.OutcomeNodeFailure:
-		why = "stopped: a node of the job failed"
 	}
 	if why == "" {
 		return

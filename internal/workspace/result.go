@@ -25,7 +25,7 @@ const (
 )
 
 // Job outcomes: what happened to a job, in words a program can branch on.
-// Each has an exit status of its own (internal/exitcode.OfOutcome).
+// Each has an exit status of its own (OutcomeExitCode).
 const (
 	OutcomePassed = "passed"
 	// OutcomeFailed: tests failed, or a task failed on its own.
