@@ -14,7 +14,6 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/junitmerge"
-	"github.com/noderun/noderun/internal/redact"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -133,7 +132,7 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	result.End = time.Now().UTC()
 	doc, merged := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: o.Spec, Result: result})
 	decide(merged.Failed())
-	hide := secretHider(o.Spec)
+	hide := o.Spec.Hider(os.Environ())
 	hideSecrets(result, hide) // before the summary shows result
 	if err := junitmerge.WriteWorkspace(ws, doc, merged); err != nil {
 		o.Log.Error().Err(err).Msg("merge of the results failed")
@@ -157,15 +156,6 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	ev.Str("outcome", result.Outcome).Int("exit_code", result.ExitCode).Str("reason", result.Reason).
 		Str("results", ws.Results()).Msg("job ended")
 	return result.ExitCode, nil
-}
-
-// secretHider hides in text the secrets the merge hides in results.xml:
-// secret NAME=value words, URL credentials, and the values of the
-// environment's secret-like variables and of the spec's secrets.
-func secretHider(spec *jobspec.Spec) func(string) string {
-	known := redact.FromEnviron(os.Environ())
-	spec.AddSecrets(known)
-	return func(s string) string { return known.String(redact.Text(s)) }
 }
 
 // hideSecrets hides secrets in what job-result.json (mode 0644) and the

@@ -376,6 +376,17 @@ func (s *Spec) AddSecrets(k *redact.Known) {
 	}
 }
 
+// Hider returns what hides secrets in text noderun writes besides job.json:
+// secret NAME=value words and URL credentials (redact.Text), the values of
+// environ's secret-like variables and those the spec holds. s may be nil.
+func (s *Spec) Hider(environ []string) func(string) string {
+	known := redact.FromEnviron(environ)
+	if s != nil {
+		s.AddSecrets(known)
+	}
+	return func(text string) string { return known.String(redact.Text(text)) }
+}
+
 // Validate checks what the runner and supervisor rely on.
 func (s *Spec) Validate() error {
 	var errs []error

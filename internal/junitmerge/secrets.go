@@ -3,8 +3,6 @@ package junitmerge
 import (
 	"os"
 	"strings"
-
-	"github.com/noderun/noderun/internal/redact"
 )
 
 // hideSecrets removes secrets from what the merge itself wrote into the
@@ -18,11 +16,7 @@ func (b *wsBuild) hideSecrets(suites []*Suite) {
 	if environ == nil {
 		environ = os.Environ()
 	}
-	known := redact.FromEnviron(environ)
-	if b.spec != nil {
-		b.spec.AddSecrets(known)
-	}
-	hide := func(s string) string { return known.String(redact.Text(s)) }
+	hide := b.spec.Hider(environ)
 	for _, s := range suites {
 		for _, c := range s.Cases {
 			for _, r := range []*Result{c.Error, c.Failure, c.Skipped} {
