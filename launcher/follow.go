@@ -252,13 +252,15 @@ func (f *follower) aborted(ctx context.Context, sig os.Signal) error {
 		return exitcode.With(code, fmt.Errorf("%v again: stopped following job %s, which was cancelled; its results may not be written yet: `noderun wait --workspace %s` waits for them", name, f.id, f.p.Workspace.Dir))
 	}
 	f.abort = sig
+	if f.cancelBy > 0 {
+		// noderun cancel, or a job the follower stopped for pending: the
+		// job is ending already; a second signal stops waiting for it.
+		f.say("%v: job %s is already being cancelled; waiting for its results", name, f.id)
+		return nil
+	}
 	if f.o.OnAbort == OnAbortDetach {
 		return exitcode.With(code, fmt.Errorf("%v: detached from job %s, which keeps running (--on-abort detach): `noderun wait --workspace %s` follows it again, `noderun cancel --workspace %s` stops it",
 			name, f.id, f.p.Workspace.Dir, f.p.Workspace.Dir))
-	}
-	if f.cancelBy > 0 {
-		f.say("%v: job %s is already being cancelled; waiting for its results", name, f.id)
-		return nil
 	}
 	f.say("%v: cancelling job %s (--on-abort cancel), then waiting for its results", name, f.id)
 	return f.cancel(ctx, code)
