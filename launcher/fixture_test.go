@@ -26,12 +26,16 @@ type fixture struct {
 	sleeps []time.Duration
 	// sleepErr is what Sleep returns, e.g. a cancelled context.
 	sleepErr error
+	// sleepHook runs after each recorded sleep.
+	sleepHook func()
+	// sigs are the follower's signals (buffered: a test sends before it runs).
+	sigs chan os.Signal
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	clearEnv(t)
-	f := &fixture{root: t.TempDir()}
+	f := &fixture{root: t.TempDir(), sigs: make(chan os.Signal, 2)}
 	// The "binary" copied to WS/bin/noderun prints its arguments, so the
 	// stub can be executed to see what its exec line passes.
 	f.exe = filepath.Join(f.root, "fake-noderun")
@@ -49,6 +53,10 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) path(p ...string) string { return filepath.Join(append([]string{f.root}, p...)...) }
 
 func (f *fixture) launcher() *Launcher {
+	if f.sched == nil {
+		// Never the machine's own Slurm: a dry run would ask it.
+		f.sched = &fakeScheduler{id: "42"}
+	}
 	return New(Options{
 		Log:        zerolog.Nop(),
 		Stdout:     &f.stdout,
@@ -57,9 +65,13 @@ func (f *fixture) launcher() *Launcher {
 		Executable: func() (string, error) { return f.exe, nil },
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			f.sleeps = append(f.sleeps, d)
+			if f.sleepHook != nil {
+				f.sleepHook()
+			}
 			return f.sleepErr
 		},
 		IsTerminal: func(io.Writer) bool { return f.term },
+		Signals:    f.sigs,
 	})
 }
 

@@ -52,6 +52,8 @@ type Request struct {
 	LocalGPUs int
 	DryRun    bool
 	Wait      bool
+	// Follow is how --wait handles an abort and a job that pends.
+	Follow Follow
 
 	SetupTimeout  time.Duration
 	FenceTimeout  time.Duration
@@ -183,7 +185,7 @@ func (r *Request) Flags() []cli.Flag {
 			Usage: usage + "; repeat the flag for more (each value is one argument, commas included); the env var holds shell words",
 			Value: (*argListEnv)(dst), Destination: (*argListFlag)(dst)}
 	}
-	return []cli.Flag{
+	return append([]cli.Flag{
 		str(flagWorkspace, catConfig, "shared `DIR` for the job's files (job.json, test_list.txt, job.sbatch, bin/noderun, results); required", "", &r.Workspace),
 		str(flagConfig, catConfig, "perf config YAML `FILE`; the config name defaults to its file name without .yaml", "", &r.Config),
 		str(flagConfigName, catConfig, "config `NAME`: looked up as NAME.yaml in --config-dir, and the name in the test id", "", &r.ConfigName),
@@ -215,7 +217,7 @@ func (r *Request) Flags() []cli.Flag {
 		boolean(flagLocal, catMode, "run the whole job on this machine with Slurm simulated, then print the summary and exit with the outcome's status (see README, Exit codes)", &r.Local),
 		&cli.IntFlag{Name: flagLocalGPUs.Name, Category: catMode, EnvVars: flagLocalGPUs.Env, Destination: &r.LocalGPUs,
 			Usage: "with --local: `N` fake GPUs per simulated node", DefaultText: "hardware.gpus_per_node"},
-		boolean(flagDryRun, catMode, "write the files, print the plan and the stub, submit nothing (wins over --local and --wait)", &r.DryRun),
+		boolean(flagDryRun, catMode, "write the files, print the plan and the stub, ask Slurm whether it would run the job (sbatch --test-only, when sbatch is here), submit nothing (wins over --local and --wait)", &r.DryRun),
 		boolean(flagWait, catMode, "follow the job until it ends, print the summary and exit with its outcome's status (see README, Exit codes)", &r.Wait),
 
 		dur(flagSetupTimeout, "time limit (`DURATION`) of the once-per-node setup, waiting nodes included", DefaultSetupTimeout, &r.SetupTimeout),
@@ -240,7 +242,7 @@ func (r *Request) Flags() []cli.Flag {
 		str(flagIMEXChannels, catTRTLLM, "NVIDIA_IMEX_CHANNELS (`LIST`) every role gets, as TensorRT-LLM's CI sets it", "0", &r.IMEXChannels),
 		&cli.IntFlag{Name: flagSplits.Name, Category: catTRTLLM, EnvVars: flagSplits.Env, Value: 1, Destination: &r.Splits, Usage: "pytest --splits `N`"},
 		&cli.IntFlag{Name: flagGroup.Name, Category: catTRTLLM, EnvVars: flagGroup.Env, Value: 1, Destination: &r.Group, Usage: "pytest --group `K` (1..N)"},
-	}
+	}, r.Follow.Flags(catMode)...)
 }
 
 // dflt sets the text help shows as the default of a flag whose default is

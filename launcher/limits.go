@@ -113,12 +113,13 @@ type durationRule struct {
 // durationRules holds the rule of every duration flag, by flag name: the
 // help and the validation both read it.
 var durationRules = map[string]durationRule{
-	flagSetupTimeout.Name:  {max: 24 * time.Hour},
-	flagFenceTimeout.Name:  {max: 24 * time.Hour},
-	flagStepTimeout.Name:   {zero: "none; Slurm's time limit still applies", max: 7 * 24 * time.Hour},
-	flagKillGrace.Name:     {zero: "SIGKILL at once, no time to write results", max: 10 * time.Minute},
-	flagAfterDeciding.Name: {zero: "the other steps are stopped at once", max: time.Hour},
-	flagStagger.Name:       {zero: "no pause", max: time.Hour},
+	flagSetupTimeout.Name:   {max: 24 * time.Hour},
+	flagFenceTimeout.Name:   {max: 24 * time.Hour},
+	flagStepTimeout.Name:    {zero: "none; Slurm's time limit still applies", max: 7 * 24 * time.Hour},
+	flagKillGrace.Name:      {zero: "SIGKILL at once, no time to write results", max: 10 * time.Minute},
+	flagAfterDeciding.Name:  {zero: "the other steps are stopped at once", max: time.Hour},
+	flagStagger.Name:        {zero: "no pause", max: time.Hour},
+	flagPendingTimeout.Name: {zero: "no limit", max: 30 * 24 * time.Hour},
 }
 
 // durationHelp is what the help says of a duration flag's range.

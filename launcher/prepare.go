@@ -118,6 +118,9 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 		v.add(usageError(flagLocalGPUs, "only applies with --local"))
 	}
 	p.LocalGPUs = req.LocalGPUs
+	if err := req.Follow.Validate(); err != nil {
+		v.add(err)
+	}
 
 	stub := v.stub(req, cfg)
 	if stub.JobName == "" {

@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Scheduler submits batch jobs and reports on them. Slurm is the real one;
@@ -52,15 +54,28 @@ func (s JobState) Ended() bool {
 // ErrNoSbatch means this machine cannot submit Slurm jobs.
 var ErrNoSbatch = errors.New("sbatch not found")
 
-// Slurm is the Scheduler of a real cluster, through its command-line tools.
-type Slurm struct {
-	// Sbatch, Squeue and Scontrol are the commands (names looked up in PATH, or paths).
-	Sbatch, Squeue, Scontrol string
+// ErrMissingCommand means a Slurm command (squeue, scancel) is not on this
+// machine: following or cancelling fails at once rather than retrying.
+var ErrMissingCommand = errors.New("Slurm command not found")
+
+// Canceller is a Scheduler that can cancel a job (scancel).
+type Canceller interface {
+	Cancel(ctx context.Context, jobID string) error
 }
 
-// NewSlurm returns the Scheduler that uses sbatch, squeue and scontrol from PATH.
+// Slurm is the Scheduler of a real cluster, through its command-line tools.
+type Slurm struct {
+	// Sbatch, Squeue, Scontrol and Scancel are the commands (names looked up
+	// in PATH, or paths).
+	Sbatch, Squeue, Scontrol, Scancel string
+	// Sleep waits between sbatch tries; nil: a timer that honours ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// NewSlurm returns the Scheduler that uses sbatch, squeue, scontrol and
+// scancel from PATH.
 func NewSlurm() *Slurm {
-	return &Slurm{Sbatch: "sbatch", Squeue: "squeue", Scontrol: "scontrol"}
+	return &Slurm{Sbatch: "sbatch", Squeue: "squeue", Scontrol: "scontrol", Scancel: "scancel"}
 }
 
 // Available reports whether sbatch can be found, so that submit can say so
@@ -72,35 +87,140 @@ func (s *Slurm) Available() error {
 	return nil
 }
 
+// FollowAvailable reports whether squeue and scancel can be found, so that
+// a follower fails at once, naming the one missing.
+func (s *Slurm) FollowAvailable() error {
+	for _, name := range []string{s.Squeue, s.Scancel} {
+		if _, err := exec.LookPath(name); err != nil {
+			return missing(name, err)
+		}
+	}
+	return nil
+}
+
+func missing(name string, err error) error {
+	return fmt.Errorf("%w: %s (%v): run noderun where the Slurm client commands are installed", ErrMissingCommand, name, err)
+}
+
 func noSbatch(name string, err error) error {
 	return fmt.Errorf("%w (%s: %v): this machine cannot submit Slurm jobs; run on a Slurm login node, or run the job here with --local", ErrNoSbatch, name, err)
 }
 
 var parsableJobID = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)?$`)
 
-// Submit runs `sbatch --parsable SCRIPT` in the script's directory.
+// sbatchTries bounds the tries of an sbatch the controller did not answer;
+// the pauses between them double from sbatchFirstPause (1+2+4+8+16 s).
+const (
+	sbatchTries      = 6
+	sbatchFirstPause = time.Second
+)
+
+// transientSbatch are sbatch's words for a controller that did not answer,
+// as opposed to one that refused the job: only these are tried again.
+var transientSbatch = regexp.MustCompile(`(?i)socket timed out|unable to contact slurm controller|temporarily unable to accept job|connection refused|connection timed out|resource temporarily unavailable`)
+
+// Submit runs `sbatch --parsable SCRIPT` in the script's directory, again
+// with a growing pause while the controller does not answer; a refusal is
+// final.
 func (s *Slurm) Submit(ctx context.Context, script string) (string, error) {
-	cmd := exec.CommandContext(ctx, s.Sbatch, "--parsable", script)
+	pause := sbatchFirstPause
+	for try := 1; ; try++ {
+		stdout, msg, err := s.sbatch(ctx, script, "--parsable")
+		if err == nil {
+			return parseJobID(stdout, msg)
+		}
+		if errors.Is(err, ErrNoSbatch) {
+			return "", err
+		}
+		if !transientSbatch.MatchString(msg) || try == sbatchTries {
+			if msg == "" {
+				msg = err.Error()
+			}
+			if try > 1 {
+				msg += fmt.Sprintf(" (after %d tries)", try)
+			}
+			return "", fmt.Errorf("sbatch refused the job (%v): %s", err, msg)
+		}
+		sleepFn := s.Sleep
+		if sleepFn == nil {
+			sleepFn = sleep
+		}
+		if err := sleepFn(ctx, pause); err != nil {
+			return "", fmt.Errorf("sbatch: the controller did not answer (%s), and the wait for it was stopped: %w", msg, err)
+		}
+		pause *= 2
+	}
+}
+
+// TestOnly asks Slurm whether and where it would run the script (sbatch
+// --test-only), without submitting it. refused is set when Slurm refuses
+// the job; err when Slurm could not be asked (no sbatch, no controller).
+func (s *Slurm) TestOnly(ctx context.Context, script string) (answer string, refused bool, err error) {
+	stdout, msg, err := s.sbatch(ctx, script, "--test-only")
+	answer = strings.TrimSpace(strings.TrimSpace(stdout) + "\n" + msg)
+	switch {
+	case err == nil:
+		return answer, false, nil
+	case errors.Is(err, ErrNoSbatch):
+		return "", false, err
+	case strings.Contains(msg, "Batch job submission failed"):
+		return answer, true, nil
+	}
+	return answer, false, fmt.Errorf("sbatch --test-only: %v: %s", err, answer)
+}
+
+// sbatch runs sbatch with option and the script, in the script's
+// directory, returning its output and its error output trimmed.
+func (s *Slurm) sbatch(ctx context.Context, script, option string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, s.Sbatch, option, script)
 	cmd.Dir = filepath.Dir(script)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return "", noSbatch(s.Sbatch, err)
-		}
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("sbatch refused the job (%v): %s", err, msg)
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", "", noSbatch(s.Sbatch, err)
 	}
+	return stdout.String(), strings.TrimSpace(stderr.String()), err
+}
+
+func parseJobID(stdout, stderr string) (string, error) {
 	// --parsable prints "jobid" or "jobid;cluster".
-	line, _, _ := strings.Cut(strings.TrimSpace(stdout.String()), "\n")
+	line, _, _ := strings.Cut(strings.TrimSpace(stdout), "\n")
 	id, _, _ := strings.Cut(strings.TrimSpace(line), ";")
 	if !parsableJobID.MatchString(id) {
-		return "", fmt.Errorf("sbatch printed no job id: %q (stderr: %s)", stdout.String(), strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("sbatch printed no job id: %q (stderr: %s)", stdout, stderr)
 	}
 	return id, nil
+}
+
+// Cancel runs `scancel JOBID`: Slurm signals every step and the batch
+// step, which merges the results before KillWait ends.
+func (s *Slurm) Cancel(ctx context.Context, id string) error {
+	out, err := exec.CommandContext(ctx, s.Scancel, id).CombinedOutput()
+	if errors.Is(err, exec.ErrNotFound) {
+		return missing(s.Scancel, err)
+	}
+	if err != nil {
+		return fmt.Errorf("scancel %s: %v: %s", id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+var killWait = regexp.MustCompile(`(?m)^KillWait\s*=\s*([0-9]+)`)
+
+// KillWait is how long Slurm lets a cancelled job's processes end before it
+// kills them (scontrol show config); the error says why it is unknown.
+func (s *Slurm) KillWait(ctx context.Context) (time.Duration, error) {
+	out, err := exec.CommandContext(ctx, s.Scontrol, "show", "config").Output()
+	if err != nil {
+		return 0, fmt.Errorf("scontrol show config: %w", err)
+	}
+	m := killWait.FindSubmatch(out)
+	if m == nil {
+		return 0, errors.New("scontrol show config: no KillWait")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return time.Duration(n) * time.Second, nil
 }
 
 // Poll asks squeue once for all jobs (squeue -h -j A,B -o '%i|%T|%M|%R').
@@ -113,6 +233,9 @@ func (s *Slurm) Poll(ctx context.Context, ids []string) ([]JobState, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	listed := map[string]JobState{}
 	if err := cmd.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, missing(s.Squeue, err)
+		}
 		// squeue fails for ids the controller has purged; anything else is
 		// a real error (controller down, timeouts) the caller retries.
 		if !strings.Contains(stderr.String(), "Invalid job id") {

@@ -44,6 +44,9 @@ type Options struct {
 	// IsTerminal decides between a live progress line and log lines; nil:
 	// whether Stdout is a terminal.
 	IsTerminal func(w io.Writer) bool
+	// Signals delivers the signals that abort a follower; nil: the
+	// follower subscribes to SIGINT, SIGTERM and SIGHUP while it follows.
+	Signals <-chan os.Signal
 }
 
 // Launcher carries out `noderun submit`.
@@ -97,6 +100,14 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 				return exitcode.With(exitcode.Submit, err)
 			}
 		}
+		if req.Wait {
+			if err := l.followAvailable(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.checkOwner(ctx, p.Workspace); err != nil {
+		return err
 	}
 	if err := l.Write(p); err != nil {
 		return exitcode.With(exitcode.Internal, err)
@@ -113,25 +124,59 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 			return err
 		}
 		fmt.Fprintf(l.o.Stdout, "\n--- %s\n", p.Workspace.Sbatch())
-		_, err := l.o.Stdout.Write(p.Stub)
-		return err
+		if _, err := l.o.Stdout.Write(p.Stub); err != nil {
+			return err
+		}
+		return l.testOnly(ctx, p)
 	case req.Local:
+		if err := l.recordOwner(p.Workspace, "", true); err != nil {
+			return exitcode.With(exitcode.Internal, err)
+		}
 		code, err := l.o.Local(ctx, p.Workspace.Spec(), p.LocalGPUs)
 		if err != nil {
 			return exitcode.With(exitcode.Submit, fmt.Errorf("run the job locally: %w", err))
 		}
-		return l.finish(ctx, p, "", code, "")
+		return l.finish(p, code)
 	}
 	id, err := l.o.Scheduler.Submit(ctx, p.Workspace.Sbatch())
 	if err != nil {
 		return exitcode.With(exitcode.Submit, err)
+	}
+	// The job may be running already: record it before anything else.
+	if err := l.recordOwner(p.Workspace, id, false); err != nil {
+		log.Error().Err(err).Str("job_id", id).Msg("the job runs, but the workspace does not name it: status, wait and cancel cannot find it")
 	}
 	log.Info().Str("job_id", id).Msg("job submitted")
 	fmt.Fprintln(l.o.Stdout, id)
 	if !req.Wait {
 		return nil
 	}
-	return l.follow(ctx, p, id)
+	return l.follow(ctx, p, id, req.Follow)
+}
+
+// testOnly asks Slurm, when this machine can, whether it would run the
+// dry run's stub (sbatch --test-only), and says what it answered; a refusal
+// is a submit failure (exit 75), a Slurm that cannot be asked only a note.
+func (l *Launcher) testOnly(ctx context.Context, p *Prepared) error {
+	t, ok := l.o.Scheduler.(interface {
+		TestOnly(ctx context.Context, script string) (string, bool, error)
+	})
+	if !ok {
+		return nil
+	}
+	answer, refused, err := t.TestOnly(ctx, p.Workspace.Sbatch())
+	switch {
+	case errors.Is(err, ErrNoSbatch):
+		fmt.Fprintln(l.o.Stdout, "\n--- sbatch --test-only: not asked, sbatch is not on this machine")
+	case err != nil:
+		fmt.Fprintf(l.o.Stdout, "\n--- sbatch --test-only: Slurm could not be asked\n%v\n", err)
+	case refused:
+		fmt.Fprintf(l.o.Stdout, "\n--- sbatch --test-only: Slurm refuses the job\n%s\n", answer)
+		return exitcode.With(exitcode.Submit, fmt.Errorf("Slurm would refuse this job (sbatch --test-only): %s", answer))
+	default:
+		fmt.Fprintf(l.o.Stdout, "\n--- sbatch --test-only (Slurm's answer; nothing submitted)\n%s\n", answer)
+	}
+	return nil
 }
 
 // Write puts the prepared files into the workspace, each atomically, in

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/junitmerge"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -57,46 +58,6 @@ func (p Progress) key() string {
 		reason = p.Reason
 	}
 	return fmt.Sprintf("%s|%s|%v|%d|%d", p.State, reason, p.Gone, p.StepsRunning, p.TasksFinished)
-}
-
-// follow polls the job until it ends, showing progress, then finishes.
-func (l *Launcher) follow(ctx context.Context, p *Prepared, id string) error {
-	term := l.o.IsTerminal(l.o.Stdout)
-	delay := pollFirst
-	lastKey := ""
-	failures := 0
-	for {
-		states, err := l.o.Scheduler.Poll(ctx, []string{id})
-		switch {
-		case ctx.Err() != nil:
-			return stopped(id, ctx.Err())
-		case err != nil:
-			failures++
-			l.o.Log.Warn().Err(err).Str("job_id", id).Int("failures", failures).Msg("poll job state")
-			if failures >= maxPollErrors {
-				return exitcode.With(exitcode.Failure, fmt.Errorf("follow job %s: %d polls in a row failed, the last with: %w; the job may still be running (squeue -j %s; scancel %s stops it)", id, failures, err, id, id))
-			}
-		default:
-			failures = 0
-			prog := l.progress(p, id, stateOf(states, id))
-			if term {
-				fmt.Fprintf(l.o.Stdout, "\r%s\x1b[K", prog)
-			} else if k := prog.key(); k != lastKey {
-				fmt.Fprintln(l.o.Stdout, prog)
-				lastKey = k
-			}
-			if prog.Ended() {
-				if term {
-					fmt.Fprintln(l.o.Stdout)
-				}
-				return l.finish(ctx, p, id, -1, stateOf(states, id).State)
-			}
-		}
-		if err := l.o.Sleep(ctx, delay); err != nil {
-			return stopped(id, err)
-		}
-		delay = min(delay*2, pollMax)
-	}
 }
 
 func stopped(id string, err error) error {
@@ -149,44 +110,90 @@ func outcomeOfState(state string) string {
 	return workspace.OutcomeFailed
 }
 
-// finish reads the job's result, prints the summary and returns the
-// outcome's exit status (workspace.JobResult.OutcomeStatus), never a step's.
-// id is "" for a local job; localCode is the local runner's code (-1 for
-// Slurm jobs) and slurmState Slurm's last word on the job, both used when
-// no result was written.
-func (l *Launcher) finish(ctx context.Context, p *Prepared, id string, localCode int, slurmState string) error {
+// finish reads the result of a local job, prints the summary and returns
+// the outcome's exit status (workspace.JobResult.OutcomeStatus), never a
+// step's. localCode is the local runner's code, used when no result was
+// written.
+func (l *Launcher) finish(p *Prepared, localCode int) error {
 	ws := p.Workspace
-	tries := resultTries
-	if id == "" {
-		tries = 1
+	res, err := ws.LoadJobResult()
+	if err != nil {
+		code := workspace.OutcomeExitCode(workspace.OutcomeFailed)
+		if localCode > 0 {
+			code = localCode
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return exitcode.With(code, fmt.Errorf("the job ended without a result (%s is missing): see the task logs under %s", ws.JobResult(), ws.LogsDir()))
+		}
+		return exitcode.With(code, fmt.Errorf("the job ended with an unreadable result: %w; see the task logs under %s", err, ws.LogsDir()))
 	}
+	return l.report(p, res)
+}
+
+// finishSlurm reads the result of a Slurm job that ended, waiting a little
+// for it to appear on a shared filesystem. A job that left none (its batch
+// step was killed, it was cancelled before it started) gets one written
+// here, from what its workspace holds, with Slurm's state as the reason, or
+// outcome and reason when the follower itself stopped the job.
+func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, id, slurmState, outcome, reason string) error {
+	ws := p.Workspace
 	var res *workspace.JobResult
 	var err error
-	for i := range tries {
+	for i := range resultTries {
 		if res, err = ws.LoadJobResult(); err == nil || !errors.Is(err, os.ErrNotExist) {
 			break
 		}
-		if i+1 < tries {
+		if i+1 < resultTries {
 			if err := l.o.Sleep(ctx, pollFirst); err != nil {
 				break
 			}
 		}
 	}
-	if err != nil {
-		code := workspace.OutcomeExitCode(outcomeOfState(slurmState))
-		where := "the task logs under " + ws.LogsDir()
-		if id != "" {
-			where = ws.BatchOutput(id)
-		} else if localCode > 0 {
-			code = localCode
+	if errors.Is(err, os.ErrNotExist) {
+		res, err = l.writeResult(p, id, slurmState, outcome, reason)
+		if err != nil {
+			return exitcode.With(exitcode.Internal, err)
 		}
-		if errors.Is(err, os.ErrNotExist) {
-			return exitcode.With(code, fmt.Errorf("the job ended without a result (%s is missing): see %s", ws.JobResult(), where))
-		}
-		return exitcode.With(code, fmt.Errorf("the job ended with an unreadable result: %w; see %s", err, where))
 	}
+	if err != nil {
+		return exitcode.With(workspace.OutcomeExitCode(outcomeOfState(slurmState)), fmt.Errorf("the job ended with an unreadable result: %w; see %s", err, ws.BatchOutput(id)))
+	}
+	return l.report(p, res)
+}
+
+// writeResult merges the workspace of a job that left no result and writes
+// WS/job-result.json for it: every expected task shows why it has nothing.
+func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason string) (*workspace.JobResult, error) {
+	ws := p.Workspace
+	if outcome == "" {
+		outcome = outcomeOfState(slurmState)
+	}
+	if reason == "" {
+		state := "while Slurm no longer knew it"
+		if slurmState != "" {
+			state = "in Slurm's state " + slurmState
+		}
+		reason = fmt.Sprintf("job %s ended %s without a result of its own: it never started, or its batch step was killed", id, state)
+		if _, err := os.Stat(ws.BatchOutput(id)); err == nil {
+			reason += "; see " + ws.Rel(ws.BatchOutput(id))
+		}
+	}
+	res := &workspace.JobResult{JobID: id, Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
+	doc, rep := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: p.Spec, Result: res, Log: l.o.Log})
+	if err := junitmerge.WriteWorkspace(ws, doc, rep); err != nil {
+		return nil, err
+	}
+	if err := ws.SaveJobResult(res); err != nil {
+		return nil, fmt.Errorf("write the job's result: %w", err)
+	}
+	l.o.Log.Warn().Str("job_id", id).Str("outcome", outcome).Str("reason", reason).Str("results", ws.Results()).Msg("the job left no result: the follower wrote it")
+	return res, nil
+}
+
+// report prints the summary of a result and returns its outcome's status.
+func (l *Launcher) report(p *Prepared, res *workspace.JobResult) error {
 	code := res.OutcomeStatus()
-	if summary, err := os.ReadFile(ws.Summary()); err == nil {
+	if summary, err := os.ReadFile(p.Workspace.Summary()); err == nil {
 		l.o.Stdout.Write(summary)
 	} else {
 		fmt.Fprintf(l.o.Stdout, "outcome: %s (exit status %d) %s\n", orDefault(res.Outcome, res.Verdict), code, res.Reason)

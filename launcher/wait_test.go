@@ -3,6 +3,7 @@ package launcher
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,18 @@ type fakeScheduler struct {
 	submitted []string
 	polls     []fakePoll
 	pollIDs   [][]string
+	// clock is the time slept so far; pollAt records it at each poll.
+	clock     func() time.Duration
+	pollAt    []time.Duration
+	cancelled []string
 }
+
+func (s *fakeScheduler) Cancel(_ context.Context, id string) error {
+	s.cancelled = append(s.cancelled, id)
+	return nil
+}
+
+func (s *fakeScheduler) KillWait(context.Context) (time.Duration, error) { return 2 * time.Second, nil }
 
 type fakePoll struct {
 	state JobState
@@ -34,6 +46,9 @@ func (s *fakeScheduler) Submit(_ context.Context, script string) (string, error)
 
 func (s *fakeScheduler) Poll(_ context.Context, ids []string) ([]JobState, error) {
 	s.pollIDs = append(s.pollIDs, ids)
+	if s.clock != nil {
+		s.pollAt = append(s.pollAt, s.clock())
+	}
 	p := s.polls[min(len(s.pollIDs), len(s.polls))-1]
 	if p.do != nil {
 		p.do()
@@ -54,6 +69,13 @@ func waitFixture(t *testing.T, polls func(ws workspace.Layout) []fakePoll) (*fix
 	f := newFixture(t)
 	ws := workspace.New(f.path("ws"))
 	s := &fakeScheduler{id: "42", polls: polls(ws)}
+	s.clock = func() time.Duration {
+		var sum time.Duration
+		for _, d := range f.sleeps {
+			sum += d
+		}
+		return sum
+	}
 	f.sched = s
 	return f, s, ws
 }
@@ -84,8 +106,9 @@ func finished(t *testing.T, ws workspace.Layout, code int, summary string) func(
 }
 
 // Without a terminal: one log line per change of state or counts (the
-// elapsed time alone is no change), the pause doubles from 1 s, and the
-// exit status is the verdict's.
+// elapsed time alone is no change), the pause between polls doubles from
+// 1 s (slept in 1 s steps that look for the result), and the exit status
+// is the verdict's.
 func TestWaitLogLines(t *testing.T) {
 	f, s, ws := waitFixture(t, func(ws workspace.Layout) []fakePoll {
 		return []fakePoll{
@@ -114,9 +137,9 @@ job 42: COMPLETED, elapsed 0:31, steps running 1/5, tasks finished 1/8
 	if got := f.stdout.String(); got != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
 	}
-	wantSleeps := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second}
-	if !equalDurations(f.sleeps, wantSleeps) {
-		t.Errorf("sleeps %v, want %v", f.sleeps, wantSleeps)
+	s1 := time.Second
+	if want := []time.Duration{0, s1, 3 * s1, 7 * s1, 15 * s1, 30 * s1}; !equalDurations(s.pollAt, want) {
+		t.Errorf("polls at %v, want %v", s.pollAt, want)
 	}
 	for _, ids := range s.pollIDs {
 		if len(ids) != 1 || ids[0] != "42" {
@@ -142,9 +165,14 @@ func TestWaitTerminal(t *testing.T) {
 	if err := f.submitWait(); err != nil {
 		t.Fatalf("submit --wait: %v", err)
 	}
+	// Between polls the clock ticks every second: 0:01 polled, 0:02 ticked,
+	// 0:02 polled, 0:03 and 0:04 ticked.
 	want := "42\n" +
 		"\rjob 42: RUNNING, elapsed 0:01, steps running 0/5, tasks finished 0/8\x1b[K" +
 		"\rjob 42: RUNNING, elapsed 0:02, steps running 0/5, tasks finished 0/8\x1b[K" +
+		"\rjob 42: RUNNING, elapsed 0:02, steps running 0/5, tasks finished 0/8\x1b[K" +
+		"\rjob 42: RUNNING, elapsed 0:03, steps running 0/5, tasks finished 0/8\x1b[K" +
+		"\rjob 42: RUNNING, elapsed 0:04, steps running 0/5, tasks finished 0/8\x1b[K" +
 		"\rjob 42: ended, steps running 0/5, tasks finished 0/8\x1b[K\n" +
 		"all passed\n"
 	if got := f.stdout.String(); got != want {
@@ -152,27 +180,42 @@ func TestWaitTerminal(t *testing.T) {
 	}
 }
 
-// The pause is capped at 15 s; a job that leaves the queue without a
-// result is an error that points at its Slurm output, after a bounded
-// wait for the result to appear on a shared filesystem, and exits with the
-// outcome Slurm's state names (cancelled: 81).
+// The pause is capped at 15 s. A job that leaves the queue without a
+// result gets one from the follower, after a bounded wait for it to appear
+// on a shared filesystem: Slurm's state names the outcome (cancelled: 81),
+// and every expected task shows as an error saying why.
 func TestWaitBackoffAndMissingResult(t *testing.T) {
 	polls := []fakePoll{}
 	for range 8 {
 		polls = append(polls, fakePoll{state: running("1:00")})
 	}
 	polls = append(polls, fakePoll{state: JobState{ID: "42", State: "CANCELLED"}})
-	f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return polls })
+	f, s, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return polls })
 	err := f.submitWait()
-	if exitcode.Of(err) != exitcode.JobCancelled || err == nil ||
-		!strings.Contains(err.Error(), "the job ended without a result ("+ws.JobResult()+" is missing): see "+ws.Dir+"/slurm-42.out") {
-		t.Fatalf("err = %v (exit %d)", err, exitcode.Of(err))
+	if exitcode.Of(err) != exitcode.JobCancelled {
+		t.Fatalf("err = %v (exit %d), want 81", err, exitcode.Of(err))
 	}
-	s := time.Second
-	want := []time.Duration{s, 2 * s, 4 * s, 8 * s, 15 * s, 15 * s, 15 * s, 15 * s, // polls
-		s, s, s, s} // looking for job-result.json
-	if !equalDurations(f.sleeps, want) {
-		t.Errorf("sleeps %v, want %v", f.sleeps, want)
+	s1 := time.Second
+	if want := []time.Duration{0, s1, 3 * s1, 7 * s1, 15 * s1, 30 * s1, 45 * s1, 60 * s1, 75 * s1}; !equalDurations(s.pollAt, want) {
+		t.Errorf("polls at %v, want %v", s.pollAt, want)
+	}
+	res, err := ws.LoadJobResult()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "job 42 ended in Slurm's state CANCELLED without a result of its own") {
+		t.Errorf("result %+v", res)
+	}
+	xml, err := os.ReadFile(ws.Results())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each of the 5 roles left nothing: one error each, attribute and text.
+	if n := strings.Count(string(xml), "state CANCELLED without a result"); n != 10 || strings.Count(string(xml), "<error ") != 5 {
+		t.Errorf("results.xml does not say of every role why it has nothing:\n%s", xml)
+	}
+	if !strings.Contains(f.stdout.String(), "cancelled") {
+		t.Errorf("stdout has no summary:\n%s", f.stdout.String())
 	}
 }
 

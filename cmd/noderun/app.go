@@ -10,12 +10,16 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/noderun/noderun/cmd/noderun/cancel"
 	"github.com/noderun/noderun/cmd/noderun/gpus"
 	"github.com/noderun/noderun/cmd/noderun/hostnames"
 	"github.com/noderun/noderun/cmd/noderun/job"
+	"github.com/noderun/noderun/cmd/noderun/logs"
 	"github.com/noderun/noderun/cmd/noderun/merge"
 	"github.com/noderun/noderun/cmd/noderun/run"
+	"github.com/noderun/noderun/cmd/noderun/status"
 	"github.com/noderun/noderun/cmd/noderun/submit"
+	"github.com/noderun/noderun/cmd/noderun/wait"
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/logging"
@@ -55,6 +59,7 @@ func NewApp(o Options) *cli.App {
 		Description: "noderun replaces the shell chain of TensorRT-LLM's perf CI (heredocs, submit.py, " +
 			"slurm_launch_draft.sh, slurm_run.sh) with one binary:\n\n" +
 			"   submit  (CI side)   validate flags + perf config, write WS/job.json, submit the job\n" +
+			"   status, logs, cancel, wait   look at, stop or follow again the job of a workspace\n" +
 			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
 			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
 			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
@@ -101,6 +106,10 @@ func NewApp(o Options) *cli.App {
 		},
 		Commands: []*cli.Command{
 			submit.NewCommand(env),
+			status.NewCommand(env),
+			logs.NewCommand(env),
+			cancel.NewCommand(env),
+			wait.NewCommand(env),
 			job.NewCommand(env),
 			run.NewCommand(env),
 			merge.NewCommand(env),

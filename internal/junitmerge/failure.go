@@ -41,11 +41,30 @@ const (
 	workspaceResults = "noderun.workspace.Results"
 )
 
+// jobEnd is why the job ended when no task is to blame for it (a job
+// cancelled before it started, a batch step killed): the reason of its
+// result. "" when the result names a root cause or there is none.
+func (b *wsBuild) jobEnd() string {
+	r := b.result
+	if r == nil || r.RootCause != nil || r.Outcome == "" || r.Outcome == workspace.OutcomePassed {
+		return ""
+	}
+	return r.Reason
+}
+
+// whyNothing says why a role left nothing: the job's end, else a guess.
+func (b *wsBuild) whyNothing() string {
+	if why := b.jobEnd(); why != "" {
+		return why
+	}
+	return "the step never started?"
+}
+
 // silentRole stands for a role none of whose tasks left a record or a file.
 func (b *wsBuild) silentRole(role string, n int) *Suite {
 	p := problem{
 		typ:     roleNoResults,
-		message: fmt.Sprintf("role %s produced no results: none of its %d task(s) left a task record or a junit file (the step never started?)", role, n),
+		message: fmt.Sprintf("role %s produced no results: none of its %d task(s) left a task record or a junit file (%s)", role, n, b.whyNothing()),
 		logPath: existing(b.ws.StepLog(role)),
 	}
 	p.logName = b.ws.Rel(p.logPath)
@@ -120,10 +139,10 @@ func taskFailure(t *task, junitRel string) (typ, msg string) {
 	switch {
 	case rec == nil:
 		if t.expected {
-			return taskNoRecord, "no task record: the runner never started on its node, or was killed before it wrote one" + noJunit
+			return taskNoRecord, "no task record: the runner never started on its node, or was killed before it wrote one" + noJunit + t.jobEnd
 		}
 	case rec.State == workspace.StateRunning:
-		return taskRunnerDied, "the runner died before recording an end" + noJunit
+		return taskRunnerDied, "the runner died before recording an end" + noJunit + t.jobEnd
 	case rec.State == workspace.StateFailedToStart:
 		msg := "failed to start"
 		if rec.Error != "" {

@@ -40,6 +40,13 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	b.loadResult()
 	b.collect()
 	b.markStops()
+	if why := b.jobEnd(); why != "" {
+		for _, byRank := range b.tasks {
+			for _, t := range byRank {
+				t.jobEnd = "; the job: " + why
+			}
+		}
+	}
 
 	// Read every junit file at once, in parallel: tasks' and the others.
 	var paths []string
@@ -109,6 +116,9 @@ type task struct {
 	// stoppedBecause says why a task that was asked to stop was stopped,
 	// when the job knows: "stopped because GEN_0 rank 1 failed".
 	stoppedBecause string
+	// jobEnd is "; <why the job ended>" for a task that left no end, when
+	// no task is to blame (wsBuild.jobEnd).
+	jobEnd string
 }
 
 func (b *wsBuild) note(name, typ, msg string) {

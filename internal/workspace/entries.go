@@ -55,6 +55,7 @@ var (
 	setupLog    = Entry{Path: "logs/setup/<node>.log", Kind: KindOutput, What: "the output of the once-per-node setup"}
 	batchOutput = Entry{Path: "slurm-<job>.out", Kind: KindOutput, What: "the output of the batch step, written by Slurm"}
 	stateDir    = Entry{Path: ".noderun", Dir: true, Kind: KindState, What: "noderun's bookkeeping"}
+	ownerFile   = Entry{Path: ".noderun/owner.json", Kind: KindState, What: "the job that owns the workspace (job id, submission id, host, time), written by submit as soon as sbatch returns"}
 	tasksDir    = Entry{Path: ".noderun/tasks", Dir: true, Kind: KindState, What: "the task records"}
 	taskRecord  = Entry{Path: ".noderun/tasks/<role>/<rank>.json", Kind: KindState, What: "one task's record: where and how it ran and ended"}
 	stopFile    = Entry{Path: ".noderun/stop/<job>/<role>", Kind: KindState, What: "asks every task of a step to stop calmly"}
@@ -87,6 +88,7 @@ var entries = []Entry{
 	{Path: "report.csv", Kind: KindOutput, Common: true, What: "the deciding role's CSV report in TensorRT-LLM mode"},
 	{Path: "timeout_data_step<step>_rank<rank>.jsonl", Kind: KindOutput, What: "a task's timeout record in TensorRT-LLM mode"},
 	stateDir,
+	ownerFile,
 	tasksDir,
 	{Path: ".noderun/tasks/<role>", Dir: true, Kind: KindState, What: "the task records of one step"},
 	taskRecord,
