@@ -59,7 +59,8 @@ func (f *fixture) launcher() *Launcher {
 			f.sleeps = append(f.sleeps, d)
 			return f.sleepErr
 		},
-		IsTerminal: func(io.Writer) bool { return f.term },
+		IsTerminal:   func(io.Writer) bool { return f.term },
+		SubmissionID: func() string { return "feedc0defeedc0de" },
 	})
 }
 

@@ -35,6 +35,9 @@ type LocalStarter struct {
 	Workspace workspace.Layout
 	// JobID is the simulated job id; node names come from the supervisor.
 	JobID string
+	// Submission is the spec's submission id: with JobID it keys the
+	// steps' stop requests (the simulation never requeues).
+	Submission string
 	// JobNodes are all simulated node names of the job.
 	JobNodes []string
 	// FakeGPUs is the simulated GPU count per node (used when NVML is absent).
@@ -63,7 +66,7 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 	if killWait == 0 {
 		killWait = 30 * time.Second
 	}
-	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, jobID: l.JobID, role: step.Role, killWait: killWait, log: l.Log}
+	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, attempt: workspace.Attempt{Submission: l.Submission, JobID: l.JobID}, role: step.Role, killWait: killWait, log: l.Log}
 	base := withoutSlurm(l.Environ)
 	for ni, node := range nodes {
 		for li := 0; li < step.TasksPerNode; li++ {
@@ -101,7 +104,7 @@ func withoutSlurm(environ []string) []string {
 // `srun --kill-on-bad-exit=1`, stopping the other tasks when one fails.
 type localStep struct {
 	ws       workspace.Layout
-	jobID    string
+	attempt  workspace.Attempt
 	role     string
 	killWait time.Duration
 	log      zerolog.Logger
@@ -173,7 +176,7 @@ func (s *localStep) Kill() {
 
 // RequestStop asks the step's runners to stop their children calmly.
 func (s *localStep) RequestStop() {
-	if err := requestStop(s.ws, s.jobID, s.role); err != nil {
+	if err := requestStop(s.ws, s.attempt, s.role); err != nil {
 		s.log.Error().Err(err).Str("role", s.role).Msg("could not write the stop request; the step will be killed after the grace")
 	}
 }
@@ -216,7 +219,7 @@ func RunLocal(ctx context.Context, o LocalJobOptions) (int, error) {
 	return Job(ctx, JobOptions{
 		Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: o.Stdout,
 		Starter: &LocalStarter{
-			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, JobNodes: nodes,
+			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, Submission: spec.Submission, JobNodes: nodes,
 			FakeGPUs: o.FakeGPUs, Environ: os.Environ(), Log: log,
 			// Each runner needs the kill grace to end its own child.
 			KillWait: spec.Timeouts.KillGrace.D() + stopMargin,

@@ -81,8 +81,9 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 	}
 	r := &runner{
 		o: o, spec: o.Spec, step: step, task: task, env: env,
-		ws:  workspace.New(o.Spec.Workspace),
-		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+		ws:      workspace.New(o.Spec.Workspace),
+		attempt: workspace.Attempt{Submission: o.Spec.Submission, JobID: task.JobID, Restart: task.RestartCount},
+		log:     o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
 	}
 	switch {
 	case o.NVMLUnavailable != "" && o.GPUs != nil:
@@ -104,6 +105,7 @@ func recordUnknownRole(o RunOptions, task slurmenv.Task, role string, cause erro
 	now := time.Now().UTC()
 	rec := &workspace.TaskRecord{
 		Role: role, Rank: task.ProcID, Node: task.NodeName, JobID: task.JobID, Step: task.StepID,
+		Submission: o.Spec.Submission, Attempt: task.RestartCount,
 		State: workspace.StateFailedToStart, Start: now, End: now, ExitCode: exitcode.Usage,
 		Error: cause.Error(), Log: ws.RunnerLog(role, task.ProcID),
 	}
@@ -136,8 +138,10 @@ type runner struct {
 	task slurmenv.Task
 	env  *environ
 	ws   workspace.Layout
-	log  zerolog.Logger
-	rec  workspace.TaskRecord
+	// attempt keys the stop request, fence, setup state and record.
+	attempt workspace.Attempt
+	log     zerolog.Logger
+	rec     workspace.TaskRecord
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
@@ -152,7 +156,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
+	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.attempt.Key(), r.step.Role))
 	// Until the child runs, a stop signal cancels setup and fence and the
 	// child never starts; the watcher is waited for, so no signal is lost.
 	prepCtx, stopPrep := context.WithCancel(ctx)
@@ -176,7 +180,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	r.rec = workspace.TaskRecord{
 		Role: r.step.Role, Rank: r.task.ProcID, Host: host, Node: r.task.NodeName,
-		JobID: r.task.JobID, Step: r.task.StepID, State: workspace.StateRunning,
+		JobID: r.task.JobID, Submission: r.attempt.Submission, Attempt: r.attempt.Restart,
+		Step: r.task.StepID, State: workspace.StateRunning,
 		Start: time.Now().UTC(), Log: r.ws.TaskLog(r.step.Role, r.task.ProcID),
 	}
 	err := r.prepare(prepCtx)
@@ -242,7 +247,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		setupEnv := newEnviron(base)
 		setupEnv.Apply(*r.spec.Setup)
 		s := &nodeSetup{
-			Dir:     setupDir(r.spec.NodeLocalDir, r.task.NodeName, r.task.JobID, r.task.RestartCount),
+			Dir:     setupDir(r.spec.NodeLocalDir, r.task.NodeName, r.attempt),
 			Node:    r.task.NodeName,
 			Command: *r.spec.Setup,
 			Env:     setupEnv.Entries(),
@@ -260,7 +265,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 	if r.step.Fence && r.step.Tasks > 1 {
 		f := &startFence{
-			Dir:     r.ws.FenceDir(r.task.JobID, r.task.RestartCount, r.step.Role),
+			Dir:     r.ws.FenceDir(r.attempt.Key(), r.step.Role),
 			Rank:    r.task.ProcID,
 			Tasks:   r.step.Tasks,
 			Timeout: r.spec.Timeouts.Fence.D(),

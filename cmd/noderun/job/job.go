@@ -62,12 +62,15 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				return exitWith(noderun.Abort(opts, fmt.Sprintf("SLURM_JOB_NODELIST: %v", err), exitcode.SlurmEnv))
 			}
 			opts.Nodes = nodes
+			if opts.Restart, err = slurmenv.RestartCount(os.LookupEnv); err != nil {
+				return exitWith(noderun.Abort(opts, err.Error(), exitcode.SlurmEnv))
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return exitcode.With(exitcode.Internal, fmt.Errorf("find the noderun binary: %w", err))
 			}
 			opts.Starter = &noderun.SrunStarter{
-				Srun: o.srun, JobID: jobID, Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
+				Srun: o.srun, JobID: jobID, Attempt: opts.Attempt(), Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
 				ExtraArgs: spec.Srun.Args, Log: log,
 			}
 			return exitWith(noderun.Job(c.Context, opts))
