@@ -60,6 +60,11 @@ type RunOptions struct {
 	Signals <-chan os.Signal
 	// Hostname is recorded in the task record; empty: os.Hostname().
 	Hostname string
+	// Subreaper is set when the runner is a process of its own (`noderun
+	// run`): it becomes a child subreaper and, when the task ends, kills
+	// every descendant left, setsid'ed and double-forked ones too. Tests
+	// that run tasks inside the test process leave it off.
+	Subreaper bool
 }
 
 // Run runs one task to its end and returns the exit status the runner
@@ -145,6 +150,12 @@ type runner struct {
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
+	if r.o.Subreaper {
+		if err := procgroup.BecomeSubreaper(); err != nil {
+			r.log.Warn().Err(err).Msg("processes the child detaches may outlive the task")
+		}
+		defer r.killLeftovers()
+	}
 	// Subscribe before anything slow: a SIGTERM during setup or the fence
 	// must end in a record, not in a runner killed by the default action.
 	sigs := r.o.Signals
@@ -427,10 +438,27 @@ loop:
 		r.log.Warn().Msg("killing processes the child left behind in its process group")
 		_ = g.Signal(syscall.SIGKILL)
 	}
+	// Detached descendants may hold the shared log's pipe open.
+	r.killLeftovers()
 	if shared != nil {
 		shared.close(time.Second)
 	}
 	return r.finish(res, logf)
+}
+
+// killLeftovers kills what is left of the child's descendants outside its
+// process group: daemons that setsid'ed, double-forked servers.
+func (r *runner) killLeftovers() {
+	if !r.o.Subreaper {
+		return
+	}
+	pids, err := procgroup.KillDescendants()
+	if err != nil {
+		r.log.Error().Err(err).Msg("processes of the task may outlive it")
+	}
+	if len(pids) > 0 {
+		r.log.Warn().Ints("pids", pids).Msg("killed processes the child left behind outside its process group")
+	}
 }
 
 // escalated logs the stop sequence's later signals.
