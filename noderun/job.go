@@ -63,6 +63,10 @@ type JobOptions struct {
 	Signals <-chan os.Signal
 	// Stdout receives the summary table.
 	Stdout io.Writer
+	// CancelBudget bounds the wait for the steps once the job itself was
+	// told to stop; zero: cancelBudget, within Slurm's KillWait. The local
+	// simulation has no KillWait and gives the runners their kill grace.
+	CancelBudget time.Duration
 }
 
 type stepRun struct {
@@ -225,7 +229,7 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 		if i > 0 && spec.Timeouts.Stagger > 0 {
 			select {
 			case sig := <-sigs:
-				return s.stopAll(fmt.Sprintf("job received %v while starting steps", sig), workspace.StepCancelled, cancelBudget)
+				return s.stopAll(fmt.Sprintf("job received %v while starting steps", sig), workspace.StepCancelled, s.cancelBudget())
 			case <-time.After(spec.Timeouts.Stagger.D()):
 			}
 		}
@@ -308,7 +312,7 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 // the stop reached the job, the cutoff for a root cause.
 func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 	why := fmt.Sprintf("job cancelled (%v)", sig)
-	budget := cancelBudget
+	budget := s.cancelBudget()
 	s.stop, s.stopAt = workspace.OutcomeCancelled, at
 	if sig == syscall.SIGUSR2 {
 		// Slurm's warning before the time limit (--signal=B:USR2@N):
@@ -445,6 +449,13 @@ func (s *supervisor) decidingEnded() bool {
 		}
 	}
 	return false
+}
+
+func (s *supervisor) cancelBudget() time.Duration {
+	if s.o.CancelBudget > 0 {
+		return s.o.CancelBudget
+	}
+	return cancelBudget
 }
 
 func (s *supervisor) grace() time.Duration {

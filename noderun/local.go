@@ -123,6 +123,9 @@ func (s *localStep) start(l *LocalStarter, step *jobspec.Step, task slurmenv.Tas
 	defer out.Close()
 	cmd := exec.Command(l.Binary, "run", "--spec", l.SpecPath, "--role", step.Role)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+	// A runner outlives no supervisor, even one killed by SIGKILL: it stops
+	// its child as on scancel, and kills what the child left.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	g, err := procgroup.Start(cmd)
 	if err != nil {
 		return fmt.Errorf("start task %d of step %s: %w", task.ProcID, step.Role, err)
@@ -198,6 +201,10 @@ type LocalJobOptions struct {
 	FakeGPUs int
 	Log      zerolog.Logger
 	Stdout   io.Writer
+	// Subreaper is set when the supervisor is a process of its own
+	// (`noderun submit --local`): it becomes a child subreaper and, at the
+	// end, kills every descendant left, those of a runner it killed too.
+	Subreaper bool
 }
 
 // RunLocal runs the whole job of a spec on this machine: the supervisor
@@ -216,13 +223,24 @@ func RunLocal(ctx context.Context, o LocalJobOptions) (int, error) {
 	nodes := SimulatedNodes(spec.Nodes)
 	log := o.Log.With().Str("job", jobID).Logger()
 	log.Info().Strs("nodes", nodes).Int("fake_gpus_per_node", o.FakeGPUs).Msg("running the job locally, Slurm simulated")
+	if o.Subreaper {
+		if err := procgroup.BecomeSubreaper(); err != nil {
+			log.Warn().Err(err).Msg("processes the tasks detach may outlive the job")
+		}
+		defer func() {
+			if pids, err := procgroup.KillDescendants(); err != nil || len(pids) > 0 {
+				log.Warn().Err(err).Ints("pids", pids).Msg("killed processes the job left behind")
+			}
+		}()
+	}
+	// Each runner needs the kill grace to end its own child.
+	grace := spec.Timeouts.KillGrace.D() + stopMargin
 	return Job(ctx, JobOptions{
-		Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: o.Stdout,
+		Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: o.Stdout, CancelBudget: grace,
 		Starter: &LocalStarter{
 			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, Submission: spec.Submission, JobNodes: nodes,
 			FakeGPUs: o.FakeGPUs, Environ: os.Environ(), Log: log,
-			// Each runner needs the kill grace to end its own child.
-			KillWait: spec.Timeouts.KillGrace.D() + stopMargin,
+			KillWait: grace,
 		},
 	})
 }
