@@ -70,8 +70,9 @@ func (f *fixture) launcher() *Launcher {
 			}
 			return f.sleepErr
 		},
-		IsTerminal: func(io.Writer) bool { return f.term },
-		Signals:    f.sigs,
+		IsTerminal:   func(io.Writer) bool { return f.term },
+		Signals:      f.sigs,
+		SubmissionID: func() string { return "feedc0defeedc0de" },
 	})
 }
 

@@ -81,6 +81,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 	v.part(flagTestFunction, PartFunction, id.Function)
 	v.part(flagTestPrefix, PartPrefix, id.Prefix)
 
+	spec.Submission = l.o.SubmissionID()
 	spec.Workspace = v.workspace(req.Workspace)
 	p.Workspace = workspace.New(spec.Workspace)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/noderun/noderun/internal/atomicfile"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/logging"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -41,6 +42,8 @@ type Options struct {
 	Executable func() (string, error)
 	// Sleep waits between polls; nil: a timer that honours ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// SubmissionID returns the id written into job.json; nil: a random one.
+	SubmissionID func() string
 	// IsTerminal decides between a live progress line and log lines; nil:
 	// whether Stdout is a terminal.
 	IsTerminal func(w io.Writer) bool
@@ -68,6 +71,9 @@ func New(o Options) *Launcher {
 	}
 	if o.IsTerminal == nil {
 		o.IsTerminal = logging.IsTerminal
+	}
+	if o.SubmissionID == nil {
+		o.SubmissionID = jobspec.NewSubmissionID
 	}
 	return &Launcher{o: o}
 }

@@ -51,6 +51,9 @@ type JobOptions struct {
 	Spec *jobspec.Spec
 	// JobID is Slurm's job id (or the simulation's).
 	JobID string
+	// Restart is SLURM_RESTART_COUNT: with JobID and the spec's submission
+	// id it names the attempt.
+	Restart int
 	// Nodes are the job's node names in Slurm's order.
 	Nodes   []string
 	Starter StepStarter
@@ -60,6 +63,10 @@ type JobOptions struct {
 	Signals <-chan os.Signal
 	// Stdout receives the summary table.
 	Stdout io.Writer
+	// CancelBudget bounds the wait for the steps once the job itself was
+	// told to stop; zero: cancelBudget, within Slurm's KillWait. The local
+	// simulation has no KillWait and gives the runners their kill grace.
+	CancelBudget time.Duration
 }
 
 type stepRun struct {
@@ -95,7 +102,7 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
+	result := newResult(o)
 	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps)), started: result.Start}
 
 	reason := s.startSteps(ctx, sigs)
@@ -117,10 +124,33 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 // WS/job-result.json, so CI sees why, then returns code.
 func Abort(o JobOptions, reason string, code int) (int, error) {
 	o.Log.Error().Str("reason", reason).Msg("the job cannot run")
-	result := &workspace.JobResult{JobID: o.JobID, Start: time.Now().UTC()}
+	result := newResult(o)
 	return conclude(o, result, func(bool) {
 		result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeStartFailed, code, reason
 	})
+}
+
+// Attempt is the attempt the supervisor runs.
+func (o JobOptions) Attempt() workspace.Attempt {
+	return workspace.Attempt{Submission: o.Spec.Submission, JobID: o.JobID, Restart: o.Restart}
+}
+
+// newResult starts the job's result, after keeping what an earlier attempt
+// left apart from this one's outputs: nothing of it is merged into this
+// attempt, and job-result.json lists it.
+func newResult(o JobOptions) *workspace.JobResult {
+	a := o.Attempt()
+	ws := workspace.New(o.Spec.Workspace)
+	if dir, err := ws.ArchiveEarlier(a); err != nil {
+		o.Log.Error().Err(err).Msg("the outputs of an earlier attempt may be merged into this one")
+	} else if dir != "" {
+		o.Log.Info().Str("dir", ws.Rel(dir)).Int("attempt", a.Restart).Msg("kept the outputs of the earlier attempt")
+	}
+	attempts, err := ws.Attempts()
+	if err != nil {
+		o.Log.Warn().Err(err).Msg("cannot list the earlier attempts")
+	}
+	return &workspace.JobResult{JobID: o.JobID, Submission: a.Submission, Attempt: a.Restart, Attempts: attempts, Start: time.Now().UTC()}
 }
 
 // conclude merges the results, lets decide name the outcome (with the
@@ -199,7 +229,7 @@ func (s *supervisor) startSteps(ctx context.Context, sigs <-chan os.Signal) stri
 		if i > 0 && spec.Timeouts.Stagger > 0 {
 			select {
 			case sig := <-sigs:
-				return s.stopAll(fmt.Sprintf("job received %v while starting steps", sig), workspace.StepCancelled, cancelBudget)
+				return s.stopAll(fmt.Sprintf("job received %v while starting steps", sig), workspace.StepCancelled, s.cancelBudget())
 			case <-time.After(spec.Timeouts.Stagger.D()):
 			}
 		}
@@ -282,7 +312,7 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 // the stop reached the job, the cutoff for a root cause.
 func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 	why := fmt.Sprintf("job cancelled (%v)", sig)
-	budget := cancelBudget
+	budget := s.cancelBudget()
 	s.stop, s.stopAt = workspace.OutcomeCancelled, at
 	if sig == syscall.SIGUSR2 {
 		// Slurm's warning before the time limit (--signal=B:USR2@N):
@@ -419,6 +449,13 @@ func (s *supervisor) decidingEnded() bool {
 		}
 	}
 	return false
+}
+
+func (s *supervisor) cancelBudget() time.Duration {
+	if s.o.CancelBudget > 0 {
+		return s.o.CancelBudget
+	}
+	return cancelBudget
 }
 
 func (s *supervisor) grace() time.Duration {

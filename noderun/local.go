@@ -35,6 +35,9 @@ type LocalStarter struct {
 	Workspace workspace.Layout
 	// JobID is the simulated job id; node names come from the supervisor.
 	JobID string
+	// Submission is the spec's submission id: with JobID it keys the
+	// steps' stop requests (the simulation never requeues).
+	Submission string
 	// JobNodes are all simulated node names of the job.
 	JobNodes []string
 	// FakeGPUs is the simulated GPU count per node (used when NVML is absent).
@@ -63,7 +66,7 @@ func (l *LocalStarter) Start(_ context.Context, step *jobspec.Step, nodes []stri
 	if killWait == 0 {
 		killWait = 30 * time.Second
 	}
-	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, jobID: l.JobID, role: step.Role, killWait: killWait, log: l.Log}
+	ls := &localStep{done: make(chan struct{}), ws: l.Workspace, attempt: workspace.Attempt{Submission: l.Submission, JobID: l.JobID}, role: step.Role, killWait: killWait, log: l.Log}
 	base := withoutSlurm(l.Environ)
 	for ni, node := range nodes {
 		for li := 0; li < step.TasksPerNode; li++ {
@@ -101,7 +104,7 @@ func withoutSlurm(environ []string) []string {
 // `srun --kill-on-bad-exit=1`, stopping the other tasks when one fails.
 type localStep struct {
 	ws       workspace.Layout
-	jobID    string
+	attempt  workspace.Attempt
 	role     string
 	killWait time.Duration
 	log      zerolog.Logger
@@ -120,6 +123,9 @@ func (s *localStep) start(l *LocalStarter, step *jobspec.Step, task slurmenv.Tas
 	defer out.Close()
 	cmd := exec.Command(l.Binary, "run", "--spec", l.SpecPath, "--role", step.Role)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+	// A runner outlives no supervisor, even one killed by SIGKILL: it stops
+	// its child as on scancel, and kills what the child left.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	g, err := procgroup.Start(cmd)
 	if err != nil {
 		return fmt.Errorf("start task %d of step %s: %w", task.ProcID, step.Role, err)
@@ -173,7 +179,7 @@ func (s *localStep) Kill() {
 
 // RequestStop asks the step's runners to stop their children calmly.
 func (s *localStep) RequestStop() {
-	if err := requestStop(s.ws, s.jobID, s.role); err != nil {
+	if err := requestStop(s.ws, s.attempt, s.role); err != nil {
 		s.log.Error().Err(err).Str("role", s.role).Msg("could not write the stop request; the step will be killed after the grace")
 	}
 }
@@ -195,6 +201,10 @@ type LocalJobOptions struct {
 	FakeGPUs int
 	Log      zerolog.Logger
 	Stdout   io.Writer
+	// Subreaper is set when the supervisor is a process of its own
+	// (`noderun submit --local`): it becomes a child subreaper and, at the
+	// end, kills every descendant left, those of a runner it killed too.
+	Subreaper bool
 }
 
 // RunLocal runs the whole job of a spec on this machine: the supervisor
@@ -213,13 +223,24 @@ func RunLocal(ctx context.Context, o LocalJobOptions) (int, error) {
 	nodes := SimulatedNodes(spec.Nodes)
 	log := o.Log.With().Str("job", jobID).Logger()
 	log.Info().Strs("nodes", nodes).Int("fake_gpus_per_node", o.FakeGPUs).Msg("running the job locally, Slurm simulated")
+	if o.Subreaper {
+		if err := procgroup.BecomeSubreaper(); err != nil {
+			log.Warn().Err(err).Msg("processes the tasks detach may outlive the job")
+		}
+		defer func() {
+			if pids, err := procgroup.KillDescendants(); err != nil || len(pids) > 0 {
+				log.Warn().Err(err).Ints("pids", pids).Msg("killed processes the job left behind")
+			}
+		}()
+	}
+	// Each runner needs the kill grace to end its own child.
+	grace := spec.Timeouts.KillGrace.D() + stopMargin
 	return Job(ctx, JobOptions{
-		Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: o.Stdout,
+		Spec: spec, JobID: jobID, Nodes: nodes, Log: log, Stdout: o.Stdout, CancelBudget: grace,
 		Starter: &LocalStarter{
-			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, JobNodes: nodes,
+			Binary: bin, SpecPath: o.SpecPath, Workspace: ws, JobID: jobID, Submission: spec.Submission, JobNodes: nodes,
 			FakeGPUs: o.FakeGPUs, Environ: os.Environ(), Log: log,
-			// Each runner needs the kill grace to end its own child.
-			KillWait: spec.Timeouts.KillGrace.D() + stopMargin,
+			KillWait: grace,
 		},
 	})
 }

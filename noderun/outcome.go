@@ -108,9 +108,9 @@ func (s *supervisor) blameRank(r *stepRun) {
 // a record's start is compared with the supervisor's.
 const clockSkew = 2 * time.Second
 
-// records reads the task records of this job, of one role or ("") all.
-// A requeued job keeps its id: records started before this supervisor are
-// an earlier attempt's.
+// records reads the task records of this attempt, of one role or ("")
+// all. Records of a noderun without attempts are told apart by time:
+// those started before this supervisor are an earlier attempt's.
 func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	recs, errs := workspace.New(s.o.Spec.Workspace).TaskRecords()
 	for _, err := range errs {
@@ -119,7 +119,7 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	var out []*workspace.TaskRecord
 	for _, rec := range recs {
 		earlier := !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
-		if (role == "" || rec.Role == role) && (rec.JobID == "" || s.o.JobID == "" || rec.JobID == s.o.JobID) && !earlier {
+		if (role == "" || rec.Role == role) && s.o.Attempt().Owns(rec) && !earlier {
 			out = append(out, rec)
 		}
 	}

@@ -60,6 +60,11 @@ type RunOptions struct {
 	Signals <-chan os.Signal
 	// Hostname is recorded in the task record; empty: os.Hostname().
 	Hostname string
+	// Subreaper is set when the runner is a process of its own (`noderun
+	// run`): it becomes a child subreaper and, when the task ends, kills
+	// every descendant left, setsid'ed and double-forked ones too. Tests
+	// that run tasks inside the test process leave it off.
+	Subreaper bool
 }
 
 // Run runs one task to its end and returns the exit status the runner
@@ -81,8 +86,9 @@ func Run(ctx context.Context, o RunOptions) (int, error) {
 	}
 	r := &runner{
 		o: o, spec: o.Spec, step: step, task: task, env: env,
-		ws:  workspace.New(o.Spec.Workspace),
-		log: o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
+		ws:      workspace.New(o.Spec.Workspace),
+		attempt: workspace.Attempt{Submission: o.Spec.Submission, JobID: task.JobID, Restart: task.RestartCount},
+		log:     o.Log.With().Str("role", step.Role).Int("rank", task.ProcID).Str("node", task.NodeName).Str("job", task.JobID).Str("step", task.StepID).Logger(),
 	}
 	switch {
 	case o.NVMLUnavailable != "" && o.GPUs != nil:
@@ -104,6 +110,7 @@ func recordUnknownRole(o RunOptions, task slurmenv.Task, role string, cause erro
 	now := time.Now().UTC()
 	rec := &workspace.TaskRecord{
 		Role: role, Rank: task.ProcID, Node: task.NodeName, JobID: task.JobID, Step: task.StepID,
+		Submission: o.Spec.Submission, Attempt: task.RestartCount,
 		State: workspace.StateFailedToStart, Start: now, End: now, ExitCode: exitcode.Usage,
 		Error: cause.Error(), Log: ws.RunnerLog(role, task.ProcID),
 	}
@@ -136,11 +143,19 @@ type runner struct {
 	task slurmenv.Task
 	env  *environ
 	ws   workspace.Layout
-	log  zerolog.Logger
-	rec  workspace.TaskRecord
+	// attempt keys the stop request, fence, setup state and record.
+	attempt workspace.Attempt
+	log     zerolog.Logger
+	rec     workspace.TaskRecord
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
+	if r.o.Subreaper {
+		if err := procgroup.BecomeSubreaper(); err != nil {
+			r.log.Warn().Err(err).Msg("processes the child detaches may outlive the task")
+		}
+		defer r.killLeftovers()
+	}
 	// Subscribe before anything slow: a SIGTERM during setup or the fence
 	// must end in a record, not in a runner killed by the default action.
 	sigs := r.o.Signals
@@ -152,7 +167,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.task.JobID, r.step.Role))
+	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.attempt.Key(), r.step.Role))
 	// Until the child runs, a stop signal cancels setup and fence and the
 	// child never starts; the watcher is waited for, so no signal is lost.
 	prepCtx, stopPrep := context.WithCancel(ctx)
@@ -176,7 +191,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	r.rec = workspace.TaskRecord{
 		Role: r.step.Role, Rank: r.task.ProcID, Host: host, Node: r.task.NodeName,
-		JobID: r.task.JobID, Step: r.task.StepID, State: workspace.StateRunning,
+		JobID: r.task.JobID, Submission: r.attempt.Submission, Attempt: r.attempt.Restart,
+		Step: r.task.StepID, State: workspace.StateRunning,
 		Start: time.Now().UTC(), Log: r.ws.TaskLog(r.step.Role, r.task.ProcID),
 	}
 	err := r.prepare(prepCtx)
@@ -242,7 +258,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		setupEnv := newEnviron(base)
 		setupEnv.Apply(*r.spec.Setup)
 		s := &nodeSetup{
-			Dir:     setupDir(r.spec.NodeLocalDir, r.task.NodeName, r.task.JobID, r.task.RestartCount),
+			Dir:     setupDir(r.spec.NodeLocalDir, r.task.NodeName, r.attempt),
 			Node:    r.task.NodeName,
 			Command: *r.spec.Setup,
 			Env:     setupEnv.Entries(),
@@ -260,7 +276,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 	if r.step.Fence && r.step.Tasks > 1 {
 		f := &startFence{
-			Dir:     r.ws.FenceDir(r.task.JobID, r.task.RestartCount, r.step.Role),
+			Dir:     r.ws.FenceDir(r.attempt.Key(), r.step.Role),
 			Rank:    r.task.ProcID,
 			Tasks:   r.step.Tasks,
 			Timeout: r.spec.Timeouts.Fence.D(),
@@ -422,10 +438,27 @@ loop:
 		r.log.Warn().Msg("killing processes the child left behind in its process group")
 		_ = g.Signal(syscall.SIGKILL)
 	}
+	// Detached descendants may hold the shared log's pipe open.
+	r.killLeftovers()
 	if shared != nil {
 		shared.close(time.Second)
 	}
 	return r.finish(res, logf)
+}
+
+// killLeftovers kills what is left of the child's descendants outside its
+// process group: daemons that setsid'ed, double-forked servers.
+func (r *runner) killLeftovers() {
+	if !r.o.Subreaper {
+		return
+	}
+	pids, err := procgroup.KillDescendants()
+	if err != nil {
+		r.log.Error().Err(err).Msg("processes of the task may outlive it")
+	}
+	if len(pids) > 0 {
+		r.log.Warn().Ints("pids", pids).Msg("killed processes the child left behind outside its process group")
+	}
 }
 
 // escalated logs the stop sequence's later signals.

@@ -484,27 +484,27 @@ func TestSetupFailureReleasesWaiters(t *testing.T) {
 	}
 }
 
-// Locks of another job, or of an earlier attempt of this one, are in other
-// directories: never trusted, even when their owner is alive.
-func TestSetupIgnoresStaleLocks(t *testing.T) {
+// Setup state of another job, of an earlier job with the same id (ids
+// repeat after a controller reset; --local uses a pid), or of an earlier
+// attempt of this one is in other directories: never trusted, even when
+// its owner is alive or it says done.
+func TestSetupIgnoresStaleState(t *testing.T) {
 	for _, stale := range []struct {
-		name    string
-		job     string
-		restart int
+		name string
+		at   workspace.Attempt
+		file string
 	}{
-		{"other job id", "99", 0},
-		{"earlier attempt", "13", 1},
+		{"other job id", workspace.Attempt{Submission: "s2", JobID: "99"}, setupLockFile},
+		{"earlier attempt", workspace.Attempt{Submission: "s2", JobID: "13", Restart: 1}, setupLockFile},
+		{"same job id, other submission", workspace.Attempt{Submission: "s1", JobID: "13", Restart: 2}, setupDoneFile},
 	} {
 		t.Run(stale.name, func(t *testing.T) {
 			spec, count := setupSpec(t, "true")
-			dir := setupDir(spec.NodeLocalDir, "n1", stale.job, stale.restart)
+			spec.Submission = "s2"
+			dir := setupDir(spec.NodeLocalDir, "n1", stale.at)
 			os.MkdirAll(dir, 0o755)
-			os.WriteFile(filepath.Join(dir, setupLockFile), []byte(fmt.Sprint(os.Getpid())), 0o644)
-			env := "SLURM_RESTART_COUNT=0"
-			if stale.restart == 1 {
-				env = "SLURM_RESTART_COUNT=2"
-			}
-			code, err := runTask(t, spec, slurmEnv("13", 0, 0, "n1", env), make(chan os.Signal))
+			os.WriteFile(filepath.Join(dir, stale.file), []byte(fmt.Sprint(os.Getpid())), 0o644)
+			code, err := runTask(t, spec, slurmEnv("13", 0, 0, "n1", "SLURM_RESTART_COUNT=2"), make(chan os.Signal))
 			if code != 0 || err != nil {
 				t.Fatalf("code %d err %v", code, err)
 			}
@@ -634,7 +634,7 @@ func TestRunStopRequestSendsOneSIGINT(t *testing.T) {
 			t.Fatal("child never started")
 		}
 	}
-	if err := requestStop(workspace.New(dir), "21", spec.Steps[0].Role); err != nil {
+	if err := requestStop(workspace.New(dir), workspace.Attempt{Submission: spec.Submission, JobID: "21"}, spec.Steps[0].Role); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -650,6 +650,23 @@ func TestRunStopRequestSendsOneSIGINT(t *testing.T) {
 	}
 	if rec := record(t, spec, 0); !rec.Stopped {
 		t.Errorf("record does not say the task was stopped: %+v", rec)
+	}
+}
+
+// The stop request an earlier attempt left (a requeued job keeps its id)
+// is not this attempt's: its tasks run to their end.
+func TestRunIgnoresEarlierAttemptsStop(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "sh", "-c", "sleep 0.5")
+	spec.Submission = "s1"
+	if err := requestStop(workspace.New(spec.Workspace), workspace.Attempt{Submission: "s1", JobID: "22"}, spec.Steps[0].Role); err != nil {
+		t.Fatal(err)
+	}
+	code, err := runTask(t, spec, slurmEnv("22", 0, 0, "n1", "SLURM_RESTART_COUNT=1"), make(chan os.Signal))
+	if code != 0 || err != nil {
+		t.Fatalf("code %d err %v, want 0: attempt 0's stop request stopped attempt 1", code, err)
+	}
+	if rec := record(t, spec, 0); rec.Stopped || rec.Attempt != 1 || rec.Submission != "s1" {
+		t.Errorf("record: stopped=%v attempt=%d submission=%q", rec.Stopped, rec.Attempt, rec.Submission)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/redact"
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // Files in a node's setup directory.
@@ -34,11 +35,12 @@ const setupPoll = 20 * time.Millisecond
 
 // nodeSetup runs the spec's setup command once per node and attempt. The
 // first task to create the lock file runs it; the others wait for its
-// verdict. The directory is keyed by job id and restart count, so a lock
-// left by another job or by an earlier attempt of a requeued job is never
-// seen, let alone trusted.
+// verdict. The directory is keyed by the attempt (job id, submission id,
+// restart count), so a lock left by another job, by a job with the same id
+// after a controller reset, or by an earlier attempt of a requeued job is
+// never seen, let alone trusted.
 type nodeSetup struct {
-	Dir     string // <node-local>/<node>/<job>.<restart>
+	Dir     string // <node-local>/<node>/<attempt>
 	Node    string
 	Command jobspec.Command
 	Env     []string
@@ -48,9 +50,9 @@ type nodeSetup struct {
 	Log     zerolog.Logger
 }
 
-// setupDir is the directory of one node's setup for one job attempt.
-func setupDir(nodeLocal, node, jobID string, restart int) string {
-	return filepath.Join(nodeLocal, node, jobID+"."+strconv.Itoa(restart))
+// setupDir is the directory of one node's setup for one attempt.
+func setupDir(nodeLocal, node string, attempt workspace.Attempt) string {
+	return filepath.Join(nodeLocal, node, attempt.Key())
 }
 
 // Do runs or awaits the setup. It returns nil once setup succeeded on this

@@ -25,8 +25,10 @@ type SrunStarter struct {
 	// SpecPath is passed to every task's `noderun run --spec`.
 	SpecPath  string
 	Workspace workspace.Layout
-	// JobID is the job the steps run in (stop requests, JobEnd).
+	// JobID is the job the steps run in (JobEnd).
 	JobID string
+	// Attempt keys the steps' stop requests.
+	Attempt workspace.Attempt
 	// ExtraArgs are the user's --srun-arg values, added to every step.
 	ExtraArgs []string
 	Log       zerolog.Logger
@@ -80,18 +82,18 @@ func (s *SrunStarter) Start(_ context.Context, step *jobspec.Step, nodes []strin
 	if err != nil {
 		return nil, fmt.Errorf("start srun for step %s: %w", step.Role, err)
 	}
-	return &srunStep{g: g, ws: s.Workspace, jobID: s.JobID, role: step.Role, log: s.Log.With().Str("role", step.Role).Logger()}, nil
+	return &srunStep{g: g, ws: s.Workspace, attempt: s.Attempt, role: step.Role, log: s.Log.With().Str("role", step.Role).Logger()}, nil
 }
 
 // srunStep is a step started by srun. Its calm stop is a stop request
 // (see stop.go); srun itself is only signalled to kill the step, which it
 // does on SIGTERM ("forcing job termination").
 type srunStep struct {
-	g     *procgroup.Group
-	ws    workspace.Layout
-	jobID string
-	role  string
-	log   zerolog.Logger
+	g       *procgroup.Group
+	ws      workspace.Layout
+	attempt workspace.Attempt
+	role    string
+	log     zerolog.Logger
 }
 
 func (s *srunStep) Done() <-chan struct{} { return s.g.Done() }
@@ -102,7 +104,7 @@ func (s *srunStep) Kill() { _ = s.g.Signal(syscall.SIGTERM) }
 
 // RequestStop asks the step's runners to stop their children calmly.
 func (s *srunStep) RequestStop() {
-	if err := requestStop(s.ws, s.jobID, s.role); err != nil {
+	if err := requestStop(s.ws, s.attempt, s.role); err != nil {
 		s.log.Error().Err(err).Msg("could not write the stop request; the step will be killed after the grace")
 	}
 }

@@ -18,9 +18,10 @@ const stopPoll = 100 * time.Millisecond
 // that signal also reaches the child, and a pytest interrupted twice writes
 // no junit. The file reaches the runner alone, which sends one SIGINT.
 
-// requestStop writes the stop request of a step.
-func requestStop(ws workspace.Layout, jobID, role string) error {
-	return atomicfile.WriteFile(ws.StopFile(jobID, role), nil, 0o644)
+// requestStop writes the stop request of a step in one attempt: a
+// requeued job's next attempt never sees it.
+func requestStop(ws workspace.Layout, attempt workspace.Attempt, role string) error {
+	return atomicfile.WriteFile(ws.StopFile(attempt.Key(), role), nil, 0o644)
 }
 
 // withStopRequest returns a channel that carries what sigs carries, plus

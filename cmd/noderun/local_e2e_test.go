@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -8,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/noderun/noderun/internal/slurmlab"
 	"github.com/noderun/noderun/internal/testbin"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -259,5 +264,86 @@ func TestLocalTensorRTLLM(t *testing.T) {
 				t.Error("job.json holds the CI's HF_TOKEN")
 			}
 		})
+	}
+}
+
+// startLocal starts `noderun submit --local --wait` on the disaggregated
+// example with benchmarks that run a minute, and returns once BENCHMARK's
+// child runs.
+func startLocal(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	root := testbin.RepoRoot(t)
+	ws := filepath.Join(t.TempDir(), "ws")
+	argv := append([]string{"--log-format", "json", "submit", "--local", "--wait", "--workspace", ws,
+		"--test-root", filepath.Join(root, "examples/tests"),
+		"--config", "examples/trtllm/tests/scripts/perf-sanity/disaggregated/disagg-tiny.yaml"}, args...)
+	cmd := exec.Command(testbin.Path(t), argv...)
+	var out bytes.Buffer
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = root, append(os.Environ(), "EXAMPLE_SLEEP=60"), &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	rec := workspace.New(ws).TaskRecord("BENCHMARK", 0)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r, err := workspace.LoadTaskRecord(rec); err == nil && r.State == workspace.StateRunning {
+			return cmd, ws, &out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BENCHMARK never ran\n%s", out.String())
+		}
+	}
+}
+
+// noProcessesLeft fails the test with every process of the workspace that
+// is still there after d: each names the workspace in argv or environment.
+func noProcessesLeft(t *testing.T, ws string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if left, err := slurmlab.WaitNoProcesses(ctx, ws); err != nil {
+		for _, p := range left {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			t.Errorf("outlived the job: %s", p)
+		}
+	}
+}
+
+// kill -9 of `submit --local` leaves nothing behind: the runners die with
+// their supervisor, stopping their children as on scancel.
+func TestLocalKill9LeavesNothing(t *testing.T) {
+	if _, err := exec.LookPath("pytest"); err != nil {
+		t.Skip("pytest is not installed (Debian: python3-pytest)")
+	}
+	cmd, ws, _ := startLocal(t, "--kill-grace", "1s")
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	noProcessesLeft(t, ws, 10*time.Second)
+}
+
+// Ctrl-C with the default kill grace: the supervisor waits for the runners,
+// so every junit file pytest wrote is in results.xml, and nothing is left.
+func TestLocalInterrupt(t *testing.T) {
+	if _, err := exec.LookPath("pytest"); err != nil {
+		t.Skip("pytest is not installed (Debian: python3-pytest)")
+	}
+	cmd, ws, out := startLocal(t)
+	// Past pytest's start: a pytest interrupted while it imports writes nothing.
+	time.Sleep(3 * time.Second)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	noProcessesLeft(t, ws, 5*time.Second)
+	b, err := os.ReadFile(workspace.New(ws).Results())
+	if err != nil {
+		t.Fatalf("results.xml: %v\n%s", err, out.String())
+	}
+	junits, _ := filepath.Glob(filepath.Join(workspace.New(ws).ResultsDir(), "*", "*.xml"))
+	if len(junits) == 0 {
+		t.Errorf("pytest wrote no junit file on SIGINT\n%s", out.String())
+	}
+	for _, j := range junits {
+		if rel := workspace.New(ws).Rel(j); strings.Contains(string(b), "no junit file ("+rel+")") {
+			t.Errorf("results.xml reports %s missing, which pytest wrote", rel)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/noderun/noderun/internal/exitcode"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/procgroup"
+	"github.com/noderun/noderun/internal/slurmlab"
 	"github.com/noderun/noderun/internal/testbin"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -94,5 +95,41 @@ func TestRunRequiresRole(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "--role") || !strings.Contains(err.Error(), "noderun job") {
 		t.Errorf("error %q must name --role and say that `noderun job` passes it", err)
+	}
+}
+
+// What the child detaches (a setsid'ed daemon, a double-forked one that
+// setsid'ed too) leaves the child's process group, but not its task: the
+// runner, a child subreaper, kills it when the task ends.
+func TestRunnerKillsDetachedDescendants(t *testing.T) {
+	bin := testbin.Path(t)
+	ws := t.TempDir()
+	spec := &jobspec.Spec{
+		Version: jobspec.Version, Workspace: ws, NodeLocalDir: filepath.Join(ws, "local"), Nodes: 1,
+		Timeouts: jobspec.Timeouts{KillGrace: jobspec.Duration(2 * time.Second)},
+		GPU:      jobspec.GPUPolicy{Precheck: "off"},
+		Steps: []jobspec.Step{{Role: jobspec.RoleBenchmark, Kind: jobspec.KindBenchmark, Nodes: 1, Tasks: 1, TasksPerNode: 1,
+			GPUMode: jobspec.GPUModeNone,
+			Command: jobspec.Command{Argv: []string{"sh", "-c", `setsid sleep 300 & (setsid sleep 301 &); sleep 0.2`}}}},
+	}
+	specPath := filepath.Join(ws, "job.json")
+	if err := spec.Save(specPath); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--spec", specPath, "--role", jobspec.RoleBenchmark)
+	cmd.Env = append(os.Environ(), "SLURM_JOB_ID=4", "SLURM_STEP_ID=1",
+		"SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_NODEID=0", "SLURMD_NODENAME=n1", "SLURM_JOB_NODELIST=n1",
+		"SLURM_STEP_NODELIST=n1", "SLURM_NTASKS=1", "SLURM_STEP_NUM_TASKS=1", "SLURM_JOB_NUM_NODES=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("noderun run: %v\n%s", err, out)
+	}
+	// Every process of the task has NODERUN_WORKSPACE in its environment.
+	left, err := slurmlab.Processes(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range left {
+		syscall.Kill(p.PID, syscall.SIGKILL)
+		t.Errorf("outlived its task: %s", p)
 	}
 }

@@ -7,6 +7,8 @@ package jobspec
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +68,10 @@ type Spec struct {
 	Version int `json:"version"`
 	// Job identifies the job for people: name, test id, config.
 	Job Job `json:"job"`
+	// Submission is the random id submit gave this submission. With
+	// SLURM_RESTART_COUNT it names an attempt: a requeued job keeps its id,
+	// and job ids repeat after a controller reset.
+	Submission string `json:"submission_id,omitempty"`
 	// Workspace is the shared directory every task can read and write.
 	Workspace string `json:"workspace"`
 	// NodeLocalDir is the node-local directory (setup locks); tasks key it
@@ -497,4 +503,14 @@ func ValidEnvName(name string) bool {
 		}
 	}
 	return !strings.ContainsRune(name, '=')
+}
+
+// NewSubmissionID returns a random submission id: 16 hex digits.
+func NewSubmissionID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux; a clock is unique enough here.
+		return strconv.FormatInt(time.Now().UnixNano(), 16)
+	}
+	return hex.EncodeToString(b[:])
 }

@@ -137,6 +137,18 @@ func FromEnv(lookup func(string) (string, bool)) (Task, error) {
 	return t, nil
 }
 
+// RestartCount reads SLURM_RESTART_COUNT as the batch step sees it: 0 when
+// the job was never requeued (Slurm sets it only after a requeue).
+func RestartCount(lookup func(string) (string, bool)) (int, error) {
+	v, ok := lookup(envRestartCount)
+	if !ok {
+		return 0, nil
+	}
+	r := envReader{lookup: lookup}
+	n := r.parse(envRestartCount, v, 0)
+	return n, errors.Join(r.errs...)
+}
+
 // Environ returns the SLURM_* entries ("NAME=value") that describe t, the
 // inverse of FromEnv: the local simulation starts each task with them.
 // Besides the variables FromEnv reads it sets SLURM_STEP_NUM_NODES (the

@@ -23,7 +23,7 @@ const (
 // Entry is one file or directory that a job writes in its workspace.
 type Entry struct {
 	// Path is relative to the workspace and slash-separated. A part in angle
-	// brackets stands for a value: <role>, <rank>, <node>, <job>, <restart>.
+	// brackets stands for a value: <role>, <rank>, <node>, <job>, <attempt>.
 	Path string
 	Dir  bool
 	Kind Kind
@@ -58,8 +58,9 @@ var (
 	ownerFile   = Entry{Path: ".noderun/owner.json", Kind: KindState, What: "the job that owns the workspace (job id, submission id, host, time), written by submit as soon as sbatch returns"}
 	tasksDir    = Entry{Path: ".noderun/tasks", Dir: true, Kind: KindState, What: "the task records"}
 	taskRecord  = Entry{Path: ".noderun/tasks/<role>/<rank>.json", Kind: KindState, What: "one task's record: where and how it ran and ended"}
-	stopFile    = Entry{Path: ".noderun/stop/<job>/<role>", Kind: KindState, What: "asks every task of a step to stop calmly"}
-	fenceDir    = Entry{Path: ".noderun/fence/<job>.<restart>/<role>", Dir: true, Kind: KindState, What: "the start markers of one step attempt"}
+	stopFile    = Entry{Path: ".noderun/stop/<attempt>/<role>", Kind: KindState, What: "asks every task of a step to stop calmly"}
+	fenceDir    = Entry{Path: ".noderun/fence/<attempt>/<role>", Dir: true, Kind: KindState, What: "the start markers of one step in one attempt"}
+	attemptDir  = Entry{Path: ".noderun/attempts/<attempt>", Dir: true, Kind: KindState, What: "what an earlier attempt of a requeued job left: its task records, results and logs"}
 )
 
 // entries is the one list of everything a job writes in its workspace,
@@ -93,13 +94,15 @@ var entries = []Entry{
 	{Path: ".noderun/tasks/<role>", Dir: true, Kind: KindState, What: "the task records of one step"},
 	taskRecord,
 	{Path: ".noderun/stop", Dir: true, Kind: KindState, What: "stop requests"},
-	{Path: ".noderun/stop/<job>", Dir: true, Kind: KindState, What: "the stop requests of one job"},
+	{Path: ".noderun/stop/<attempt>", Dir: true, Kind: KindState, What: "the stop requests of one attempt"},
 	stopFile,
 	{Path: ".noderun/fence", Dir: true, Kind: KindState, What: "start markers of the steps that wait for all their tasks"},
-	{Path: ".noderun/fence/<job>.<restart>", Dir: true, Kind: KindState, What: "the start markers of one attempt"},
+	{Path: ".noderun/fence/<attempt>", Dir: true, Kind: KindState, What: "the start markers of one attempt"},
 	fenceDir,
-	{Path: ".noderun/fence/<job>.<restart>/<role>/go", Kind: KindState, What: "rank 0 saw every task arrive: the fence is open"},
-	{Path: ".noderun/fence/<job>.<restart>/<role>/<rank>", Kind: KindState, What: "a task of the step has started"},
+	{Path: ".noderun/fence/<attempt>/<role>/go", Kind: KindState, What: "rank 0 saw every task arrive: the fence is open"},
+	{Path: ".noderun/fence/<attempt>/<role>/<rank>", Kind: KindState, What: "a task of the step has started"},
+	{Path: ".noderun/attempts", Dir: true, Kind: KindState, What: "what earlier attempts left"},
+	attemptDir,
 }
 
 // Entries returns the list of every file and directory a job writes in its

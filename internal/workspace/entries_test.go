@@ -88,7 +88,7 @@ func TestLookup(t *testing.T) {
 		{"job.json", "job.json"},
 		{"results/GEN_0/rank12.xml", "results/<role>/rank<rank>.xml"},
 		{"logs/CTX_1/runner-rank0.log", "logs/<role>/runner-rank<rank>.log"},
-		{".noderun/fence/42.1/GEN_0/3", ".noderun/fence/<job>.<restart>/<role>/<rank>"},
+		{".noderun/fence/42.s1.1/GEN_0/3", ".noderun/fence/<attempt>/<role>/<rank>"},
 		{"slurm-42.out", "slurm-<job>.out"},
 		// Files of others beside ours are not ours, even under our directories.
 		{"results/GEN_0/theirs.txt", ""},

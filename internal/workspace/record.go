@@ -38,7 +38,10 @@ type TaskRecord struct {
 	Host  string `json:"host"`
 	Node  string `json:"node"`
 	JobID string `json:"job_id"`
-	Step  string `json:"step_id"`
+	// Submission and Attempt name the attempt the task ran in (Attempt.Owns).
+	Submission string `json:"submission_id,omitempty"`
+	Attempt    int    `json:"attempt"`
+	Step       string `json:"step_id"`
 	// GPUs are the devices the child was given (UUIDs or indices).
 	GPUs     []string  `json:"gpus"`
 	PID      int       `json:"pid,omitempty"`

@@ -69,6 +69,11 @@ func OutcomeExitCode(outcome string) int {
 // JobResult is WS/job-result.json, written by `noderun job` last.
 type JobResult struct {
 	JobID string `json:"job_id"`
+	// Submission and Attempt name the attempt this result describes;
+	// Attempts are the earlier ones of a requeued job, oldest first.
+	Submission string           `json:"submission_id,omitempty"`
+	Attempt    int              `json:"attempt"`
+	Attempts   []AttemptSummary `json:"attempts,omitempty"`
 	// Outcome is one of the Outcome* constants.
 	Outcome string `json:"outcome"`
 	// Verdict is "passed" or "failed": Outcome folded in two, kept for

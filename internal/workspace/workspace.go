@@ -119,15 +119,22 @@ func (l Layout) TaskRecord(role string, rank int) string {
 	return l.path(taskRecord, "role", role, "rank", strconv.Itoa(rank))
 }
 
-// StopFile is WS/.noderun/stop/<job>/<role>, a request to a step's tasks.
-func (l Layout) StopFile(jobID, role string) string {
-	return l.path(stopFile, "job", jobID, "role", role)
+// StopFile is WS/.noderun/stop/<attempt>/<role>, a request to the tasks of
+// one step in one attempt (Attempt.Key).
+func (l Layout) StopFile(attempt, role string) string {
+	return l.path(stopFile, "attempt", attempt, "role", role)
 }
 
-// FenceDir is WS/.noderun/fence/<job>.<restart>/<role>, where the tasks of
-// one step attempt leave their start markers.
-func (l Layout) FenceDir(jobID string, restart int, role string) string {
-	return l.path(fenceDir, "job", jobID, "restart", strconv.Itoa(restart), "role", role)
+// FenceDir is WS/.noderun/fence/<attempt>/<role>, where the tasks of one
+// step in one attempt leave their start markers.
+func (l Layout) FenceDir(attempt, role string) string {
+	return l.path(fenceDir, "attempt", attempt, "role", role)
+}
+
+// AttemptDir is WS/.noderun/attempts/<attempt>, where the task records,
+// results and logs of an earlier attempt are kept.
+func (l Layout) AttemptDir(attempt string) string {
+	return l.path(attemptDir, "attempt", attempt)
 }
 
 // Resolve turns a path a record holds into one to open: a relative path is

@@ -53,26 +53,47 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			jobID := os.Getenv("SLURM_JOB_ID")
 			log = log.With().Str("job", jobID).Logger()
 			opts := noderun.JobOptions{Spec: spec, JobID: jobID, Log: log, Stdout: env.Stdout}
-			nodelist := os.Getenv("SLURM_JOB_NODELIST")
-			if jobID == "" || nodelist == "" {
-				return exitWith(noderun.Abort(opts, "SLURM_JOB_ID or SLURM_JOB_NODELIST is not set: `noderun job` runs as a Slurm batch step (use `noderun submit --local` to simulate one)", exitcode.SlurmEnv))
+			// Outside its batch step, `noderun job` would overwrite the
+			// results of the job that owns the workspace: it writes nothing.
+			if err := inBatchStep(os.LookupEnv); err != nil {
+				return exitcode.With(exitcode.SlurmEnv, err)
 			}
+			nodelist := os.Getenv("SLURM_JOB_NODELIST")
 			nodes, err := slurmenv.Expand(nodelist)
 			if err != nil {
 				return exitWith(noderun.Abort(opts, fmt.Sprintf("SLURM_JOB_NODELIST: %v", err), exitcode.SlurmEnv))
 			}
 			opts.Nodes = nodes
+			if opts.Restart, err = slurmenv.RestartCount(os.LookupEnv); err != nil {
+				return exitWith(noderun.Abort(opts, err.Error(), exitcode.SlurmEnv))
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return exitcode.With(exitcode.Internal, fmt.Errorf("find the noderun binary: %w", err))
 			}
 			opts.Starter = &noderun.SrunStarter{
-				Srun: o.srun, JobID: jobID, Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
+				Srun: o.srun, JobID: jobID, Attempt: opts.Attempt(), Binary: self, SpecPath: specPath, Workspace: workspace.New(spec.Workspace),
 				ExtraArgs: spec.Srun.Args, Log: log,
 			}
 			return exitWith(noderun.Job(c.Context, opts))
 		},
 	}
+}
+
+// inBatchStep checks that `noderun job` runs as a job's batch step: Slurm
+// sets SLURM_JOB_ID and SLURM_JOB_NODELIST there, and SLURM_STEP_ID only in
+// the job's other steps (srun, salloc's interactive step).
+func inBatchStep(lookup func(string) (string, bool)) error {
+	const hint = "`noderun job` runs as the batch step of the job that `noderun submit` started, and writes nothing into the workspace otherwise (use `noderun submit --local` to simulate a job, `noderun merge` to rebuild the results)"
+	id, _ := lookup("SLURM_JOB_ID")
+	nodes, _ := lookup("SLURM_JOB_NODELIST")
+	if id == "" || nodes == "" {
+		return fmt.Errorf("SLURM_JOB_ID or SLURM_JOB_NODELIST is not set: %s", hint)
+	}
+	if step, ok := lookup("SLURM_STEP_ID"); ok {
+		return fmt.Errorf("SLURM_STEP_ID=%s: this is step %s of job %s, not its batch step: %s", step, step, id, hint)
+	}
+	return nil
 }
 
 // exitWith turns the supervisor's status into the command's error: its

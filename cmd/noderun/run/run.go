@@ -71,7 +71,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			defer closeInv()
 			code, err := noderun.Run(c.Context, noderun.RunOptions{
 				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: env.Logger(), Signals: sigs,
-				NVMLUnavailable: unavailable, FakeGPUs: o.fakeGPUs,
+				NVMLUnavailable: unavailable, FakeGPUs: o.fakeGPUs, Subreaper: true,
 			})
 			if err != nil {
 				return exitcode.With(code, err)

@@ -36,7 +36,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				// --local: the same job supervisor, with a local step starter.
 				Local: func(ctx context.Context, specPath string, localGPUs int) (int, error) {
 					return noderun.RunLocal(ctx, noderun.LocalJobOptions{
-						SpecPath: specPath, FakeGPUs: localGPUs, Log: env.Logger(),
+						SpecPath: specPath, FakeGPUs: localGPUs, Log: env.Logger(), Subreaper: true,
 					})
 				},
 			})

@@ -1,0 +1,131 @@
+package procgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BecomeSubreaper makes this process a child subreaper: a descendant whose
+// parent exits (a double fork, a daemon that setsid'ed) is reparented to it
+// instead of to init, so KillDescendants still finds it. Leaving its process
+// group is not enough to outlive a task.
+func BecomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become a child subreaper: %w", err)
+	}
+	return nil
+}
+
+// killRounds bounds KillDescendants: a descendant may fork while it is
+// being killed, and its child shows up in the next scan.
+const killRounds = 50
+
+// KillDescendants SIGKILLs every living descendant of this process,
+// whatever its process group or session, reaps those reparented to it, and
+// returns their pids. It is for the end of a task, when this process has
+// reaped the children it waits for itself: it reaps only processes it
+// killed.
+func KillDescendants() ([]int, error) {
+	self := os.Getpid()
+	var killed []int
+	seen := map[int]bool{}
+	for round := 0; round < killRounds; round++ {
+		procs, err := processTable()
+		if err != nil {
+			return killed, err
+		}
+		desc := descendants(procs, self)
+		if len(desc) == 0 {
+			return killed, nil
+		}
+		dead := map[int]bool{}
+		for _, pid := range desc {
+			dead[pid] = procs[pid].zombie
+			if dead[pid] {
+				continue
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+				dead[pid] = true
+				if !seen[pid] {
+					seen[pid] = true
+					killed = append(killed, pid)
+				}
+			}
+		}
+		// Reap the orphans now ours; the others are reaped by their parents,
+		// which die in this round too, or become ours in the next.
+		for _, pid := range desc {
+			if procs[pid].ppid == self && dead[pid] {
+				_, _ = unix.Wait4(pid, nil, 0, nil)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return killed, errors.New("kill descendants: they kept forking")
+}
+
+// proc is a process as /proc/<pid>/stat shows it.
+type proc struct {
+	ppid   int
+	zombie bool
+}
+
+// processTable reads every process's parent from /proc.
+func processTable() (map[int]proc, error) {
+	dir, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	procs := make(map[int]proc, len(dir))
+	for _, e := range dir {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(stat[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, err := strconv.Atoi(string(f[1]))
+		if err != nil {
+			continue
+		}
+		procs[pid] = proc{ppid: ppid, zombie: string(f[0]) == "Z" || string(f[0]) == "X"}
+	}
+	return procs, nil
+}
+
+// descendants lists the descendants of root in procs, parents first.
+func descendants(procs map[int]proc, root int) []int {
+	children := map[int][]int{}
+	for pid, p := range procs {
+		children[p.ppid] = append(children[p.ppid], pid)
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range children[pid] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
