@@ -2,8 +2,6 @@ package launcher
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,20 +13,15 @@ import (
 )
 
 // recordOwner writes WS/.noderun/owner.json for the job just submitted
-// (jobID), or for a local job run by this process.
-func (l *Launcher) recordOwner(ws workspace.Layout, jobID string, local bool) error {
+// (jobID), or for a local job run by this process, with job.json's
+// submission id.
+func (l *Launcher) recordOwner(p *Prepared, jobID string, local bool) error {
 	host, _ := os.Hostname()
-	o := &workspace.Owner{JobID: jobID, SubmissionID: newSubmissionID(), Host: host, Submitted: time.Now().UTC(), Local: local}
+	o := &workspace.Owner{JobID: jobID, SubmissionID: p.Spec.Submission, Host: host, Submitted: time.Now().UTC(), Local: local}
 	if local {
 		o.PID = os.Getpid()
 	}
-	return ws.SaveOwner(o)
-}
-
-func newSubmissionID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	return p.Workspace.SaveOwner(o)
 }
 
 // checkOwner refuses a workspace whose job still pends or runs (exit 2):

@@ -135,7 +135,7 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 		}
 		return l.testOnly(ctx, p)
 	case req.Local:
-		if err := l.recordOwner(p.Workspace, "", true); err != nil {
+		if err := l.recordOwner(p, "", true); err != nil {
 			return exitcode.With(exitcode.Internal, err)
 		}
 		code, err := l.o.Local(ctx, p.Workspace.Spec(), p.LocalGPUs)
@@ -149,7 +149,7 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 		return exitcode.With(exitcode.Submit, err)
 	}
 	// The job may be running already: record it before anything else.
-	if err := l.recordOwner(p.Workspace, id, false); err != nil {
+	if err := l.recordOwner(p, id, false); err != nil {
 		log.Error().Err(err).Str("job_id", id).Msg("the job runs, but the workspace does not name it: status, wait and cancel cannot find it")
 	}
 	log.Info().Str("job_id", id).Msg("job submitted")

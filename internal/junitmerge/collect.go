@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/noderun/noderun/internal/jobspec"
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 func (b *wsBuild) loadSpec() {
@@ -66,6 +67,11 @@ func (b *wsBuild) collect() {
 		b.note("task-records", workspaceRecord, "cannot read a task record: "+err.Error())
 	}
 	for _, rec := range recs {
+		// A late record of an earlier attempt (its runner still stopping)
+		// is not this attempt's task.
+		if r := b.o.Result; r != nil && r.JobID != "" && !(workspace.Attempt{Submission: r.Submission, JobID: r.JobID, Restart: r.Attempt}).Owns(rec) {
+			continue
+		}
 		b.task(rec.Role, rec.Rank).rec = rec
 	}
 	claimed := map[string]bool{}

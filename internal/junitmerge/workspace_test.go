@@ -176,3 +176,23 @@ func TestSyntheticErrorCarriesLogTail(t *testing.T) {
 		t.Errorf("tail should name the log relative to the workspace:\n%s", body)
 	}
 }
+
+// A record an earlier attempt's runner wrote late is not the current
+// attempt's task: the task shows as missing, not as the old one's result.
+func TestMergeIgnoresAnEarlierAttempt(t *testing.T) {
+	st := step("GEN_0", 1, true)
+	w := newTestWorkspace(t, st)
+	w.record(rec("GEN_0", 0, "exited", 7, func(r *workspace.TaskRecord) { r.JobID, r.Attempt = "42", 0 }))
+	o := w.opts()
+	o.Result = &workspace.JobResult{JobID: "42", Attempt: 1}
+	doc, _ := BuildWorkspace(w.ws, o)
+	_, data := writeDoc(t, doc)
+	if strings.Contains(string(data), "status 7") {
+		t.Errorf("attempt 0's record was merged into attempt 1:\n%s", data)
+	}
+	o.Result.Attempt = 0
+	doc, _ = BuildWorkspace(w.ws, o)
+	if _, data = writeDoc(t, doc); !strings.Contains(string(data), "status 7") {
+		t.Errorf("the current attempt's record is missing:\n%s", data)
+	}
+}

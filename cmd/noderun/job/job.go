@@ -2,6 +2,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,6 +59,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			if err := inBatchStep(os.LookupEnv); err != nil {
 				return exitcode.With(exitcode.SlurmEnv, err)
 			}
+			if err := ownsWorkspace(workspace.New(spec.Workspace), spec.Submission, jobID); err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
 			nodelist := os.Getenv("SLURM_JOB_NODELIST")
 			nodes, err := slurmenv.Expand(nodelist)
 			if err != nil {
@@ -94,6 +98,33 @@ func inBatchStep(lookup func(string) (string, bool)) error {
 		return fmt.Errorf("SLURM_STEP_ID=%s: this is step %s of job %s, not its batch step: %s", step, step, id, hint)
 	}
 	return nil
+}
+
+// ownsWorkspace checks that the job is the workspace's: submit records
+// its job in WS/.noderun/owner.json once sbatch returns (the job may start
+// before that, so a missing record passes). Another submission's record,
+// or this submission's with another job id, means the workspace is not
+// this job's to write.
+func ownsWorkspace(ws workspace.Layout, submission, jobID string) error {
+	o, err := ws.LoadOwner()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the workspace's owner: %w", err)
+	}
+	if o.SubmissionID != submission || (o.JobID != "" && o.JobID != jobID) {
+		return fmt.Errorf("%s belongs to job %s (submission %s), not to job %s (submission %s): this job writes nothing there",
+			ws.Dir, orNone(o.JobID), orNone(o.SubmissionID), jobID, orNone(submission))
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // exitWith turns the supervisor's status into the command's error: its
