@@ -51,6 +51,10 @@ func (s JobState) Ended() bool {
 	return false
 }
 
+// ErrSubmitUnknown means sbatch could not tell whether the controller
+// accepted the job: it may run.
+var ErrSubmitUnknown = errors.New("sbatch: the job may have been submitted")
+
 // ErrNoSbatch means this machine cannot submit Slurm jobs.
 var ErrNoSbatch = errors.New("sbatch not found")
 
