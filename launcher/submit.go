@@ -152,8 +152,11 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 	}
 	id, err := l.o.Scheduler.Submit(ctx, p.Workspace.Sbatch())
 	if err != nil {
-		// A job that may have been accepted keeps the workspace.
-		keep = errors.Is(err, ErrSubmitUnknown)
+		if errors.Is(err, ErrSubmitUnknown) {
+			// A job that may run keeps the workspace, so that no submit clears it.
+			keep = true
+			err = fmt.Errorf("%w; the workspace stays claimed (%s): if no job of it runs, remove that file", err, p.Workspace.Owner())
+		}
 		return exitcode.With(exitcode.Submit, err)
 	}
 	keep = true
