@@ -188,8 +188,8 @@ func TestWaitHeartbeat(t *testing.T) {
 	}
 }
 
-// sbatch is tried again while the controller does not answer, never after
-// it refused the job.
+// sbatch is tried again while the controller accepts nothing, never after
+// it refused the job, nor after an answer was lost: the job may exist.
 func TestSbatchRetry(t *testing.T) {
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count")
@@ -197,20 +197,27 @@ func TestSbatchRetry(t *testing.T) {
 	writeFile(t, sbatch, `#!/bin/sh
 n=$(cat "`+count+`" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "`+count+`"
 case "$MODE.$n" in
-transient.1|transient.2) echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2; exit 1;;
+transient.1) echo "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)" >&2; exit 1;;
+transient.2) echo "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying" >&2; exit 1;;
 transient.*) echo 7;;
+lost.*) echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2; exit 1;;
 refused.*) echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2; exit 1;;
 esac
 `, 0o755)
 	script := filepath.Join(dir, "job.sbatch")
 	writeFile(t, script, "#!/bin/sh\n", 0o755)
 	for _, tc := range []struct {
-		mode  string
-		tries int
-		pause []time.Duration
+		mode    string
+		tries   int
+		pause   []time.Duration
+		unknown bool
 	}{
-		{"transient", 3, []time.Duration{time.Second, 2 * time.Second}},
-		{"refused", 1, nil},
+		// Why: a controller that accepted nothing is asked again, with growing pauses.
+		{"transient", 3, []time.Duration{time.Second, 2 * time.Second}, false},
+		// Why: a lost answer may hide an accepted job; another try could run it twice.
+		{"lost", 1, nil, true},
+		// Why: a refusal is final.
+		{"refused", 1, nil, false},
 	} {
 		t.Setenv("MODE", tc.mode)
 		os.Remove(count)
@@ -223,6 +230,9 @@ esac
 		}
 		if (tc.mode == "transient") != (err == nil && id == "7") {
 			t.Errorf("%s: id %q, err %v", tc.mode, id, err)
+		}
+		if errors.Is(err, ErrSubmitUnknown) != tc.unknown || tc.unknown && !strings.Contains(err.Error(), "squeue --me") {
+			t.Errorf("%s: err %v; want ErrSubmitUnknown %v, naming squeue --me", tc.mode, err, tc.unknown)
 		}
 	}
 }

@@ -12,28 +12,58 @@ import (
 	"github.com/noderun/noderun/internal/workspace"
 )
 
-// recordOwner writes WS/.noderun/owner.json for the job just submitted
-// (jobID), or for a local job run by this process, with job.json's
-// submission id.
-func (l *Launcher) recordOwner(p *Prepared, jobID string, local bool) error {
+// ownerClaimTries bounds the rounds of claim, find an ended owner, remove it.
+const ownerClaimTries = 3
+
+// claimOwner makes this submit the workspace's owner before anything is
+// written (owner.json without a job id), so that a second submit is refused
+// while this one writes, waits for sbatch or runs. An owner whose job has
+// ended is removed first; one that pends, runs or is being submitted is
+// refused (exit 2).
+func (l *Launcher) claimOwner(ctx context.Context, p *Prepared, local bool) (*workspace.Owner, error) {
+	ws := p.Workspace
 	host, _ := os.Hostname()
-	o := &workspace.Owner{JobID: jobID, SubmissionID: p.Spec.Submission, Host: host, Submitted: time.Now().UTC(), Local: local}
-	if local {
-		o.PID = os.Getpid()
+	claim := &workspace.Owner{SubmissionID: p.Spec.Submission, Host: host, Submitted: time.Now().UTC(), Local: local, PID: os.Getpid()}
+	for range ownerClaimTries {
+		err := ws.ClaimOwner(claim)
+		if err == nil {
+			return claim, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, exitcode.With(exitcode.Internal, err)
+		}
+		o, err := ws.LoadOwner()
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, exitcode.Usagef("%v: if no job runs in %s any more, remove that file", err, ws.Dir)
+		}
+		if err := l.checkOwner(ctx, ws, o); err != nil {
+			return nil, err
+		}
+		if err := ws.RemoveOwner(o); err != nil && !errors.Is(err, workspace.ErrOwnerChanged) {
+			return nil, exitcode.With(exitcode.Internal, err)
+		}
 	}
-	return p.Workspace.SaveOwner(o)
+	return nil, exitcode.Usagef("workspace %s is being claimed by other submits at this very moment: choose another workspace (--workspace, NODERUN_WORKSPACE)", ws.Dir)
 }
 
-// checkOwner refuses a workspace whose job still pends or runs (exit 2):
-// a second job would clear its outputs while it writes them. A workspace
-// whose job has ended may be reused; submit then clears its outputs.
-func (l *Launcher) checkOwner(ctx context.Context, ws workspace.Layout) error {
-	o, err := ws.LoadOwner()
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+// releaseOwner removes the claim of a submit that submitted nothing.
+func (l *Launcher) releaseOwner(ws workspace.Layout, claim *workspace.Owner) {
+	if err := ws.RemoveOwner(claim); err != nil {
+		l.o.Log.Warn().Err(err).Str("path", ws.Owner()).Msg("the workspace's claim could not be removed: if no job runs there, remove the file")
 	}
-	if err != nil {
-		return exitcode.Usagef("%v: if no job runs in %s any more, remove that file", err, ws.Dir)
+}
+
+// checkOwner refuses (exit 2) a workspace whose job still pends or runs,
+// or that another submit has claimed: a second job would clear its outputs
+// while it writes them. A workspace whose job has ended may be reused.
+func (l *Launcher) checkOwner(ctx context.Context, ws workspace.Layout, o *workspace.Owner) error {
+	if o.JobID == "" && !o.Local {
+		return exitcode.Usagef("workspace %s is claimed by submission %s (process %d on %s, since %s), which has not recorded a job id: "+
+			"wait for that submit, or choose another workspace (--workspace, NODERUN_WORKSPACE); if that submit has ended and `squeue --me` shows no job of this workspace, remove %s",
+			ws.Dir, o.SubmissionID, o.PID, orDefault(o.Host, "an unknown host"), o.Submitted.Local().Format(time.DateTime), ws.Owner())
 	}
 	state, active, err := l.ownerState(ctx, ws, o)
 	if err != nil {

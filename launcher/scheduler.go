@@ -51,6 +51,10 @@ func (s JobState) Ended() bool {
 	return false
 }
 
+// ErrSubmitUnknown means sbatch could not tell whether the controller
+// accepted the job: it may run.
+var ErrSubmitUnknown = errors.New("sbatch: the job may have been submitted")
+
 // ErrNoSbatch means this machine cannot submit Slurm jobs.
 var ErrNoSbatch = errors.New("sbatch not found")
 
@@ -115,13 +119,19 @@ const (
 	sbatchFirstPause = time.Second
 )
 
-// transientSbatch are sbatch's words for a controller that did not answer,
-// as opposed to one that refused the job: only these are tried again.
-var transientSbatch = regexp.MustCompile(`(?i)socket timed out|unable to contact slurm controller|temporarily unable to accept job|connection refused|connection timed out|resource temporarily unavailable`)
+// transientSbatch are sbatch's words for a controller that accepted
+// nothing, as opposed to one that refused the job: only these are tried
+// again.
+var transientSbatch = regexp.MustCompile(`(?i)unable to contact slurm controller|connection refused|temporarily unable to accept job`)
+
+// ambiguousSbatch are sbatch's words for a controller that may have
+// accepted the job before its answer was lost: another try could submit
+// it twice.
+var ambiguousSbatch = regexp.MustCompile(`(?i)socket timed out`)
 
 // Submit runs `sbatch --parsable SCRIPT` in the script's directory, again
-// with a growing pause while the controller does not answer; a refusal is
-// final.
+// with a growing pause while the controller accepts nothing; a refusal is
+// final, and so is a lost answer (ErrSubmitUnknown).
 func (s *Slurm) Submit(ctx context.Context, script string) (string, error) {
 	pause := sbatchFirstPause
 	for try := 1; ; try++ {
@@ -131,6 +141,9 @@ func (s *Slurm) Submit(ctx context.Context, script string) (string, error) {
 		}
 		if errors.Is(err, ErrNoSbatch) {
 			return "", err
+		}
+		if ambiguousSbatch.MatchString(msg) {
+			return "", fmt.Errorf("%w: sbatch's answer was lost (%s), but the controller may have accepted the job: look for it with `squeue --me` before submitting again", ErrSubmitUnknown, msg)
 		}
 		if !transientSbatch.MatchString(msg) || try == sbatchTries {
 			if msg == "" {

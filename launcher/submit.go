@@ -112,9 +112,17 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 			}
 		}
 	}
-	if err := l.checkOwner(ctx, p.Workspace); err != nil {
+	claim, err := l.claimOwner(ctx, p, req.Local)
+	if err != nil {
 		return err
 	}
+	// The claim goes again unless a job may run under it.
+	keep := false
+	defer func() {
+		if !keep {
+			l.releaseOwner(p.Workspace, claim)
+		}
+	}()
 	if err := l.Write(p); err != nil {
 		return exitcode.With(exitcode.Internal, err)
 	}
@@ -135,9 +143,7 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 		}
 		return l.testOnly(ctx, p)
 	case req.Local:
-		if err := l.recordOwner(p, "", true); err != nil {
-			return exitcode.With(exitcode.Internal, err)
-		}
+		keep = true
 		code, err := l.o.Local(ctx, p.Workspace.Spec(), p.LocalGPUs)
 		if err != nil {
 			return exitcode.With(exitcode.Submit, fmt.Errorf("run the job locally: %w", err))
@@ -146,10 +152,17 @@ func (l *Launcher) Submit(ctx context.Context, req Request) error {
 	}
 	id, err := l.o.Scheduler.Submit(ctx, p.Workspace.Sbatch())
 	if err != nil {
+		if errors.Is(err, ErrSubmitUnknown) {
+			// A job that may run keeps the workspace, so that no submit clears it.
+			keep = true
+			err = fmt.Errorf("%w; the workspace stays claimed (%s): if no job of it runs, remove that file", err, p.Workspace.Owner())
+		}
 		return exitcode.With(exitcode.Submit, err)
 	}
+	keep = true
 	// The job may be running already: record it before anything else.
-	if err := l.recordOwner(p, id, false); err != nil {
+	claim.JobID = id
+	if err := p.Workspace.SaveOwner(claim); err != nil {
 		log.Error().Err(err).Str("job_id", id).Msg("the job runs, but the workspace does not name it: status, wait and cancel cannot find it")
 	}
 	log.Info().Str("job_id", id).Msg("job submitted")

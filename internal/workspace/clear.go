@@ -3,6 +3,7 @@ package workspace
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -11,6 +12,7 @@ import (
 // returns the paths removed. Inputs are left for submit to rewrite, and
 // slurm-<job>.out never passes for another job's. Common names go only when
 // job.json shows an earlier noderun job: CI's $WORKSPACE may hold its own.
+// owner.json stays: it is the claim of the submit that clears.
 func (l Layout) ClearOutputs() (removed []string, err error) {
 	_, err = os.Stat(l.Spec())
 	earlierJob := err == nil
@@ -18,16 +20,34 @@ func (l Layout) ClearOutputs() (removed []string, err error) {
 		if !clearable(e, earlierJob) {
 			continue
 		}
-		p := l.path(e)
-		if _, err := os.Lstat(p); err != nil {
-			continue
+		paths := []string{l.path(e)}
+		if e == stateDir {
+			paths = l.stateEntries()
 		}
-		if err := os.RemoveAll(p); err != nil {
-			return removed, fmt.Errorf("remove output of an earlier job: %w", err)
+		for _, p := range paths {
+			if _, err := os.Lstat(p); err != nil {
+				continue
+			}
+			if err := os.RemoveAll(p); err != nil {
+				return removed, fmt.Errorf("remove output of an earlier job: %w", err)
+			}
+			removed = append(removed, p)
 		}
-		removed = append(removed, p)
 	}
 	return removed, nil
+}
+
+// stateEntries are the paths in WS/.noderun but owner.json and the temp
+// files of a claim in progress.
+func (l Layout) stateEntries() []string {
+	des, _ := os.ReadDir(l.StateDir())
+	var paths []string
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), filepath.Base(l.Owner())) {
+			paths = append(paths, filepath.Join(l.StateDir(), de.Name()))
+		}
+	}
+	return paths
 }
 
 // ClearTestOutput removes the test's output directory of an earlier job

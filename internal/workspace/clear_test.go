@@ -39,15 +39,15 @@ func TestClearOutputs(t *testing.T) {
 	}{
 		{
 			// results/ and logs/ are ours once job.json says so, with
-			// whatever lies in them.
+			// whatever lies in them; owner.json is the clearing submit's claim.
 			name:       "earlier noderun job",
 			earlierJob: true,
-			wantKept:   []string{"bin/noderun", "job.json", "job.sbatch", "notes.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
+			wantKept:   []string{".noderun/owner.json", "bin/noderun", "job.json", "job.sbatch", "notes.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
 		},
 		{
 			// CI's $WORKSPACE may hold a results/ or logs/ of its own.
 			name:     "no earlier noderun job",
-			wantKept: []string{"bin/noderun", "job.sbatch", "logs/GEN_0/rank0.log", "logs/GEN_0/runner-rank0.log", "logs/GEN_0/srun.log", "logs/setup/n1.log", "logs/theirs.log", "notes.txt", "report.csv", "results/GEN_0/rank0.xml", "results/theirs.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
+			wantKept: []string{".noderun/owner.json", "bin/noderun", "job.sbatch", "logs/GEN_0/rank0.log", "logs/GEN_0/runner-rank0.log", "logs/GEN_0/srun.log", "logs/setup/n1.log", "logs/theirs.log", "notes.txt", "report.csv", "results/GEN_0/rank0.xml", "results/theirs.txt", "slurm-6.out", "slurm-7.out", "test_list.txt", "timeout_data_step1_rank0.jsonl", "waives.txt"},
 		},
 	}
 	for _, tt := range tests {

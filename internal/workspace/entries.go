@@ -55,7 +55,7 @@ var (
 	setupLog    = Entry{Path: "logs/setup/<node>.log", Kind: KindOutput, What: "the output of the once-per-node setup"}
 	batchOutput = Entry{Path: "slurm-<job>.out", Kind: KindOutput, What: "the output of the batch step, written by Slurm"}
 	stateDir    = Entry{Path: ".noderun", Dir: true, Kind: KindState, What: "noderun's bookkeeping"}
-	ownerFile   = Entry{Path: ".noderun/owner.json", Kind: KindState, What: "the job that owns the workspace (job id, submission id, host, time), written by submit as soon as sbatch returns"}
+	ownerFile   = Entry{Path: ".noderun/owner.json", Kind: KindState, What: "the job that owns the workspace (job id, submission id, host, time), claimed by submit before it writes anything, the job id added when sbatch returns"}
 	tasksDir    = Entry{Path: ".noderun/tasks", Dir: true, Kind: KindState, What: "the task records"}
 	taskRecord  = Entry{Path: ".noderun/tasks/<role>/<rank>.json", Kind: KindState, What: "one task's record: where and how it ran and ended"}
 	stopFile    = Entry{Path: ".noderun/stop/<attempt>/<role>", Kind: KindState, What: "asks every task of a step to stop calmly"}
