@@ -147,6 +147,9 @@ type runner struct {
 	attempt workspace.Attempt
 	log     zerolog.Logger
 	rec     workspace.TaskRecord
+	// setupLeft are the processes the node's setup left running, which
+	// the end of the task spares (Slurm ends them with the job).
+	setupLeft []int
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
@@ -272,6 +275,12 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 		if err := s.Do(ctx); err != nil {
 			return err
+		}
+		if r.o.Subreaper {
+			// The child has not started: what descends from the runner now
+			// is what the setup left running (a cache, a daemon) for every
+			// task of the node; the end of this task must not take it.
+			r.setupLeft, _ = procgroup.Descendants()
 		}
 	}
 	if r.step.Fence && r.step.Tasks > 1 {
@@ -452,7 +461,7 @@ func (r *runner) killLeftovers() {
 	if !r.o.Subreaper {
 		return
 	}
-	pids, err := procgroup.KillDescendants()
+	pids, err := procgroup.KillDescendants(r.setupLeft...)
 	if err != nil {
 		r.log.Error().Err(err).Msg("processes of the task may outlive it")
 	}

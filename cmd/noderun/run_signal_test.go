@@ -133,3 +133,50 @@ func TestRunnerKillsDetachedDescendants(t *testing.T) {
 		t.Errorf("outlived its task: %s", p)
 	}
 }
+
+// What the node's setup leaves running (a daemon every task of the node
+// uses) outlives the task that ran the setup; what the child leaves does not.
+func TestRunnerSparesSetupDaemons(t *testing.T) {
+	bin := testbin.Path(t)
+	ws := t.TempDir()
+	pidFile := filepath.Join(ws, "setup-daemon.pid")
+	spec := &jobspec.Spec{
+		Version: jobspec.Version, Workspace: ws, NodeLocalDir: filepath.Join(ws, "local"), Nodes: 1,
+		Timeouts: jobspec.Timeouts{KillGrace: jobspec.Duration(2 * time.Second), Setup: jobspec.Duration(30 * time.Second)},
+		GPU:      jobspec.GPUPolicy{Precheck: "off"},
+		Setup:    &jobspec.Command{Argv: []string{"sh", "-c", `setsid sh -c 'echo $$ > "$1"; exec sleep 302' sh "$1" & while [ ! -s "$1" ]; do sleep 0.01; done`, "sh", pidFile}},
+		Steps: []jobspec.Step{{Role: jobspec.RoleBenchmark, Kind: jobspec.KindBenchmark, Nodes: 1, Tasks: 1, TasksPerNode: 1,
+			GPUMode: jobspec.GPUModeNone,
+			Command: jobspec.Command{Argv: []string{"sh", "-c", `(setsid sleep 301 &); sleep 0.2`}}}},
+	}
+	specPath := filepath.Join(ws, "job.json")
+	if err := spec.Save(specPath); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--spec", specPath, "--role", jobspec.RoleBenchmark)
+	cmd.Env = append(os.Environ(), "SLURM_JOB_ID=5", "SLURM_STEP_ID=1",
+		"SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_NODEID=0", "SLURMD_NODENAME=n1", "SLURM_JOB_NODELIST=n1",
+		"SLURM_STEP_NODELIST=n1", "SLURM_NTASKS=1", "SLURM_STEP_NUM_TASKS=1", "SLURM_JOB_NUM_NODES=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("noderun run: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if daemon <= 0 || !procgroup.Running(daemon) {
+		t.Errorf("the setup's daemon (pid %d) was killed with the task", daemon)
+	} else {
+		syscall.Kill(daemon, syscall.SIGKILL)
+	}
+	// The child's processes carry NODERUN_WORKSPACE; the setup's do not.
+	left, err := slurmlab.Processes(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range left {
+		syscall.Kill(p.PID, syscall.SIGKILL)
+		t.Errorf("the child's leftover outlived its task: %s", p)
+	}
+}

@@ -27,13 +27,32 @@ func BecomeSubreaper() error {
 // being killed, and its child shows up in the next scan.
 const killRounds = 50
 
-// KillDescendants SIGKILLs every living descendant of this process,
-// whatever its process group or session, reaps those reparented to it, and
-// returns their pids. It is for the end of a task, when this process has
-// reaped the children it waits for itself: it reaps only processes it
-// killed.
-func KillDescendants() ([]int, error) {
+// Descendants lists the living descendants of this process.
+func Descendants() ([]int, error) {
+	procs, err := processTable()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, pid := range descendants(procs, os.Getpid(), nil) {
+		if !procs[pid].zombie {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+// KillDescendants SIGKILLs every living descendant of this process but
+// the spared ones and theirs, whatever its process group or session, reaps
+// those reparented to it, and returns their pids. It is for the end of a
+// task, when this process has reaped the children it waits for itself: it
+// reaps only processes it killed.
+func KillDescendants(spare ...int) ([]int, error) {
 	self := os.Getpid()
+	spared := map[int]bool{}
+	for _, pid := range spare {
+		spared[pid] = true
+	}
 	var killed []int
 	seen := map[int]bool{}
 	for round := 0; round < killRounds; round++ {
@@ -41,7 +60,7 @@ func KillDescendants() ([]int, error) {
 		if err != nil {
 			return killed, err
 		}
-		desc := descendants(procs, self)
+		desc := descendants(procs, self, spared)
 		if len(desc) == 0 {
 			return killed, nil
 		}
@@ -111,8 +130,9 @@ func processTable() (map[int]proc, error) {
 	return procs, nil
 }
 
-// descendants lists the descendants of root in procs, parents first.
-func descendants(procs map[int]proc, root int) []int {
+// descendants lists the descendants of root in procs, parents first,
+// leaving out the spared ones and their own descendants.
+func descendants(procs map[int]proc, root int, spared map[int]bool) []int {
 	children := map[int][]int{}
 	for pid, p := range procs {
 		children[p.ppid] = append(children[p.ppid], pid)
@@ -123,6 +143,9 @@ func descendants(procs map[int]proc, root int) []int {
 		pid := queue[0]
 		queue = queue[1:]
 		for _, c := range children[pid] {
+			if spared[c] {
+				continue
+			}
 			out = append(out, c)
 			queue = append(queue, c)
 		}
