@@ -105,9 +105,10 @@ type follower struct {
 	live   bool          // a live line is on the terminal
 
 	// abort is the signal that stopped the follower; cancelBy, once set,
-	// is when it stops waiting for a cancelled job and writes its results.
+	// is when a cancelled job should have ended.
 	abort    os.Signal
 	cancelBy time.Duration
+	overdue  bool // cancelBy has passed
 	// stopOutcome and stopReason say why the follower cancelled the job
 	// itself (a pending reason that cannot clear, --pending-timeout).
 	stopOutcome, stopReason string
@@ -178,9 +179,11 @@ func (f *follower) run(ctx context.Context) error {
 				return err
 			}
 		}
-		if f.cancelBy > 0 && f.now() >= f.cancelBy {
-			f.say("job %s: not ended %s after it was cancelled: writing its results from what it left", f.id, f.cancelBy.Round(time.Second))
-			return f.done(ctx, orDefault(last.State, "CANCELLED"))
+		if f.cancelBy > 0 && !f.overdue && f.now() >= f.cancelBy {
+			// Its batch step may still be merging: the results are written
+			// only once Slurm says the job ended.
+			f.say("job %s: still %s although it was cancelled: waiting for Slurm to end it, then for its results (a second signal stops waiting)", f.id, orDefault(last.State, "in the queue"))
+			f.overdue = true
 		}
 		if err := f.pause(ctx, delay); err != nil {
 			return err
@@ -318,7 +321,13 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 // done finishes the follow; after an abort the exit status is 128+signal,
 // with the summary printed all the same.
 func (f *follower) done(ctx context.Context, slurmState string) error {
-	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, f.stopOutcome, f.stopReason)
+	outcome := f.stopOutcome
+	if outcome == "" && f.cancelBy > 0 && outcomeOfState(slurmState) == workspace.OutcomeFailed {
+		// The follower cancelled it: a state that names no outcome (gone
+		// from the queue, COMPLETED as the cancel landed) is that cancel.
+		outcome = workspace.OutcomeCancelled
+	}
+	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, outcome, f.stopReason)
 	if f.abort == nil {
 		return err
 	}

@@ -341,3 +341,52 @@ func TestOutcomeOfState(t *testing.T) {
 		}
 	}
 }
+
+// The job's own result wins over the follower's: a result that shows up on
+// the shared filesystem late is waited for, and one that appears as the
+// follower writes is kept.
+func TestFollowerKeepsTheJobsResult(t *testing.T) {
+	// Why: on NFS another node's file may stay invisible for up to a minute.
+	t.Run("late", func(t *testing.T) {
+		f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll {
+			return []fakePoll{{state: running("0:01")}, {state: JobState{ID: "42", State: "COMPLETED"}}}
+		})
+		var after int
+		f.sleepHook = func() {
+			if strings.Contains(f.stdout.String(), "ended without a result in sight") {
+				if after++; after == 25 {
+					finished(t, ws, 0, "the job's own\n")()
+				}
+			}
+		}
+		if err := f.submitWait(); err != nil || !strings.HasSuffix(f.stdout.String(), "the job's own\n") {
+			t.Fatalf("%v\n%s", err, f.stdout.String())
+		}
+		if _, err := os.Stat(ws.Results()); err == nil {
+			t.Error("the follower wrote results.xml beside the job's result")
+		}
+	})
+	// Why: the batch step may write between the last look and the write.
+	t.Run("race", func(t *testing.T) {
+		f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return nil })
+		if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		l := f.launcher()
+		p, _, err := l.Attach(ws.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished(t, ws, 0, "the job's own\n")()
+		res, err := l.writeResult(p, "42", "CANCELLED", "", "")
+		if err != nil || res.Outcome != workspace.OutcomePassed {
+			t.Fatalf("result %+v, %v; want the job's own", res, err)
+		}
+		if saved, err := ws.LoadJobResult(); err != nil || saved.Outcome != workspace.OutcomePassed {
+			t.Errorf("job-result.json %+v, %v: overwritten", saved, err)
+		}
+		if _, err := os.Stat(ws.Results()); err == nil {
+			t.Error("the follower wrote results.xml beside the job's result")
+		}
+	})
+}
