@@ -114,6 +114,10 @@ type follower struct {
 	stopOutcome, stopReason string
 	// stop ends the follower's signal subscription; nil when it has none.
 	stop func()
+	// seen is the result in the workspace at the last poll that found the
+	// job active; noticed, that a pause ended for a new one.
+	seen    string
+	noticed bool
 }
 
 // follow polls the job until it ends, showing progress, then finishes.
@@ -151,9 +155,6 @@ func (f *follower) run(ctx context.Context) error {
 	failures := 0
 	last := JobState{ID: f.id}
 	for {
-		if f.resultWritten() {
-			return f.done(ctx, last.State)
-		}
 		states, err := f.l.o.Scheduler.Poll(ctx, []string{f.id})
 		switch {
 		case ctx.Err() != nil:
@@ -175,6 +176,9 @@ func (f *follower) run(ctx context.Context) error {
 				f.endLine()
 				return f.done(ctx, last.State)
 			}
+			// A result while the job is active is an earlier attempt's
+			// (the job was requeued) or one its batch step is still writing.
+			f.seen = f.resultKey()
 			if err := f.checkPending(ctx, last); err != nil {
 				return err
 			}
@@ -189,14 +193,14 @@ func (f *follower) run(ctx context.Context) error {
 			return err
 		}
 		delay = min(delay*2, pollMax)
-		if f.cancelBy > 0 {
+		if f.cancelBy > 0 || f.noticed {
 			delay = pollFirst // a cancelled job ends within KillWait: look often
 		}
 	}
 }
 
 // pause waits d before the next poll, in steps of resultCheck: each step
-// looks for job-result.json and ticks the live line's clock; a signal ends
+// looks for a new job-result.json, which ends the pause, and ticks the live line's clock; a signal ends
 // the pause at once.
 func (f *follower) pause(ctx context.Context, d time.Duration) error {
 	for left := d; left > 0; left -= resultCheck {
@@ -209,7 +213,7 @@ func (f *follower) pause(ctx context.Context, d time.Duration) error {
 		if err != nil {
 			return stopped(f.id, err)
 		}
-		if f.resultWritten() {
+		if f.noticed = f.newResult(); f.noticed {
 			return nil
 		}
 		if f.term && f.prog.State == "RUNNING" {
@@ -339,9 +343,21 @@ func (f *follower) done(ctx context.Context, slurmState string) error {
 	return exitcode.Silent(code)
 }
 
-func (f *follower) resultWritten() bool {
-	_, err := os.Stat(f.p.Workspace.JobResult())
-	return err == nil
+// resultKey names the result in the workspace, "" when there is none.
+func (f *follower) resultKey() string {
+	res, err := f.p.Workspace.LoadJobResult()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d/%s", res.Submission, res.Attempt, res.End)
+}
+
+// newResult reports a result other than the one seen while the job was
+// active: the job is ending, and is worth a poll now. Only Slurm saying it
+// ended makes a result final.
+func (f *follower) newResult() bool {
+	k := f.resultKey()
+	return k != "" && k != f.seen
 }
 
 // show prints a poll's progress: on a terminal the live line, on a pipe a

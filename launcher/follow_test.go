@@ -167,19 +167,21 @@ func TestWaitPendingFailsFast(t *testing.T) {
 	}
 }
 
-// A job whose result appears between polls is noticed within a second,
-// not at the next poll.
+// A job whose result appears between polls is noticed within a second: it
+// is polled at once (polls at 0, 1, 3, 7 s, the result at 10 s, a fifth
+// poll then), and its result is final once Slurm says the job ended.
 func TestWaitNoticesResultBetweenPolls(t *testing.T) {
 	f, s, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{state: running("0:01")}} })
 	f.sleepHook = func() {
 		if len(f.sleeps) == 10 {
 			finished(t, ws, 0, "ok\n")()
+			s.polls = append(s.polls, fakePoll{state: JobState{ID: "42", State: "COMPLETED"}})
 		}
 	}
 	if err := f.submitWait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sleeps) != 10 || len(s.pollIDs) != 4 {
+	if len(f.sleeps) != 10 || len(s.pollIDs) != 5 {
 		t.Errorf("%d sleeps, %d polls: the result was not noticed at once", len(f.sleeps), len(s.pollIDs))
 	}
 }

@@ -390,3 +390,44 @@ func TestFollowerKeepsTheJobsResult(t *testing.T) {
 		}
 	})
 }
+
+// After a requeue the workspace may still hold the first attempt's result:
+// it is not final while Slurm says the job runs, wait does not poll faster
+// for it, and cancel still cancels the job.
+func TestRequeuedJobsEarlierResult(t *testing.T) {
+	earlier := func(ws workspace.Layout) func() {
+		return func() {
+			ws.SaveJobResult(&workspace.JobResult{JobID: "42", Submission: "feedc0defeedc0de", Attempt: 0, Outcome: workspace.OutcomeNodeFailure, Verdict: "failed"})
+		}
+	}
+	t.Run("wait", func(t *testing.T) {
+		f, s, _ := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+			return []fakePoll{
+				{state: running("0:01"), do: earlier(ws)},
+				{state: running("0:02")}, {state: running("0:03")}, {state: running("0:04")},
+				{state: JobState{ID: "42", State: "COMPLETED"}, do: finished(t, ws, 0, "attempt 1 passed\n")},
+			}
+		})
+		if err := f.submitWait(); err != nil || !strings.HasSuffix(f.stdout.String(), "attempt 1 passed\n") {
+			t.Fatalf("%v\n%s", err, f.stdout.String())
+		}
+		s1 := time.Second
+		if want := []time.Duration{0, s1, 3 * s1, 7 * s1, 15 * s1}; !equalDurations(s.pollAt, want) {
+			t.Errorf("polls at %v, want %v", s.pollAt, want)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		f, s, ws := waitFixture(t, func(workspace.Layout) []fakePoll {
+			return []fakePoll{{state: running("0:01")}}
+		})
+		if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		earlier(ws)()
+		s.polls = []fakePoll{{state: running("0:01")}, {state: JobState{ID: "42", State: "CANCELLED"}}}
+		f.launcher().Cancel(context.Background(), ws.Dir)
+		if len(s.cancelled) != 1 {
+			t.Errorf("cancelled %v, want [42]", s.cancelled)
+		}
+	})
+}
