@@ -198,7 +198,7 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 			reason += "; see " + ws.Rel(ws.BatchOutput(id))
 		}
 	}
-	res := &workspace.JobResult{JobID: id, Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
+	res := &workspace.JobResult{JobID: id, Submission: p.Spec.Submission, Attempt: restartOf(ws, p.Spec.Submission), Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
 	doc, rep := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: p.Spec, Result: res, Log: l.o.Log})
 	if err := createResult(ws, res); errors.Is(err, fs.ErrExist) {
 		l.o.Log.Info().Str("job_id", id).Msg("the job wrote its own result after all: reporting that one")
@@ -211,6 +211,19 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 	}
 	l.o.Log.Warn().Str("job_id", id).Str("outcome", outcome).Str("reason", reason).Str("results", ws.Results()).Msg("the job left no result: the follower wrote it")
 	return res, nil
+}
+
+// restartOf is the attempt the workspace's task records belong to (a
+// batch step archives an earlier attempt's): 0 when no task started.
+func restartOf(ws workspace.Layout, submission string) int {
+	recs, _ := ws.TaskRecords()
+	n := 0
+	for _, r := range recs {
+		if r.Submission == "" || r.Submission == submission {
+			n = max(n, r.Attempt)
+		}
+	}
+	return n
 }
 
 // createResult writes WS/job-result.json unless it exists (fs.ErrExist): a

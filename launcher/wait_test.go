@@ -203,7 +203,9 @@ func TestWaitBackoffAndMissingResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "job 42 ended in Slurm's state CANCELLED without a result of its own") {
+	// Why: the merge keeps only records of the result's submission and attempt.
+	if res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "job 42 ended in Slurm's state CANCELLED without a result of its own") ||
+		res.Submission != "feedc0defeedc0de" || res.Attempt != 0 {
 		t.Errorf("result %+v", res)
 	}
 	xml, err := os.ReadFile(ws.Results())
@@ -430,4 +432,18 @@ func TestRequeuedJobsEarlierResult(t *testing.T) {
 			t.Errorf("cancelled %v, want [42]", s.cancelled)
 		}
 	})
+}
+
+// The follower's result names the attempt whose task records the workspace
+// holds, so that the merge keeps a requeued job's records.
+func TestRestartOf(t *testing.T) {
+	ws := workspace.New(t.TempDir())
+	if n := restartOf(ws, "s"); n != 0 {
+		t.Errorf("no records: attempt %d, want 0", n)
+	}
+	ws.SaveTaskRecord(&workspace.TaskRecord{Role: "GEN_0", Rank: 0, Submission: "s", Attempt: 2, State: workspace.StateRunning})
+	ws.SaveTaskRecord(&workspace.TaskRecord{Role: "GEN_0", Rank: 1, Submission: "other", Attempt: 5, State: workspace.StateRunning})
+	if n := restartOf(ws, "s"); n != 2 {
+		t.Errorf("attempt %d, want 2", n)
+	}
 }
