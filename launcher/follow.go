@@ -105,14 +105,19 @@ type follower struct {
 	live   bool          // a live line is on the terminal
 
 	// abort is the signal that stopped the follower; cancelBy, once set,
-	// is when it stops waiting for a cancelled job and writes its results.
+	// is when a cancelled job should have ended.
 	abort    os.Signal
 	cancelBy time.Duration
+	overdue  bool // cancelBy has passed
 	// stopOutcome and stopReason say why the follower cancelled the job
 	// itself (a pending reason that cannot clear, --pending-timeout).
 	stopOutcome, stopReason string
 	// stop ends the follower's signal subscription; nil when it has none.
 	stop func()
+	// seen is the result in the workspace at the last poll that found the
+	// job active; noticed, that a pause ended for a new one.
+	seen    string
+	noticed bool
 }
 
 // follow polls the job until it ends, showing progress, then finishes.
@@ -150,9 +155,6 @@ func (f *follower) run(ctx context.Context) error {
 	failures := 0
 	last := JobState{ID: f.id}
 	for {
-		if f.resultWritten() {
-			return f.done(ctx, last.State)
-		}
 		states, err := f.l.o.Scheduler.Poll(ctx, []string{f.id})
 		switch {
 		case ctx.Err() != nil:
@@ -174,26 +176,31 @@ func (f *follower) run(ctx context.Context) error {
 				f.endLine()
 				return f.done(ctx, last.State)
 			}
+			// A result while the job is active is an earlier attempt's
+			// (the job was requeued) or one its batch step is still writing.
+			f.seen = f.resultKey()
 			if err := f.checkPending(ctx, last); err != nil {
 				return err
 			}
 		}
-		if f.cancelBy > 0 && f.now() >= f.cancelBy {
-			f.say("job %s: not ended %s after it was cancelled: writing its results from what it left", f.id, f.cancelBy.Round(time.Second))
-			return f.done(ctx, orDefault(last.State, "CANCELLED"))
+		if f.cancelBy > 0 && !f.overdue && f.now() >= f.cancelBy {
+			// Its batch step may still be merging: the results are written
+			// only once Slurm says the job ended.
+			f.say("job %s: still %s although it was cancelled: waiting for Slurm to end it, then for its results (a second signal stops waiting)", f.id, orDefault(last.State, "in the queue"))
+			f.overdue = true
 		}
 		if err := f.pause(ctx, delay); err != nil {
 			return err
 		}
 		delay = min(delay*2, pollMax)
-		if f.cancelBy > 0 {
+		if f.cancelBy > 0 || f.noticed {
 			delay = pollFirst // a cancelled job ends within KillWait: look often
 		}
 	}
 }
 
 // pause waits d before the next poll, in steps of resultCheck: each step
-// looks for job-result.json and ticks the live line's clock; a signal ends
+// looks for a new job-result.json, which ends the pause, and ticks the live line's clock; a signal ends
 // the pause at once.
 func (f *follower) pause(ctx context.Context, d time.Duration) error {
 	for left := d; left > 0; left -= resultCheck {
@@ -206,7 +213,7 @@ func (f *follower) pause(ctx context.Context, d time.Duration) error {
 		if err != nil {
 			return stopped(f.id, err)
 		}
-		if f.resultWritten() {
+		if f.noticed = f.newResult(); f.noticed {
 			return nil
 		}
 		if f.term && f.prog.State == "RUNNING" {
@@ -318,7 +325,13 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 // done finishes the follow; after an abort the exit status is 128+signal,
 // with the summary printed all the same.
 func (f *follower) done(ctx context.Context, slurmState string) error {
-	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, f.stopOutcome, f.stopReason)
+	outcome := f.stopOutcome
+	if outcome == "" && f.cancelBy > 0 && outcomeOfState(slurmState) == workspace.OutcomeFailed {
+		// The follower cancelled it: a state that names no outcome (gone
+		// from the queue, COMPLETED as the cancel landed) is that cancel.
+		outcome = workspace.OutcomeCancelled
+	}
+	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, outcome, f.stopReason)
 	if f.abort == nil {
 		return err
 	}
@@ -330,9 +343,21 @@ func (f *follower) done(ctx context.Context, slurmState string) error {
 	return exitcode.Silent(code)
 }
 
-func (f *follower) resultWritten() bool {
-	_, err := os.Stat(f.p.Workspace.JobResult())
-	return err == nil
+// resultKey names the result in the workspace, "" when there is none.
+func (f *follower) resultKey() string {
+	res, err := f.p.Workspace.LoadJobResult()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d/%s", res.Submission, res.Attempt, res.End)
+}
+
+// newResult reports a result other than the one seen while the job was
+// active: the job is ending, and is worth a poll now. Only Slurm saying it
+// ended makes a result final.
+func (f *follower) newResult() bool {
+	k := f.resultKey()
+	return k != "" && k != f.seen
 }
 
 // show prints a poll's progress: on a terminal the live line, on a pipe a

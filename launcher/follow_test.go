@@ -81,16 +81,30 @@ func TestWaitAbortCancels(t *testing.T) {
 // A cancelled job that does not end within KillWait + margin gets its
 // results from the follower; a second signal stops following at once.
 func TestWaitAbortBounded(t *testing.T) {
+	// Why: past the bound the batch step may still be merging; the
+	// follower writes nothing until Slurm says the job ended, and a job it
+	// cancelled that left no result is cancelled, not failed.
 	t.Run("bound", func(t *testing.T) {
-		f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll {
-			return []fakePoll{{state: JobState{ID: "42", State: "COMPLETING"}}}
+		f, _, ws := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+			var polls []fakePoll
+			for range 30 {
+				polls = append(polls, fakePoll{state: JobState{ID: "42", State: "COMPLETING"}, do: func() {
+					if _, err := os.Stat(ws.JobResult()); err == nil {
+						t.Error("job-result.json written while the job was COMPLETING")
+					}
+				}})
+			}
+			return append(polls, fakePoll{state: JobState{ID: "42", Gone: true}})
 		})
 		f.sigs <- syscall.SIGINT
 		if err := f.submitWait(); exitcode.Of(err) != 130 {
 			t.Fatalf("exit %d (%v), want 130", exitcode.Of(err), err)
 		}
-		if res, err := ws.LoadJobResult(); err != nil || res.Outcome != workspace.OutcomeFailed {
+		if res, err := ws.LoadJobResult(); err != nil || res.Outcome != workspace.OutcomeCancelled {
 			t.Errorf("result %+v, %v", res, err)
+		}
+		if out := f.stdout.String(); strings.Count(out, "still COMPLETING although it was cancelled") != 1 {
+			t.Errorf("stdout:\n%s", out)
 		}
 	})
 	t.Run("second signal", func(t *testing.T) {
@@ -153,19 +167,21 @@ func TestWaitPendingFailsFast(t *testing.T) {
 	}
 }
 
-// A job whose result appears between polls is noticed within a second,
-// not at the next poll.
+// A job whose result appears between polls is noticed within a second: it
+// is polled at once (polls at 0, 1, 3, 7 s, the result at 10 s, a fifth
+// poll then), and its result is final once Slurm says the job ended.
 func TestWaitNoticesResultBetweenPolls(t *testing.T) {
 	f, s, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{state: running("0:01")}} })
 	f.sleepHook = func() {
 		if len(f.sleeps) == 10 {
 			finished(t, ws, 0, "ok\n")()
+			s.polls = append(s.polls, fakePoll{state: JobState{ID: "42", State: "COMPLETED"}})
 		}
 	}
 	if err := f.submitWait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sleeps) != 10 || len(s.pollIDs) != 4 {
+	if len(f.sleeps) != 10 || len(s.pollIDs) != 5 {
 		t.Errorf("%d sleeps, %d polls: the result was not noticed at once", len(f.sleeps), len(s.pollIDs))
 	}
 }

@@ -83,7 +83,8 @@ func (l *Launcher) Cancel(ctx context.Context, dir string) error {
 	if err != nil {
 		return exitcode.With(exitcode.Submit, fmt.Errorf("cancel job %s: %w", owner.JobID, err))
 	}
-	if st := stateOf(states, owner.JobID); st.Ended() || f.resultWritten() {
+	// A result beside an active job is an earlier attempt's: cancel it.
+	if st := stateOf(states, owner.JobID); st.Ended() {
 		fmt.Fprintf(l.o.Stdout, "noderun: job %s has already ended (%s)\n", owner.JobID, orDefault(st.State, "gone from the queue"))
 		return l.finishSlurm(ctx, p, owner.JobID, st.State, "", "")
 	}

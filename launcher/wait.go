@@ -2,9 +2,12 @@ package launcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
@@ -21,9 +24,11 @@ const (
 	// maxPollErrors failed polls in a row end the wait (about 5 minutes at
 	// the 15 s cap); the job itself is not touched.
 	maxPollErrors = 20
-	// resultTries bounds the wait for job-result.json to become visible on
-	// a shared filesystem after the job left the queue.
-	resultTries = 5
+	// resultVisible bounds the wait for job-result.json to become visible
+	// after the job ended: an NFS client may show another node's new file
+	// only when its cached view of the directory expires (acdirmax, 60 s).
+	resultVisible = 60 * time.Second
+	resultLook    = 2 * time.Second
 )
 
 // Progress is one observation of a followed job.
@@ -130,30 +135,23 @@ func (l *Launcher) finish(p *Prepared, localCode int) error {
 	return l.report(p, res)
 }
 
-// finishSlurm reads the result of a Slurm job that ended, waiting a little
-// for it to appear on a shared filesystem. A job that left none (its batch
-// step was killed, it was cancelled before it started) gets one written
-// here, from what its workspace holds, with Slurm's state as the reason, or
-// outcome and reason when the follower itself stopped the job.
+// finishSlurm reads the result of a Slurm job that ended, waiting for it to
+// appear on a shared filesystem. A job that left none (its batch step was
+// killed, it was cancelled before it started) gets one written here, from
+// what its workspace holds, with Slurm's state as the reason, or outcome and
+// reason when the follower itself stopped the job. Call it only once Slurm
+// says the job ended: while it runs, its batch step writes the results.
 func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, id, slurmState, outcome, reason string) error {
 	ws := p.Workspace
-	var res *workspace.JobResult
-	var err error
-	for i := range resultTries {
-		if res, err = ws.LoadJobResult(); err == nil || !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		if i+1 < resultTries {
-			if err := l.o.Sleep(ctx, pollFirst); err != nil {
-				break
-			}
-		}
-	}
+	res, err := l.awaitResult(ctx, ws, id)
 	if errors.Is(err, os.ErrNotExist) {
 		res, err = l.writeResult(p, id, slurmState, outcome, reason)
 		if err != nil {
 			return exitcode.With(exitcode.Internal, err)
 		}
+	}
+	if ctx.Err() != nil {
+		return exitcode.With(exitcode.Internal, fmt.Errorf("stopped waiting for the result of job %s (%w): `noderun wait --workspace %s` waits again", id, ctx.Err(), ws.Dir))
 	}
 	if err != nil {
 		return exitcode.With(workspace.OutcomeExitCode(outcomeOfState(slurmState)), fmt.Errorf("the job ended with an unreadable result: %w; see %s", err, ws.BatchOutput(id)))
@@ -161,8 +159,30 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, id, slurmState,
 	return l.report(p, res)
 }
 
+// awaitResult reads the job's result, looking for up to resultVisible for
+// one another node wrote. Each look lists the directory: a listing makes an
+// NFS client refresh what it cached of it, where a stat may answer from the
+// cache.
+func (l *Launcher) awaitResult(ctx context.Context, ws workspace.Layout, id string) (*workspace.JobResult, error) {
+	for waited := time.Duration(0); ; waited += resultLook {
+		os.ReadDir(filepath.Dir(ws.JobResult()))
+		res, err := ws.LoadJobResult()
+		if !errors.Is(err, os.ErrNotExist) || waited >= resultVisible {
+			return res, err
+		}
+		if waited == 0 {
+			fmt.Fprintf(l.o.Stdout, "noderun: job %s ended without a result in sight: looking for one for up to %s, as a shared filesystem may show it late\n", id, resultVisible)
+		}
+		if err := l.o.Sleep(ctx, resultLook); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // writeResult merges the workspace of a job that left no result and writes
 // WS/job-result.json for it: every expected task shows why it has nothing.
+// A result the job writes meanwhile wins: the follower's is only linked into
+// place where none exists, and results.xml written only after that.
 func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason string) (*workspace.JobResult, error) {
 	ws := p.Workspace
 	if outcome == "" {
@@ -178,16 +198,62 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 			reason += "; see " + ws.Rel(ws.BatchOutput(id))
 		}
 	}
-	res := &workspace.JobResult{JobID: id, Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
+	res := &workspace.JobResult{JobID: id, Submission: p.Spec.Submission, Attempt: restartOf(ws, p.Spec.Submission), Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
 	doc, rep := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: p.Spec, Result: res, Log: l.o.Log})
+	if err := createResult(ws, res); errors.Is(err, fs.ErrExist) {
+		l.o.Log.Info().Str("job_id", id).Msg("the job wrote its own result after all: reporting that one")
+		return ws.LoadJobResult()
+	} else if err != nil {
+		return nil, fmt.Errorf("write the job's result: %w", err)
+	}
 	if err := junitmerge.WriteWorkspace(ws, doc, rep); err != nil {
 		return nil, err
 	}
-	if err := ws.SaveJobResult(res); err != nil {
-		return nil, fmt.Errorf("write the job's result: %w", err)
-	}
 	l.o.Log.Warn().Str("job_id", id).Str("outcome", outcome).Str("reason", reason).Str("results", ws.Results()).Msg("the job left no result: the follower wrote it")
 	return res, nil
+}
+
+// restartOf is the attempt the workspace's task records belong to (a
+// batch step archives an earlier attempt's): 0 when no task started.
+func restartOf(ws workspace.Layout, submission string) int {
+	recs, _ := ws.TaskRecords()
+	n := 0
+	for _, r := range recs {
+		if r.Submission == "" || r.Submission == submission {
+			n = max(n, r.Attempt)
+		}
+	}
+	return n
+}
+
+// createResult writes WS/job-result.json unless it exists (fs.ErrExist): a
+// complete temporary file is hard-linked to the name, which, unlike a
+// rename, never replaces a file, on NFS too.
+func createResult(ws workspace.Layout, res *workspace.JobResult) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := ws.JobResult()
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }
 
 // report prints the summary of a result and returns its outcome's status.

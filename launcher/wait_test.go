@@ -203,7 +203,9 @@ func TestWaitBackoffAndMissingResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "job 42 ended in Slurm's state CANCELLED without a result of its own") {
+	// Why: the merge keeps only records of the result's submission and attempt.
+	if res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "job 42 ended in Slurm's state CANCELLED without a result of its own") ||
+		res.Submission != "feedc0defeedc0de" || res.Attempt != 0 {
 		t.Errorf("result %+v", res)
 	}
 	xml, err := os.ReadFile(ws.Results())
@@ -339,5 +341,109 @@ func TestOutcomeOfState(t *testing.T) {
 		if got := outcomeOfState(state); got != want {
 			t.Errorf("%q: %s, want %s", state, got, want)
 		}
+	}
+}
+
+// The job's own result wins over the follower's: a result that shows up on
+// the shared filesystem late is waited for, and one that appears as the
+// follower writes is kept.
+func TestFollowerKeepsTheJobsResult(t *testing.T) {
+	// Why: on NFS another node's file may stay invisible for up to a minute.
+	t.Run("late", func(t *testing.T) {
+		f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll {
+			return []fakePoll{{state: running("0:01")}, {state: JobState{ID: "42", State: "COMPLETED"}}}
+		})
+		var after int
+		f.sleepHook = func() {
+			if strings.Contains(f.stdout.String(), "ended without a result in sight") {
+				if after++; after == 25 {
+					finished(t, ws, 0, "the job's own\n")()
+				}
+			}
+		}
+		if err := f.submitWait(); err != nil || !strings.HasSuffix(f.stdout.String(), "the job's own\n") {
+			t.Fatalf("%v\n%s", err, f.stdout.String())
+		}
+		if _, err := os.Stat(ws.Results()); err == nil {
+			t.Error("the follower wrote results.xml beside the job's result")
+		}
+	})
+	// Why: the batch step may write between the last look and the write.
+	t.Run("race", func(t *testing.T) {
+		f, _, ws := waitFixture(t, func(workspace.Layout) []fakePoll { return nil })
+		if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		l := f.launcher()
+		p, _, err := l.Attach(ws.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished(t, ws, 0, "the job's own\n")()
+		res, err := l.writeResult(p, "42", "CANCELLED", "", "")
+		if err != nil || res.Outcome != workspace.OutcomePassed {
+			t.Fatalf("result %+v, %v; want the job's own", res, err)
+		}
+		if saved, err := ws.LoadJobResult(); err != nil || saved.Outcome != workspace.OutcomePassed {
+			t.Errorf("job-result.json %+v, %v: overwritten", saved, err)
+		}
+		if _, err := os.Stat(ws.Results()); err == nil {
+			t.Error("the follower wrote results.xml beside the job's result")
+		}
+	})
+}
+
+// After a requeue the workspace may still hold the first attempt's result:
+// it is not final while Slurm says the job runs, wait does not poll faster
+// for it, and cancel still cancels the job.
+func TestRequeuedJobsEarlierResult(t *testing.T) {
+	earlier := func(ws workspace.Layout) func() {
+		return func() {
+			ws.SaveJobResult(&workspace.JobResult{JobID: "42", Submission: "feedc0defeedc0de", Attempt: 0, Outcome: workspace.OutcomeNodeFailure, Verdict: "failed"})
+		}
+	}
+	t.Run("wait", func(t *testing.T) {
+		f, s, _ := waitFixture(t, func(ws workspace.Layout) []fakePoll {
+			return []fakePoll{
+				{state: running("0:01"), do: earlier(ws)},
+				{state: running("0:02")}, {state: running("0:03")}, {state: running("0:04")},
+				{state: JobState{ID: "42", State: "COMPLETED"}, do: finished(t, ws, 0, "attempt 1 passed\n")},
+			}
+		})
+		if err := f.submitWait(); err != nil || !strings.HasSuffix(f.stdout.String(), "attempt 1 passed\n") {
+			t.Fatalf("%v\n%s", err, f.stdout.String())
+		}
+		s1 := time.Second
+		if want := []time.Duration{0, s1, 3 * s1, 7 * s1, 15 * s1}; !equalDurations(s.pollAt, want) {
+			t.Errorf("polls at %v, want %v", s.pollAt, want)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		f, s, ws := waitFixture(t, func(workspace.Layout) []fakePoll {
+			return []fakePoll{{state: running("0:01")}}
+		})
+		if err := f.run("--workspace", f.path("ws"), "--config", f.path("configs/disagg-tiny.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		earlier(ws)()
+		s.polls = []fakePoll{{state: running("0:01")}, {state: JobState{ID: "42", State: "CANCELLED"}}}
+		f.launcher().Cancel(context.Background(), ws.Dir)
+		if len(s.cancelled) != 1 {
+			t.Errorf("cancelled %v, want [42]", s.cancelled)
+		}
+	})
+}
+
+// The follower's result names the attempt whose task records the workspace
+// holds, so that the merge keeps a requeued job's records.
+func TestRestartOf(t *testing.T) {
+	ws := workspace.New(t.TempDir())
+	if n := restartOf(ws, "s"); n != 0 {
+		t.Errorf("no records: attempt %d, want 0", n)
+	}
+	ws.SaveTaskRecord(&workspace.TaskRecord{Role: "GEN_0", Rank: 0, Submission: "s", Attempt: 2, State: workspace.StateRunning})
+	ws.SaveTaskRecord(&workspace.TaskRecord{Role: "GEN_0", Rank: 1, Submission: "other", Attempt: 5, State: workspace.StateRunning})
+	if n := restartOf(ws, "s"); n != 2 {
+		t.Errorf("attempt %d, want 2", n)
 	}
 }
