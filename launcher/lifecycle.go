@@ -66,7 +66,10 @@ func (l *Launcher) Cancel(ctx context.Context, dir string) error {
 		return err
 	}
 	if owner.Local {
-		if pidAlive(owner.PID) {
+		if host, _ := os.Hostname(); owner.Host != host {
+			return exitcode.Usagef("the local job of %s runs on %s: run noderun cancel there", dir, owner.Host)
+		}
+		if localOwnerAlive(owner) {
 			if err := syscall.Kill(owner.PID, syscall.SIGINT); err != nil {
 				return exitcode.With(exitcode.Failure, fmt.Errorf("cancel the local job (process %d): %w", owner.PID, err))
 			}
@@ -100,7 +103,7 @@ func (l *Launcher) waitLocal(ctx context.Context, p *Prepared, owner *workspace.
 	if owner.Host != host {
 		return exitcode.Usagef("the job of %s runs locally on %s: run this there", p.Workspace.Dir, owner.Host)
 	}
-	for pidAlive(owner.PID) {
+	for localOwnerAlive(owner) {
 		if _, err := os.Stat(p.Workspace.JobResult()); err == nil {
 			break
 		}
@@ -147,7 +150,7 @@ func (l *Launcher) Status(ctx context.Context, dir string) (*Status, error) {
 	case owner.Local:
 		st.ID = ""
 		st.State = "COMPLETED"
-		if pidAlive(owner.PID) {
+		if localOwnerAlive(owner) {
 			st.State = "RUNNING"
 		}
 	default:

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/procgroup"
 	"github.com/noderun/noderun/internal/workspace"
 )
 
@@ -91,7 +91,7 @@ func (l *Launcher) ownerState(ctx context.Context, ws workspace.Layout, o *works
 			}
 			return "ended", false, nil
 		}
-		if pidAlive(o.PID) {
+		if localOwnerAlive(o) {
 			return fmt.Sprintf("running (process %d)", o.PID), true, nil
 		}
 		return "ended", false, nil
@@ -107,12 +107,11 @@ func (l *Launcher) ownerState(ctx context.Context, ws workspace.Layout, o *works
 	return st.State, true, nil
 }
 
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+// localOwnerAlive reports whether the process of a --local owner still
+// runs: on this host only (a pid means nothing elsewhere), and not a zombie.
+func localOwnerAlive(o *workspace.Owner) bool {
+	host, _ := os.Hostname()
+	return o.PID > 0 && o.Host == host && procgroup.Running(o.PID)
 }
 
 // followAvailable fails at once when the commands a follower needs are
