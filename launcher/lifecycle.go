@@ -104,7 +104,7 @@ func (l *Launcher) waitLocal(ctx context.Context, p *Prepared, owner *workspace.
 		return exitcode.Usagef("the job of %s runs locally on %s: run this there", p.Workspace.Dir, owner.Host)
 	}
 	for localOwnerAlive(owner) {
-		if _, err := os.Stat(p.Workspace.JobResult()); err == nil {
+		if p.Workspace.HasJobResult() {
 			break
 		}
 		if err := l.o.Sleep(ctx, resultCheck); err != nil {

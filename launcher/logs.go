@@ -94,7 +94,7 @@ func (l *Launcher) printLog(ctx context.Context, p *Prepared, r LogsRequest) err
 			path = ws.Resolve(rec.Log)
 		}
 		// Decide before reading, so that the last read sees everything.
-		ended := (rec != nil && rec.State != workspace.StateRunning) || l.jobEnded(ws)
+		ended := (rec != nil && rec.State != workspace.StateRunning) || ws.HasJobResult()
 		n, err := copyFrom(l.o.Stdout, path, offset)
 		offset += n
 		switch {
@@ -109,11 +109,6 @@ func (l *Launcher) printLog(ctx context.Context, p *Prepared, r LogsRequest) err
 			return nil
 		}
 	}
-}
-
-func (l *Launcher) jobEnded(ws workspace.Layout) bool {
-	_, err := os.Stat(ws.JobResult())
-	return err == nil
 }
 
 // copyFrom copies path from offset to w and returns how much it copied.

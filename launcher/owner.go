@@ -85,8 +85,7 @@ func (l *Launcher) ownerState(ctx context.Context, ws workspace.Layout, o *works
 	if o.Local {
 		host, _ := os.Hostname()
 		if o.Host != host {
-			_, err := os.Stat(ws.JobResult())
-			if err != nil {
+			if !ws.HasJobResult() {
 				return "running on " + o.Host + " as far as this host can tell (no job-result.json)", true, nil
 			}
 			return "ended", false, nil

@@ -5,6 +5,7 @@
 package workspace
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +50,13 @@ func (l Layout) Summary() string { return l.path(summary) }
 
 // JobResult is WS/job-result.json, written by `noderun job` at its end.
 func (l Layout) JobResult() string { return l.path(jobResult) }
+
+// HasJobResult reports whether WS/job-result.json is there (written by the
+// job's end, or by a follower for a job that left none).
+func (l Layout) HasJobResult() bool {
+	_, err := os.Stat(l.JobResult())
+	return err == nil
+}
 
 // BatchOutput is WS/slurm-<job>.out, the output of the batch step.
 func (l Layout) BatchOutput(jobID string) string { return l.path(batchOutput, "job", jobID) }
