@@ -245,6 +245,12 @@ func (r *Request) Flags() []cli.Flag {
 	}, r.Follow.Flags(catMode)...)
 }
 
+// WorkspaceFlag is --workspace (-w) of the commands that look at a
+// submitted job (status, logs, cancel, wait): the name and env vars submit uses.
+func WorkspaceFlag(dst *string) cli.Flag {
+	return &cli.StringFlag{Name: flagWorkspace.Name, Aliases: []string{"w"}, Usage: "the job's workspace `DIR`", EnvVars: flagWorkspace.Env, Destination: dst}
+}
+
 // dflt sets the text help shows as the default of a flag whose default is
 // computed (from the config or another flag).
 func dflt(f cli.Flag, text string) cli.Flag {

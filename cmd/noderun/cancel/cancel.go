@@ -6,7 +6,6 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
-	"github.com/noderun/noderun/internal/workspace"
 	"github.com/noderun/noderun/launcher"
 )
 
@@ -22,7 +21,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"none, as for a job cancelled while pending), prints the summary and exits with the job's\n" +
 			"outcome status (81 for cancelled; README, Exit codes).",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "workspace", Aliases: []string{"w"}, Usage: "the job's workspace `DIR`", EnvVars: workspace.EnvVars, Destination: &dir},
+			launcher.WorkspaceFlag(&dir),
 		},
 		OnUsageError: exitcode.OnUsageError,
 		Action: func(c *cli.Context) error {

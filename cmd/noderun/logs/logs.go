@@ -6,7 +6,6 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
-	"github.com/noderun/noderun/internal/workspace"
 	"github.com/noderun/noderun/launcher"
 )
 
@@ -23,7 +22,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 		Usage:     "list every task's log with its state, or print one task's log",
 		UsageText: "noderun logs --workspace DIR [--role R --rank K [--follow]]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "workspace", Aliases: []string{"w"}, Usage: "the job's workspace `DIR`", EnvVars: workspace.EnvVars, Destination: &o.workspace},
+			launcher.WorkspaceFlag(&o.workspace),
 			&cli.StringFlag{Name: "role", Usage: "print the log of a task of this `ROLE` (GEN_0, CTX_0, DISAGG_SERVER, BENCHMARK, …)", EnvVars: []string{"NODERUN_LOGS_ROLE"}, Destination: &o.req.Role},
 			&cli.IntFlag{Name: "rank", Usage: "the task's `RANK` within its role", EnvVars: []string{"NODERUN_LOGS_RANK"}, Destination: &o.req.Rank},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing the log until the task ends", EnvVars: []string{"NODERUN_LOGS_FOLLOW"}, Destination: &o.req.Follow},

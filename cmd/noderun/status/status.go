@@ -9,7 +9,6 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
-	"github.com/noderun/noderun/internal/workspace"
 	"github.com/noderun/noderun/launcher"
 )
 
@@ -29,7 +28,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"and reads its task records and WS/job-result.json. Exit status 0 when it could tell, 2 when the\n" +
 			"workspace holds no job, 75 when squeue is missing or fails.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "workspace", Aliases: []string{"w"}, Usage: "the job's workspace `DIR`", EnvVars: workspace.EnvVars, Destination: &o.workspace},
+			launcher.WorkspaceFlag(&o.workspace),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: job_id, state, reason, attempt, progress and, once known, outcome", EnvVars: []string{"NODERUN_STATUS_JSON"}, Destination: &o.json},
 		},
 		OnUsageError: exitcode.OnUsageError,

@@ -6,7 +6,6 @@ import (
 
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/exitcode"
-	"github.com/noderun/noderun/internal/workspace"
 	"github.com/noderun/noderun/launcher"
 )
 
@@ -22,7 +21,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"summary and exits with its outcome's status (README, Exit codes). A job that left no result\n" +
 			"gets one written from its workspace. SIGINT, SIGTERM or SIGHUP cancel the job (--on-abort).",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "workspace", Aliases: []string{"w"}, Usage: "the job's workspace `DIR`", EnvVars: workspace.EnvVars, Destination: &dir},
+			launcher.WorkspaceFlag(&dir),
 		}, follow.Flags("")...),
 		OnUsageError: exitcode.OnUsageError,
 		Before:       func(*cli.Context) error { return follow.Validate() },
