@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
@@ -41,6 +42,7 @@ func (r Result) Signaled() bool { return r.Signal != 0 }
 
 // Start starts cmd as the leader of a new process group.
 func Start(cmd *exec.Cmd) (*Group, error) {
+	unignoreStopSignalsInChildren()
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -51,6 +53,20 @@ func Start(cmd *exec.Cmd) (*Group, error) {
 	g := &Group{cmd: cmd, pgid: cmd.Process.Pid, done: make(chan struct{})}
 	go g.wait()
 	return g, nil
+}
+
+// unignoreStopSignalsInChildren makes sure the children see the stop
+// sequence's signals. A process started with SIGINT ignored (a background
+// job of a script, a CI runner) passes that on through exec, so the calm
+// stop's SIGINT would never reach pytest. A caught signal is reset to its
+// default by exec; catching it into a channel nobody reads keeps this
+// process deaf to it, as it was asked to be.
+func unignoreStopSignalsInChildren() {
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 }
 
 func (g *Group) wait() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,32 +57,115 @@ func startReady(t *testing.T, script string) (*Group, string) {
 	return g, strings.TrimSpace(line)
 }
 
+// A helper process for TestStopSequence: the test binary itself, which
+// ignores the signals named in its env, says ready and sleeps. A shell would
+// race: dash catches SIGINT itself and loses it between fork and exec.
+const helperEnv = "PROCGROUP_TEST_IGNORE"
+
+func TestHelperProcess(t *testing.T) {
+	ignore, ok := os.LookupEnv(helperEnv)
+	if !ok {
+		t.Skip("runs only as TestStopSequence's child")
+	}
+	for _, f := range strings.Fields(ignore) {
+		n, _ := strconv.Atoi(f)
+		signal.Ignore(syscall.Signal(n))
+	}
+	fmt.Println("ready")
+	time.Sleep(30 * time.Second)
+	os.Exit(0)
+}
+
+// startIgnoring starts the helper process in its own group, deaf to ignore,
+// and returns once its signal dispositions are in place.
+func startIgnoring(t *testing.T, ignore ...syscall.Signal) *Group {
+	t.Helper()
+	var nums []string
+	for _, sig := range ignore {
+		nums = append(nums, strconv.Itoa(int(sig)))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(nums, " "))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Signal(syscall.SIGKILL) })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the helper's first line: %q, %v", line, err)
+	}
+	return g
+}
+
+// A supervisor started with SIGINT ignored (a script's background job, a CI
+// runner) must not pass that on: the calm stop's SIGINT has to reach pytest.
+// The test binary runs itself again, started the way such a job is.
+func TestChildrenHearStopSignals(t *testing.T) {
+	if os.Getenv(deafEnv) == "" {
+		cmd := exec.Command("sh", "-c", `trap "" INT HUP; exec "$0" -test.run="^TestChildrenHearStopSignals$"`, os.Args[0])
+		cmd.Env = append(os.Environ(), deafEnv+"=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	if !signal.Ignored(syscall.SIGINT) {
+		t.Fatal("the test process was meant to start with SIGINT ignored")
+	}
+	cmd := exec.Command("grep", "^SigIgn:", "/proc/self/status")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	<-g.Done()
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("child's SigIgn line %q: %v", line, err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP} {
+		if mask&(1<<(sig-1)) != 0 {
+			t.Errorf("the child inherited %s ignored (SigIgn %x)", SignalName(sig), mask)
+		}
+	}
+}
+
+const deafEnv = "PROCGROUP_TEST_STARTED_DEAF"
+
 func TestStopSequence(t *testing.T) {
 	const grace = time.Second
 	tests := []struct {
 		name      string
-		trap      string // what the child ignores
+		ignore    []syscall.Signal // what the child ignores
 		first     syscall.Signal
 		wantSig   syscall.Signal   // what the leader died of
 		wantSteps []syscall.Signal // the sequence's later signals
 		minTook   time.Duration    // the sequence cannot have ended earlier
 	}{
 		// The supervisor's calm stop: pytest ends on its one SIGINT (a long
-		// grace: on a busy machine the shell may take a while to die, and no
+		// grace: on a busy machine the child may take a while to die, and no
 		// escalation may come first).
-		{"SIGINT obeyed", "", syscall.SIGINT, syscall.SIGINT, nil, 0},
+		{"SIGINT obeyed", nil, syscall.SIGINT, syscall.SIGINT, nil, 0},
 		// A child deaf to SIGINT gets SIGTERM halfway, before any SIGKILL.
-		{"SIGINT ignored", `trap "" INT`, syscall.SIGINT, syscall.SIGTERM, []syscall.Signal{syscall.SIGTERM}, grace / 2},
+		{"SIGINT ignored", []syscall.Signal{syscall.SIGINT}, syscall.SIGINT, syscall.SIGTERM, []syscall.Signal{syscall.SIGTERM}, grace / 2},
 		// Deaf to both: SIGKILL of the group at the end of the grace.
-		{"SIGINT and SIGTERM ignored", `trap "" INT TERM`, syscall.SIGINT, syscall.SIGKILL, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, grace},
+		{"SIGINT and SIGTERM ignored", []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}, syscall.SIGINT, syscall.SIGKILL, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, grace},
 		// A stop that began with SIGTERM goes straight to SIGKILL: no second TERM.
-		{"SIGTERM ignored", `trap "" TERM`, syscall.SIGTERM, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
-		{"SIGHUP ignored", `trap "" HUP`, syscall.SIGHUP, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
+		{"SIGTERM ignored", []syscall.Signal{syscall.SIGTERM}, syscall.SIGTERM, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
+		{"SIGHUP ignored", []syscall.Signal{syscall.SIGHUP}, syscall.SIGHUP, syscall.SIGKILL, []syscall.Signal{syscall.SIGKILL}, grace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			g, _ := startReady(t, tc.trap+"\necho ready; sleep 30")
+			g := startIgnoring(t, tc.ignore...)
 			var steps []syscall.Signal
 			start := time.Now()
 			grace := grace
