@@ -203,6 +203,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	<-watcherDone
 	if stopped != 0 {
 		r.rec.Stopped = true
+		r.stopAsked()
 		r.rec.Signal = procgroup.SignalName(stopped)
 		why := fmt.Errorf("stopped by %s before the child started", r.rec.Signal)
 		if err != nil {
@@ -273,7 +274,10 @@ func (r *runner) prepare(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
 			return exitcode.With(exitcode.Internal, fmt.Errorf("create setup log directory: %w", err))
 		}
-		if err := s.Do(ctx); err != nil {
+		r.rec.Phases.SetupStart = time.Now().UTC()
+		err := s.Do(ctx)
+		r.rec.Phases.SetupEnd = time.Now().UTC()
+		if err != nil {
 			return err
 		}
 		if r.o.Subreaper {
@@ -290,7 +294,10 @@ func (r *runner) prepare(ctx context.Context) error {
 			Tasks:   r.step.Tasks,
 			Timeout: r.spec.Timeouts.Fence.D(),
 		}
-		if err := f.Wait(ctx); err != nil {
+		r.rec.Phases.FenceStart = time.Now().UTC()
+		err := f.Wait(ctx)
+		r.rec.Phases.FenceEnd = time.Now().UTC()
+		if err != nil {
 			return err
 		}
 	}
@@ -393,6 +400,7 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 		return r.failedToStart(exitcode.With(exitcode.NotExecutable, fmt.Errorf("start %s: %w", argv[0], err)))
 	}
 	r.rec.PID = g.PID()
+	r.rec.Phases.ChildStart = time.Now().UTC()
 	r.save()
 	r.log.Info().Int("pid", g.PID()).Strs("argv", shown).Str("log", r.rec.Log).Msg("child started")
 
@@ -412,6 +420,7 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 			return
 		}
 		r.rec.Stopped = true
+		r.stopAsked()
 		stopped = g.Stop(sig, grace, r.escalated)
 	}
 loop:
@@ -423,6 +432,7 @@ loop:
 			forward(s)
 		case <-timeout:
 			r.rec.TimedOut = true
+			r.stopAsked()
 			r.log.Warn().Dur("timeout", r.spec.Timeouts.Step.D()).Msg("step timeout: stopping the child's process group")
 			timeout = nil
 			stopped = g.Stop(syscall.SIGTERM, grace, r.escalated)
@@ -471,6 +481,13 @@ func (r *runner) killLeftovers() {
 }
 
 // escalated logs the stop sequence's later signals.
+// stopAsked notes when the first stop of the child was asked.
+func (r *runner) stopAsked() {
+	if r.rec.Phases.StopAt.IsZero() {
+		r.rec.Phases.StopAt = time.Now().UTC()
+	}
+}
+
 func (r *runner) escalated(sig syscall.Signal) {
 	if sig == syscall.SIGKILL {
 		r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")

@@ -396,8 +396,13 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	if g := waitPID(t, pids); procgroup.Running(g) {
 		t.Errorf("grandchild %d survived the kill", g)
 	}
-	if rec := record(t, spec, 0); !rec.TimedOut || rec.State != workspace.StateTimedOut {
+	rec := record(t, spec, 0)
+	if !rec.TimedOut || rec.State != workspace.StateTimedOut {
 		t.Errorf("record: %+v", rec)
+	}
+	// The timeline shows the stop where the timeout fired, a grace before the end.
+	if stop := rec.Phases.StopAt; stop.IsZero() || rec.End.Sub(stop) < 300*time.Millisecond || stop.Sub(rec.Phases.ChildStart) < 300*time.Millisecond {
+		t.Errorf("stop at %v, child start %v, end %v", stop, rec.Phases.ChildStart, rec.End)
 	}
 }
 
@@ -464,6 +469,36 @@ func TestSetupRunsOncePerNode(t *testing.T) {
 	runEight(t, spec, "11")
 	if n := lines(t, count); n != 1 {
 		t.Errorf("same job and restart count: setup ran again (%d runs)", n)
+	}
+}
+
+// Each task's record times its setup, fence and child, in that order,
+// within the task: the report's timeline draws them.
+func TestRunRecordsPhases(t *testing.T) {
+	spec, _ := setupSpec(t, "sleep 0.2")
+	spec.Steps[0].Fence = true
+	runEight(t, spec, "12")
+	for rank := 0; rank < 8; rank++ {
+		rec, p := record(t, spec, rank), record(t, spec, rank).Phases
+		order := []time.Time{rec.Start, p.SetupStart, p.SetupEnd, p.FenceStart, p.FenceEnd, p.ChildStart, rec.End}
+		for i, at := range order {
+			if at.IsZero() || (i > 0 && at.Before(order[i-1])) {
+				t.Errorf("rank %d: phase %d at %v out of order: %+v", rank, i, at, order)
+				break
+			}
+		}
+		if !p.StopAt.IsZero() {
+			t.Errorf("rank %d: a stop was recorded for a task nobody stopped", rank)
+		}
+	}
+	// The setup leader's setup phase holds the 0.2 s setup.
+	var longest time.Duration
+	for rank := 0; rank < 8; rank++ {
+		p := record(t, spec, rank).Phases
+		longest = max(longest, p.SetupEnd.Sub(p.SetupStart))
+	}
+	if longest < 200*time.Millisecond {
+		t.Errorf("the longest setup phase took %s, the setup sleeps 0.2 s", longest)
 	}
 }
 

@@ -45,6 +45,8 @@ var (
 	jobResult   = Entry{Path: "job-result.json", Kind: KindOutput, What: "the verdict and each step's outcome, written by the job last"}
 	results     = Entry{Path: "results.xml", Kind: KindOutput, What: "the merged junit of every task"}
 	summary     = Entry{Path: "summary.md", Kind: KindOutput, What: "the merge's summary for people"}
+	report      = Entry{Path: "report.html", Kind: KindOutput, What: "the job seen at a glance: outcome, root cause, timeline, GPU charts; one self-contained file"}
+	telemetry   = Entry{Path: "telemetry/<role>/rank<rank>.jsonl", Kind: KindOutput, What: "one task's GPU samples and events, one JSON object a line"}
 	resultsDir  = Entry{Path: "results", Dir: true, Kind: KindOutput, Common: true, What: "the junit files of the pytest tasks"}
 	junitFile   = Entry{Path: "results/<role>/rank<rank>.xml", Kind: KindOutput, What: "the junit file of one pytest task"}
 	logsDir     = Entry{Path: "logs", Dir: true, Kind: KindOutput, Common: true, What: "every log of the job"}
@@ -75,6 +77,10 @@ var entries = []Entry{
 	jobResult,
 	results,
 	summary,
+	report,
+	{Path: "telemetry", Dir: true, Kind: KindOutput, What: "the GPU telemetry of every task"},
+	{Path: "telemetry/<role>", Dir: true, Kind: KindOutput, What: "the GPU telemetry of one step"},
+	telemetry,
 	resultsDir,
 	{Path: "results/<role>", Dir: true, Kind: KindOutput, What: "the junit files of one step"},
 	junitFile,

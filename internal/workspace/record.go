@@ -57,6 +57,22 @@ type TaskRecord struct {
 	Error   string `json:"error,omitempty"`
 	Log     string `json:"log,omitempty"`
 	Junit   string `json:"junit,omitempty"`
+	// Phases time the task's parts between Start and End.
+	Phases Phases `json:"phases,omitzero"`
+	// GPU is the task's GPU telemetry in brief; nil when none was taken.
+	GPU *GPUSummary `json:"gpu,omitempty"`
+}
+
+// Phases are when each part of a task began; a part that did not happen
+// stays zero. They draw the report's timeline.
+type Phases struct {
+	SetupStart time.Time `json:"setup_start,omitzero"`
+	SetupEnd   time.Time `json:"setup_end,omitzero"`
+	FenceStart time.Time `json:"fence_start,omitzero"`
+	FenceEnd   time.Time `json:"fence_end,omitzero"`
+	ChildStart time.Time `json:"child_start,omitzero"`
+	// StopAt is when the task was first asked to stop (signal, timeout).
+	StopAt time.Time `json:"stop_at,omitzero"`
 }
 
 // Failed reports whether the task ended badly.

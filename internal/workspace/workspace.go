@@ -64,6 +64,14 @@ func (l Layout) BatchOutput(jobID string) string { return l.path(batchOutput, "j
 // BatchOutputPattern is BatchOutput for sbatch --output, where %j is the job id.
 func (l Layout) BatchOutputPattern() string { return l.BatchOutput("%j") }
 
+// Report is WS/report.html.
+func (l Layout) Report() string { return l.path(report) }
+
+// Telemetry is WS/telemetry/<role>/rank<k>.jsonl.
+func (l Layout) Telemetry(role string, rank int) string {
+	return l.path(telemetry, "role", role, "rank", strconv.Itoa(rank))
+}
+
 // ResultsDir is WS/results, holding one junit file per pytest task.
 func (l Layout) ResultsDir() string { return l.path(resultsDir) }
 
