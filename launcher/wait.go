@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobreport"
 	"github.com/noderun/noderun/internal/junitmerge"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -206,7 +207,7 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 	} else if err != nil {
 		return nil, fmt.Errorf("write the job's result: %w", err)
 	}
-	if err := junitmerge.WriteWorkspace(ws, doc, rep); err != nil {
+	if err := jobreport.Write(ws, doc, rep); err != nil {
 		return nil, err
 	}
 	l.o.Log.Warn().Str("job_id", id).Str("outcome", outcome).Str("reason", reason).Str("results", ws.Results()).Msg("the job left no result: the follower wrote it")

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobreport"
 	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/junitmerge"
 	"github.com/noderun/noderun/internal/workspace"
@@ -164,7 +165,7 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	decide(merged.Failed())
 	hide := o.Spec.Hider(os.Environ())
 	hideSecrets(result, hide) // before the summary shows result
-	if err := junitmerge.WriteWorkspace(ws, doc, merged); err != nil {
+	if err := jobreport.Write(ws, doc, merged); err != nil {
 		o.Log.Error().Err(err).Msg("merge of the results failed")
 		if result.ExitCode == 0 {
 			result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeFailed, exitcode.Internal, hide("merge failed: "+err.Error())

@@ -16,6 +16,7 @@ import (
 	"github.com/noderun/noderun/cmd/noderun/job"
 	"github.com/noderun/noderun/cmd/noderun/logs"
 	"github.com/noderun/noderun/cmd/noderun/merge"
+	"github.com/noderun/noderun/cmd/noderun/report"
 	"github.com/noderun/noderun/cmd/noderun/run"
 	"github.com/noderun/noderun/cmd/noderun/status"
 	"github.com/noderun/noderun/cmd/noderun/submit"
@@ -113,6 +114,7 @@ func NewApp(o Options) *cli.App {
 			job.NewCommand(env),
 			run.NewCommand(env),
 			merge.NewCommand(env),
+			report.NewCommand(env),
 			gpus.NewCommand(env),
 			hostnames.NewCommand(env),
 		},

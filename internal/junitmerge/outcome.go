@@ -105,6 +105,11 @@ func groupCause(typ, msg string) string {
 // the outcome and root cause, the other failures by cause, and wall times.
 func (b *wsBuild) complete(rep *Report) {
 	rep.Result = b.result
+	for _, role := range b.roles() {
+		for _, t := range b.sortedTasks(role) {
+			rep.Tasks = append(rep.Tasks, TaskRun{Role: t.role, Rank: t.rank, Record: t.rec, Class: b.classOf(t), Why: t.stoppedBecause})
+		}
+	}
 	for _, why := range b.order {
 		rep.Others = append(rep.Others, Group{Cause: why, Tasks: b.others[why]})
 	}
@@ -129,6 +134,28 @@ func (b *wsBuild) complete(rep *Report) {
 	case !first.IsZero():
 		rep.Total.Time = last.Sub(first)
 	}
+}
+
+// classOf says how a task ended, for TaskRun.
+func (b *wsBuild) classOf(t *task) string {
+	r := t.rec
+	switch {
+	case t == b.cause:
+		return TaskRootCause
+	case r == nil:
+		return TaskMissing
+	case r.End.IsZero():
+		return TaskNoEnd
+	case r.Stopped && b.stops[t.role]:
+		return TaskStoppedAfterDeciding
+	case r.Stopped:
+		return TaskStopped
+	case r.TimedOut:
+		return TaskTimedOut
+	case r.Failed():
+		return TaskFailed
+	}
+	return TaskPassed
 }
 
 // span is the first start and the last end among tasks' records.

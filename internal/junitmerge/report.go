@@ -59,7 +59,39 @@ type Report struct {
 	Unlisted int
 	// Generated is when the merge ran (Options.Now).
 	Generated time.Time
+	// Tasks are the job's tasks in role and rank order, when the merge read
+	// a workspace.
+	Tasks []TaskRun
 }
+
+// TaskRun is one task of the job as the merge saw it.
+type TaskRun struct {
+	Role string
+	Rank int
+	// Record is the task's record; nil when it left none.
+	Record *workspace.TaskRecord
+	// Class is how the task ended, one of the Task* constants.
+	Class string
+	// Why says why it was stopped, when the job knows.
+	Why string
+}
+
+// How a task ended, as TaskRun.Class says it.
+const (
+	TaskPassed = "passed"
+	// TaskRootCause: the task whose failure the job's result blames.
+	TaskRootCause = "root_cause"
+	TaskFailed    = "failed"
+	TaskTimedOut  = "timed_out"
+	// TaskStopped: asked to stop before it ended (cancel, another's failure).
+	TaskStopped = "stopped"
+	// TaskStoppedAfterDeciding: stopped on purpose once the deciding step ended.
+	TaskStoppedAfterDeciding = "stopped_after_deciding"
+	// TaskNoEnd: its record has no end (its runner was lost).
+	TaskNoEnd = "no_end"
+	// TaskMissing: expected, but it left no record.
+	TaskMissing = "missing"
+)
 
 // Failed reports whether the results hold any failure or error.
 func (r *Report) Failed() bool { return r.Total.Failed+r.Total.Errors > 0 }
@@ -166,15 +198,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Others) > 0 {
 		b.WriteString("other failures:\n")
 		for _, g := range r.Others {
-			b.WriteString("  " + g.line() + "\n")
+			b.WriteString("  " + g.Line() + "\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// line is "4 tasks stopped because GEN_0 rank 1 failed: GEN_0 rank 0, …".
-func (g Group) line() string {
+// Line is "4 tasks stopped because GEN_0 rank 1 failed: GEN_0 rank 0, …".
+func (g Group) Line() string {
 	n := "1 task"
 	if len(g.Tasks) != 1 {
 		n = strconv.Itoa(len(g.Tasks)) + " tasks"
@@ -273,7 +305,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(r.Others) > 0 {
 		b.WriteString("\n### Other failures\n\n")
 		for _, g := range r.Others {
-			b.WriteString("- " + mdText(g.line()) + "\n")
+			b.WriteString("- " + mdText(g.Line()) + "\n")
 		}
 	}
 	if len(r.Problems) > 0 {

@@ -25,6 +25,11 @@ func WriteWorkspace(ws workspace.Layout, doc *Document, rep *Report) error {
 	if err := atomicfile.Write(ws.Results(), 0o644, doc.Write); err != nil {
 		return fmt.Errorf("write merged results: %w", err)
 	}
+	return WriteSummary(ws, rep)
+}
+
+// WriteSummary writes WS/summary.md, atomically.
+func WriteSummary(ws workspace.Layout, rep *Report) error {
 	if err := atomicfile.Write(ws.Summary(), 0o644, rep.WriteMarkdown); err != nil {
 		return fmt.Errorf("write results summary: %w", err)
 	}

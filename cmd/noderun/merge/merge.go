@@ -13,6 +13,7 @@ import (
 	"github.com/noderun/noderun/internal/appenv"
 	"github.com/noderun/noderun/internal/atomicfile"
 	"github.com/noderun/noderun/internal/exitcode"
+	"github.com/noderun/noderun/internal/jobreport"
 	"github.com/noderun/noderun/internal/junitmerge"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -32,9 +33,9 @@ func NewCommand(env *appenv.Env) *cli.Command {
 		Usage:     "merge task records and junit files into one results.xml",
 		UsageText: "noderun merge --workspace WS\nnoderun merge -o OUT PATH...   (flags before the paths)",
 		Description: "With --workspace, reads WS/job.json (which roles and tasks to expect), the task records\n" +
-			"(WS/.noderun/tasks/) and every junit file under WS/results/, and writes WS/results.xml and\n" +
-			"WS/summary.md. With -o, merges the given junit files, and the *.xml files found recursively\n" +
-			"under the given directories, into OUT.\n\n" +
+			"(WS/.noderun/tasks/) and every junit file under WS/results/, and writes WS/results.xml,\n" +
+			"WS/summary.md and WS/report.html. With -o, merges the given junit files, and the *.xml files\n" +
+			"found recursively under the given directories, into OUT.\n\n" +
 			"Nothing that failed is hidden: a task that died without a junit file, an empty, truncated or\n" +
 			"invalid file, a role that left no results at all, a task stopped by timeout or cancel, each\n" +
 			"becomes an <error> testcase with the reason and the end of the task's log. Roles stopped on\n" +
@@ -48,7 +49,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			&cli.StringFlag{
 				Name:        "workspace",
 				Aliases:     []string{"w"},
-				Usage:       "job workspace `DIR` to merge (writes DIR/results.xml and DIR/summary.md)",
+				Usage:       "job workspace `DIR` to merge (writes DIR/results.xml, DIR/summary.md and DIR/report.html)",
 				EnvVars:     workspace.EnvVars,
 				Destination: &o.workspace,
 			},
@@ -126,12 +127,12 @@ func (o *options) run(env *appenv.Env) error {
 		if info, err := os.Stat(ws.Dir); err != nil || !info.IsDir() {
 			return exitcode.Usagef("--workspace %s: not a directory; give the job's workspace (NODERUN_WORKSPACE, WORKSPACE)", o.workspace)
 		}
-		r, err := junitmerge.MergeWorkspace(ws, opts)
-		if err != nil {
+		doc, r := junitmerge.BuildWorkspace(ws, opts)
+		if err := jobreport.Write(ws, doc, r); err != nil {
 			return exitcode.With(exitcode.Internal, err)
 		}
 		rep = r
-		log.Info().Str("results", ws.Results()).Str("summary", ws.Summary()).Msg("merged workspace results")
+		log.Info().Str("results", ws.Results()).Str("summary", ws.Summary()).Str("report", ws.Report()).Msg("merged workspace results")
 	} else {
 		doc, r, err := junitmerge.MergeFiles(o.paths, opts)
 		if err != nil {

@@ -1,0 +1,188 @@
+package jobreport
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/noderun/noderun/internal/junitmerge"
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// Chart geometry, in pixels, and the most points a line keeps: a day-long
+// task sampled every 5 s would otherwise put 17,000 points in the page.
+const (
+	chartWidth  = 420
+	chartHeight = 90
+	maxPoints   = 240
+)
+
+// gpuView is one task's GPUs: its summary and its charts.
+type gpuView struct {
+	Task    string
+	Label   string
+	Summary string
+	Faults  []string
+	Missing string
+	Charts  []chart
+}
+
+type chart struct {
+	Title         string
+	Width, Height int
+	Top           string // the value at the top of the chart
+	Series        []series
+	// Events are x positions of XID events.
+	Events []float64
+}
+
+type series struct {
+	Name   string
+	Points string
+	Color  string
+}
+
+// palette tells GPUs apart on one chart.
+var palette = []string{"#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e", "#37474f"}
+
+func gpuViews(ws workspace.Layout, tasks []junitmerge.TaskRun) []gpuView {
+	var out []gpuView
+	for _, t := range tasks {
+		samples := readSamples(ws.Telemetry(t.Role, t.Rank))
+		var sum *workspace.GPUSummary
+		if t.Record != nil {
+			sum = t.Record.GPU
+		}
+		if len(samples) == 0 && sum == nil {
+			continue
+		}
+		v := gpuView{Task: t.Role + "/" + strconv.Itoa(t.Rank), Label: fmt.Sprintf("%s rank %d", t.Role, t.Rank)}
+		if t.Record != nil && t.Record.Node != "" {
+			v.Label += " @ " + t.Record.Node
+		}
+		if sum != nil {
+			v.Summary, v.Faults, v.Missing = summaryLine(sum), sum.Faults, sum.Missing
+		}
+		v.Charts = charts(samples)
+		out = append(out, v)
+	}
+	return out
+}
+
+// readSamples reads a telemetry file; a line that does not parse (the
+// last one of a killed task) is left out.
+func readSamples(path string) []workspace.GPUSample {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []workspace.GPUSample
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		var s workspace.GPUSample
+		if json.Unmarshal(sc.Bytes(), &s) == nil && !s.Time.IsZero() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func summaryLine(s *workspace.GPUSummary) string {
+	if s.Samples == 0 {
+		return ""
+	}
+	parts := []string{
+		fmt.Sprintf("%d samples", s.Samples),
+		fmt.Sprintf("peak memory %.1f GiB", float64(s.PeakMemUsed)/(1<<30)),
+		fmt.Sprintf("utilization mean %.0f%%, max %d%%", s.UtilMean, s.UtilMax),
+		fmt.Sprintf("max %d °C", s.TempMaxC),
+	}
+	if len(s.ClockEvents) > 0 {
+		parts = append(parts, "clock events: "+strings.Join(s.ClockEvents, ", "))
+	}
+	if len(s.XIDs) > 0 {
+		parts = append(parts, fmt.Sprintf("XIDs: %v", s.XIDs))
+	}
+	if s.ECCUncorrected > 0 {
+		parts = append(parts, fmt.Sprintf("uncorrected ECC errors: %d", s.ECCUncorrected))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// charts draws utilization and memory over the task's samples, one line
+// per GPU, with its XID events marked.
+func charts(samples []workspace.GPUSample) []chart {
+	if len(samples) == 0 {
+		return nil
+	}
+	t0, t1 := samples[0].Time, samples[0].Time
+	byGPU := map[string][]workspace.GPUSample{}
+	var memTop uint64
+	for _, s := range samples {
+		if s.Time.Before(t0) {
+			t0 = s.Time
+		}
+		if s.Time.After(t1) {
+			t1 = s.Time
+		}
+		byGPU[s.UUID] = append(byGPU[s.UUID], s)
+		if s.MemTotal != nil {
+			memTop = max(memTop, *s.MemTotal)
+		}
+		if s.MemUsed != nil {
+			memTop = max(memTop, *s.MemUsed)
+		}
+	}
+	uuids := make([]string, 0, len(byGPU))
+	for u := range byGPU {
+		uuids = append(uuids, u)
+	}
+	sort.Slice(uuids, func(i, j int) bool { return byGPU[uuids[i]][0].Index < byGPU[uuids[j]][0].Index })
+	total := max(t1.Sub(t0), time.Second)
+	x := func(at time.Time) float64 { return float64(at.Sub(t0)) / float64(total) * chartWidth }
+	util := chart{Title: "GPU utilization", Width: chartWidth, Height: chartHeight, Top: "100%"}
+	mem := chart{Title: "memory used", Width: chartWidth, Height: chartHeight, Top: fmt.Sprintf("%.1f GiB", float64(memTop)/(1<<30))}
+	for i, u := range uuids {
+		name := fmt.Sprintf("GPU %d (%s)", byGPU[u][0].Index, u)
+		color := palette[i%len(palette)]
+		var up, mp []string
+		readings := byGPU[u]
+		stride := max(1, len(readings)/maxPoints)
+		for k, s := range readings {
+			if s.XID != 0 {
+				util.Events = append(util.Events, x(s.Time))
+				continue
+			}
+			if k%stride != 0 {
+				continue
+			}
+			if s.GPUUtil != nil {
+				up = append(up, point(x(s.Time), float64(*s.GPUUtil)/100))
+			}
+			if s.MemUsed != nil && memTop > 0 {
+				mp = append(mp, point(x(s.Time), float64(*s.MemUsed)/float64(memTop)))
+			}
+		}
+		if len(up) > 0 {
+			util.Series = append(util.Series, series{Name: name, Points: strings.Join(up, " "), Color: color})
+		}
+		if len(mp) > 0 {
+			mem.Series = append(mem.Series, series{Name: name, Points: strings.Join(mp, " "), Color: color})
+		}
+	}
+	mem.Events = util.Events
+	return []chart{util, mem}
+}
+
+// point places a value (0 to 1 of the chart's top) at x.
+func point(x, frac float64) string {
+	y := chartHeight - frac*chartHeight
+	return strconv.FormatFloat(x, 'f', 1, 64) + "," + strconv.FormatFloat(y, 'f', 1, 64)
+}
