@@ -83,6 +83,7 @@ func TestLabDisaggregatedAllRoles(t *testing.T) {
 		}
 	}
 	t.Logf("job nodes %v", nodes)
+	j.checkReport(ctx, spec, workspace.OutcomePassed, "")
 	j.checkNoOrphans(ctx)
 }
 
@@ -214,6 +215,7 @@ func TestLabCrashedContextRank(t *testing.T) {
 			j.checkStoppedTask(k, recs[k], r)
 		}
 	}
+	j.checkReport(ctx, spec, workspace.OutcomeFailed, "CTX_0 rank 0 @ ")
 	j.checkNoOrphans(ctx)
 }
 
