@@ -45,7 +45,7 @@ rc=$?
 set -e
 echo
 echo "demo: exit status $rc; look around in $ws:"
-echo "  results.xml  summary.md  job-result.json  logs/<role>/  .noderun/tasks/<role>/<rank>.json"
+echo "  results.xml  summary.md  report.html  job-result.json  logs/<role>/  .noderun/tasks/<role>/<rank>.json"
 echo "  disagg_upload-e2e-disagg-tiny/ (the test's own files: role logs, hostnames, Done)"
 echo "  test_output/<role>.<rank>.json (what each role of the stand-in saw)"
 exit "$rc"

@@ -117,6 +117,14 @@ func TestReportOfAFailedJob(t *testing.T) {
 	if n := strings.Count(page, "<polyline"); n != 4 {
 		t.Errorf("%d chart lines, want 4 (2 GPUs × utilization and memory)", n)
 	}
+	// Jenkins' default Content-Security-Policy blocks inline CSS: the
+	// timeline's colours are SVG attributes, and no style= attribute is used.
+	if !regexp.MustCompile(`<rect class="phase run c-root_cause"[^>]* fill="#b71c1c"`).MatchString(page) {
+		t.Error("the root cause's run is not drawn in its colour by an SVG attribute")
+	}
+	if strings.Contains(page, " style=") {
+		t.Error("report.html uses style= attributes, which Jenkins' CSP blocks")
+	}
 	// Self-contained: nothing to fetch.
 	for _, re := range []string{`<script`, `<link`, `src=`, `url\(`, `@import`, `href="https?:`} {
 		if regexp.MustCompile(re).MatchString(page) {

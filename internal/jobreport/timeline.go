@@ -20,6 +20,31 @@ const (
 	statusWidth = 150
 )
 
+// Colours are SVG attributes, not CSS: Jenkins serves published HTML
+// under a Content-Security-Policy that blocks inline CSS, and the
+// timeline must keep its meaning there.
+var (
+	runFill = map[string]string{
+		junitmerge.TaskPassed:               "#43a047",
+		junitmerge.TaskRootCause:            "#b71c1c",
+		junitmerge.TaskFailed:               "#e53935",
+		junitmerge.TaskTimedOut:             "#ef6c00",
+		junitmerge.TaskStopped:              "#9e9e9e",
+		junitmerge.TaskStoppedAfterDeciding: "#90a4ae",
+		junitmerge.TaskNoEnd:                "#6d4c41",
+	}
+	phaseFill = map[string]string{"setup": "#64b5f6", "fence": "#ffd54f", "stop": "#424242"}
+	legend    = []swatch{
+		{"node setup", phaseFill["setup"]}, {"start fence", phaseFill["fence"]},
+		{"ran, passed", runFill[junitmerge.TaskPassed]}, {"root cause", runFill[junitmerge.TaskRootCause]},
+		{"failed", runFill[junitmerge.TaskFailed]}, {"timed out", runFill[junitmerge.TaskTimedOut]},
+		{"stopped", runFill[junitmerge.TaskStopped]}, {"stopped after the deciding step", runFill[junitmerge.TaskStoppedAfterDeciding]},
+		{"stopping", phaseFill["stop"]}, {"no record", "#fff3e0"},
+	}
+)
+
+type swatch struct{ Name, Fill string }
+
 // timeline is one row per task on a common time axis.
 type timeline struct {
 	Width, Height int
@@ -29,6 +54,7 @@ type timeline struct {
 	Span                string
 	Ticks               []tick
 	Rows                []timelineRow
+	Legend              []swatch
 }
 
 type tick struct {
@@ -38,20 +64,23 @@ type tick struct {
 
 // timelineRow draws one task: a bar over its life and, on it, its phases.
 type timelineRow struct {
-	Y, TextY   float64
-	Task       string // "ROLE/rank", a stable handle for tests and tools
-	Label      string // "ROLE rank K @ node"
-	Class      string // junitmerge.Task*
-	Status     string
-	Why        string
-	X, W       float64
-	Phases     []segment
-	StatusX    float64
+	Y, TextY float64
+	Task     string // "ROLE/rank", a stable handle for tests and tools
+	Label    string // "ROLE rank K @ node"
+	Class    string // junitmerge.Task*
+	Status   string
+	Why      string
+	X, W     float64
+	Phases   []segment
+	StatusX  float64
+	// Alarm marks a status to read first: the root cause, a failure, a task lost.
+	Alarm      bool
 	Log, Junit string
 }
 
 type segment struct {
 	Class string // setup, fence, run, stop
+	Fill  string
 	X, W  float64
 	Title string
 }
@@ -77,6 +106,7 @@ func newTimeline(ws workspace.Layout, rep *junitmerge.Report) *timeline {
 		Start:     t0.UTC().Format(time.RFC3339),
 		Span:      seconds(total),
 		Ticks:     ticks(total, func(d time.Duration) float64 { return x(t0.Add(d)) }),
+		Legend:    legend,
 	}
 	for i, t := range rep.Tasks {
 		y := float64(axisHeight + i*rowHeight)
@@ -85,6 +115,7 @@ func newTimeline(ws workspace.Layout, rep *junitmerge.Report) *timeline {
 			Task:  t.Role + "/" + strconv.Itoa(t.Rank),
 			Label: fmt.Sprintf("%s rank %d", t.Role, t.Rank),
 			Class: t.Class, Status: statusOf(t), Why: t.Why,
+			Alarm: t.Class != junitmerge.TaskPassed && t.Class != junitmerge.TaskStopped && t.Class != junitmerge.TaskStoppedAfterDeciding,
 			Log:   link(ws, ws.TaskLog(t.Role, t.Rank)),
 			Junit: link(ws, ws.Junit(t.Role, t.Rank)),
 		}
@@ -110,7 +141,11 @@ func newTimeline(ws workspace.Layout, rep *junitmerge.Report) *timeline {
 			if from.IsZero() || to.IsZero() || to.Before(from) {
 				return
 			}
-			row.Phases = append(row.Phases, segment{Class: class, X: x(from), W: math.Max(1, x(to)-x(from)), Title: title + " " + seconds(to.Sub(from))})
+			fill := phaseFill[class]
+			if class == "run" {
+				fill = runFill[t.Class]
+			}
+			row.Phases = append(row.Phases, segment{Class: class, Fill: fill, X: x(from), W: math.Max(1, x(to)-x(from)), Title: title + " " + seconds(to.Sub(from))})
 		}
 		add("setup", p.SetupStart, p.SetupEnd, "node setup")
 		add("fence", p.FenceStart, p.FenceEnd, "start fence wait")
