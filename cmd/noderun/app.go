@@ -63,7 +63,8 @@ func NewApp(o Options) *cli.App {
 			"   status, logs, cancel, wait   look at, stop or follow again the job of a workspace\n" +
 			"   job     (batch)     start one srun per role, supervise them, merge the results\n" +
 			"   run     (each task) set up the node, pick GPUs, run pytest as argv, record the outcome\n" +
-			"   merge               every task's junit + record -> one WS/results.xml\n\n" +
+			"   merge               every task's junit + record -> one WS/results.xml, summary.md, report.html\n" +
+			"   report              WS/report.html again: outcome, root cause, timeline, GPU charts\n\n" +
 			exampleHeading + "\n   " + strings.Join(examples, "\n   "),
 		Writer:               o.Stdout,
 		ErrWriter:            o.Stderr,
