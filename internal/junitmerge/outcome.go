@@ -105,6 +105,7 @@ func groupCause(typ, msg string) string {
 // the outcome and root cause, the other failures by cause, and wall times.
 func (b *wsBuild) complete(rep *Report) {
 	rep.Result = b.result
+	rep.GPUs = b.gpuLines()
 	for _, why := range b.order {
 		rep.Others = append(rep.Others, Group{Cause: why, Tasks: b.others[why]})
 	}

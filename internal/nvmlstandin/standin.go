@@ -11,7 +11,8 @@
 //	NVMLSTANDIN_XIDS=g:x@s,...     XID x on GPU g, s seconds after nvmlInit
 //
 // and, per GPU with a _<i> suffix or for all GPUs without, series of values
-// that step on every call and repeat the last one (unset: not supported):
+// that step on every call, or every NVMLSTANDIN_STEP_MS milliseconds when
+// set, and repeat the last one (unset: not supported):
 // UTIL, MEM_UTIL (percent), MEM_USED_MIB, POWER_W, TEMP_C, SM_CLOCK_MHZ,
 // CLOCK_EVENTS (NVML's bitmask), ECC_CORRECTED, ECC_UNCORRECTED.
 package nvmlstandin

@@ -86,7 +86,19 @@ static unsigned long long series(const char *name, int gpu, unsigned long long n
 	return v;
 }
 
-// value reads the next value of a series for device d (query q counts the calls).
+static double since_init(void);
+
+// step is where series stand: every NVMLSTANDIN_STEP_MS since nvmlInit,
+// else on every call of the query (q) on device d.
+static unsigned long long step(device *d, int q) {
+	const char *ms = getenv("NVMLSTANDIN_STEP_MS");
+	unsigned long long n = d->calls[q]++;
+	if (ms && atoi(ms) > 0)
+		n = (unsigned long long)(since_init() * 1000 / atoi(ms));
+	return n;
+}
+
+// value reads the current value of a series for device d.
 static nvmlReturn_t value(device *d, int q, const char *name, unsigned long long *v) {
 	if (!initialized)
 		return ERROR_UNINITIALIZED;
@@ -95,7 +107,7 @@ static nvmlReturn_t value(device *d, int q, const char *name, unsigned long long
 	if (d->lost)
 		return ERROR_GPU_IS_LOST;
 	int ok;
-	*v = series(name, d->index, d->calls[q]++, &ok);
+	*v = series(name, d->index, step(d, q), &ok);
 	return ok ? SUCCESS : ERROR_NOT_SUPPORTED;
 }
 
@@ -270,15 +282,13 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(device *d, nvmlMemory_t *m) {
 }
 
 nvmlReturn_t nvmlDeviceGetUtilizationRates(device *d, nvmlUtilization_t *u) {
-	unsigned long long g, m = 0;
-	nvmlReturn_t r = value(d, Q_UTIL, "UTIL", &g);
-	if (r != SUCCESS)
-		return r;
-	int ok;
-	m = series("MEM_UTIL", d->index, d->calls[Q_UTIL] - 1, &ok);
-	u->gpu = g;
-	u->memory = m;
-	return SUCCESS;
+	if (d->lost)
+		return ERROR_GPU_IS_LOST;
+	int ok, mok;
+	unsigned long long n = step(d, Q_UTIL);
+	u->gpu = series("UTIL", d->index, n, &ok);
+	u->memory = series("MEM_UTIL", d->index, n, &mok);
+	return ok ? SUCCESS : ERROR_NOT_SUPPORTED;
 }
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(device *d, unsigned int *mw) {
