@@ -45,3 +45,24 @@ func ParsePrecheck(s string) (Precheck, error) {
 	}
 	return "", fmt.Errorf("%q: use %s, %s or %s", s, PrecheckFail, PrecheckWarn, PrecheckOff)
 }
+
+// Faults says what a GPU fault during a task (an XID, an uncorrected ECC
+// error) does to the task.
+type Faults string
+
+// Fault settings.
+const (
+	FaultsWarn Faults = "warn" // a warning line in the summary
+	FaultsFail Faults = "fail" // the task fails
+)
+
+// ParseFaults reads a fault setting, "" being FaultsWarn.
+func ParseFaults(s string) (Faults, error) {
+	switch f := Faults(s); f {
+	case "":
+		return FaultsWarn, nil
+	case FaultsWarn, FaultsFail:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: use %s or %s", s, FaultsWarn, FaultsFail)
+}

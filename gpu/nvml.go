@@ -89,9 +89,12 @@ func OpenOrFallback(newLib func() nvml.Interface, fakeGPUs int) (inv Inventory, 
 }
 
 // NewNVML returns the inventory of an initialised NVML library.
-func NewNVML(lib nvml.Interface) Inventory { return &nvmlInventory{lib: lib} }
+func NewNVML(lib nvml.Interface) Inventory { return &nvmlInventory{lib: lib, sym: newSymbols(lib)} }
 
-type nvmlInventory struct{ lib nvml.Interface }
+type nvmlInventory struct {
+	lib nvml.Interface
+	sym *symbols
+}
 
 func (n *nvmlInventory) Source() string { return "nvml" }
 
@@ -101,12 +104,10 @@ func (n *nvmlInventory) Devices() ([]Device, error) {
 	if ret != nvml.SUCCESS {
 		return nil, &NVMLError{Index: -1, Op: "count GPUs", Return: ret}
 	}
-	// Older drivers lack it, and calling a missing symbol kills the process.
-	hasNUMA := n.lib.Extensions().LookupSymbol("nvmlDeviceGetNumaNodeId") == nil
 	var devs []Device
 	var errs []error
 	for i := 0; i < count; i++ {
-		d, err := readDevice(n.lib, i, hasNUMA)
+		d, err := readDevice(n.lib, n.sym, i)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -122,7 +123,8 @@ const maxCPUs = 1024
 
 // readDevice reads GPU i. Any failure but ERROR_NOT_SUPPORTED fails the GPU:
 // it is no GPU to start a job on. NUMA node and CPU affinity are only hints.
-func readDevice(lib nvml.Interface, i int, hasNUMA bool) (Device, error) {
+// A driver without the MIG functions (before R450) has no MIG devices.
+func readDevice(lib nvml.Interface, sym *symbols, i int) (Device, error) {
 	d := Device{Index: i, Minor: -1, NUMANode: -1}
 	fail := func(op string, ret nvml.Return) (Device, error) {
 		return Device{}, &NVMLError{Index: i, Op: op, Return: ret}
@@ -155,7 +157,10 @@ func readDevice(lib nvml.Interface, i int, hasNUMA bool) (Device, error) {
 	default:
 		return fail("get minor number", ret)
 	}
-	current, _, ret := h.GetMigMode()
+	current, ret := nvml.DEVICE_MIG_DISABLE, nvml.ERROR_NOT_SUPPORTED
+	if sym.has("nvmlDeviceGetMigMode") {
+		current, _, ret = h.GetMigMode()
+	}
 	if !okOrUnsupported(ret) {
 		return fail("get MIG mode", ret)
 	}
@@ -167,13 +172,15 @@ func readDevice(lib nvml.Interface, i int, hasNUMA bool) (Device, error) {
 		}
 		d.MIG = migs
 	}
-	if hasNUMA {
+	if sym.has("nvmlDeviceGetNumaNodeId") {
 		if node, ret := h.GetNumaNodeId(); ret == nvml.SUCCESS && node >= 0 {
 			d.NUMANode = node
 		}
 	}
-	if mask, ret := h.GetCpuAffinity(maxCPUs); ret == nvml.SUCCESS {
-		d.CPUAffinity = cpuList(mask)
+	if sym.has("nvmlDeviceGetCpuAffinity") {
+		if mask, ret := h.GetCpuAffinity(maxCPUs); ret == nvml.SUCCESS {
+			d.CPUAffinity = cpuList(mask)
+		}
 	}
 	return d, nil
 }

@@ -62,6 +62,8 @@ type Request struct {
 	AfterDeciding time.Duration
 	Stagger       time.Duration
 	Precheck      string
+	GPUSample     time.Duration
+	GPUFaults     string
 	NodeLocalDir  string
 
 	MaxNodes       int
@@ -121,6 +123,8 @@ var (
 	flagAfterDeciding = flagName{"after-deciding", env("AFTER_DECIDING")}
 	flagStagger       = flagName{"stagger", env("STAGGER")}
 	flagPrecheck      = flagName{"gpu-precheck", env("GPU_PRECHECK")}
+	flagGPUSample     = flagName{"gpu-sample", env("GPU_SAMPLE")}
+	flagGPUFaults     = flagName{"gpu-faults", env("GPU_FAULTS")}
 	flagNodeLocalDir  = flagName{"node-local-dir", env("NODE_LOCAL_DIR")}
 	flagMaxNodes      = flagName{"max-nodes", env("MAX_NODES")}
 	flagMaxNodeGPUs   = flagName{"max-gpus-per-node", env("MAX_GPUS_PER_NODE")}
@@ -153,6 +157,9 @@ const (
 	DefaultAfterDeciding = 30 * time.Second
 	DefaultSignalBefore  = 60
 	DefaultPrecheck      = string(gpu.PrecheckFail)
+	DefaultGPUSample     = 5 * time.Second
+	MinGPUSample         = 100 * time.Millisecond
+	DefaultGPUFaults     = string(gpu.FaultsWarn)
 	DefaultNodeLocalDir  = "/tmp/noderun"
 	// DefaultPytestTimeout is TensorRT-LLM CI's --timeout for a perf test.
 	DefaultPytestTimeout = 3600
@@ -227,6 +234,8 @@ func (r *Request) Flags() []cli.Flag {
 		dur(flagAfterDeciding, "how long (`DURATION`) other steps may finish on their own after the deciding step (the benchmark) ended", DefaultAfterDeciding, &r.AfterDeciding),
 		dur(flagStagger, "pause (`DURATION`) between starting two steps", 0, &r.Stagger),
 		str(flagPrecheck, catJob, "`MODE` for a node with fewer GPUs than hardware.gpus_per_node: fail, warn or off", DefaultPrecheck, &r.Precheck),
+		dur(flagGPUSample, "interval (`DURATION`) of each task's GPU telemetry through NVML, written to WS/telemetry/<role>/rank<k>.jsonl", DefaultGPUSample, &r.GPUSample),
+		str(flagGPUFaults, catJob, "`MODE` for a GPU fault during a task (an XID, an uncorrected ECC error): warn (a line in the summary) or fail (the task fails)", DefaultGPUFaults, &r.GPUFaults),
 		str(flagNodeLocalDir, catJob, "node-local `DIR` for setup locks", DefaultNodeLocalDir, &r.NodeLocalDir),
 		&cli.IntFlag{Name: flagMaxNodes.Name, Category: catJob, EnvVars: flagMaxNodes.Env, Value: DefaultMaxNodes, Destination: &r.MaxNodes,
 			Usage: "refuse a job of more than `N` nodes: a guard against a typo in the config's sizes; raise it for a larger job"},

@@ -119,6 +119,7 @@ var durationRules = map[string]durationRule{
 	flagKillGrace.Name:      {zero: "SIGKILL at once, no time to write results", max: 10 * time.Minute},
 	flagAfterDeciding.Name:  {zero: "the other steps are stopped at once", max: time.Hour},
 	flagStagger.Name:        {zero: "no pause", max: time.Hour},
+	flagGPUSample.Name:      {zero: "no GPU telemetry", max: time.Hour},
 	flagPendingTimeout.Name: {zero: "no limit", max: 30 * 24 * time.Hour},
 }
 

@@ -111,6 +111,16 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 	if _, err := gpu.ParsePrecheck(spec.GPU.Precheck); err != nil {
 		v.add(usageError(flagPrecheck, "%v", err))
 	}
+	spec.GPU.Faults = orDefault(req.GPUFaults, DefaultGPUFaults)
+	if _, err := gpu.ParseFaults(spec.GPU.Faults); err != nil {
+		v.add(usageError(flagGPUFaults, "%v", err))
+	}
+	if err := checkDuration(flagGPUSample, req.GPUSample); err != nil {
+		v.add(err)
+	} else if req.GPUSample > 0 && req.GPUSample < MinGPUSample {
+		v.add(usageError(flagGPUSample, "%s is below %s: sampling that often costs more CPU than it tells", req.GPUSample, MinGPUSample))
+	}
+	spec.GPU.Sample = jobspec.Duration(req.GPUSample)
 	spec.Timeouts = v.timeouts(req)
 	v.limits(req)
 	if req.LocalGPUs < 0 {

@@ -67,6 +67,8 @@ func taskStatus(rec *workspace.TaskRecord) string {
 		return fmt.Sprintf("hit the step timeout (exit status %d)", rec.ExitCode)
 	case rec.Signal != "" && rec.State == workspace.StateSignaled:
 		return fmt.Sprintf("was killed by %s (exit status %d)", rec.Signal, rec.ExitCode)
+	case rec.ExitCode == exitcode.GPUFault && rec.GPU != nil && len(rec.GPU.Faults) > 0:
+		return fmt.Sprintf("failed by a GPU fault, %s, with --gpu-faults fail (exit status %d)", rec.GPU.Faults[0], rec.ExitCode)
 	}
 	return fmt.Sprintf("exited with status %d", rec.ExitCode)
 }

@@ -53,6 +53,9 @@ type RunOptions struct {
 	// GPUs is then the simulated inventory of FakeGPUs GPUs, or nil.
 	NVMLUnavailable string
 	FakeGPUs        int
+	// Telemetry reads the task's GPUs while the child runs (spec's
+	// gpu.sample); nil without NVML.
+	Telemetry gpu.TelemetrySource
 	// Log receives the runner's own log lines.
 	Log zerolog.Logger
 	// Signals delivers the signals to forward; nil subscribes to the
@@ -401,6 +404,12 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	}
 	r.rec.PID = g.PID()
 	r.rec.Phases.ChildStart = time.Now().UTC()
+	tm := r.startTelemetry()
+	if tm != nil {
+		// After the record: the readers end within eventWait, and NVML must
+		// not shut down under them.
+		defer tm.wait(2 * time.Second)
+	}
 	r.save()
 	r.log.Info().Int("pid", g.PID()).Strs("argv", shown).Str("log", r.rec.Log).Msg("child started")
 
@@ -439,6 +448,9 @@ loop:
 		}
 	}
 	res := g.Result()
+	if tm != nil {
+		r.rec.GPU = tm.finish(time.Second)
+	}
 	// Slurm signals every process of a step, the child included, so the
 	// child may die of the same SIGTERM just before the runner's copy
 	// arrives: a child killed by a signal waits briefly for that copy.
@@ -517,6 +529,7 @@ func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
 		code = exitcode.Timeout
 		r.rec.ExitCode = code
 	}
+	code = r.judgeGPUFaults(code)
 	r.save()
 	fmt.Fprintf(logf, "noderun: child ended: state=%s exit=%d signal=%s after %s\n",
 		r.rec.State, r.rec.ExitCode, r.rec.Signal, r.rec.Duration().Round(time.Millisecond))

@@ -64,6 +64,8 @@ var exitCodeRows = []struct {
 	{status: "76", code: exitcode.NoTestRoot, drive: func(t *testing.T) int {
 		return runTask(t, func(s *jobspec.Spec) { s.Steps[0].Command.Dir = filepath.Join(s.Workspace, "nope") }, "true")
 	}},
+	// TestRunTelemetryWithStandinNVML/fail drives it through the stand-in NVML.
+	{status: "77", code: exitcode.GPUFault},
 	// The outcomes of `job` and `submit --wait`: the mapping both use (the
 	// real-Slurm tests drive timeout and cancelled end to end).
 	{status: "80", code: exitcode.JobTimeout, drive: outcomeCode(workspace.OutcomeTimeout)},

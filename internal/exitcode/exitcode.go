@@ -36,6 +36,9 @@ const (
 	// NoTestRoot means the task's test root (the child's working directory)
 	// is missing on its node: the command never started.
 	NoTestRoot = 76
+	// GPUFault means the child exited 0 but a GPU of the task had a fault
+	// (an XID, an uncorrected ECC error) while it ran, with --gpu-faults fail.
+	GPUFault = 77
 	// The outcomes of a job other than passed (0) and failed (1), for `job`
 	// and `submit --wait` (workspace.OutcomeExitCode maps them).
 	JobTimeout        = 80

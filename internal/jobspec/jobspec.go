@@ -127,6 +127,10 @@ type GPUPolicy struct {
 	PerNode int `json:"per_node"`
 	// Precheck is "fail", "warn" or "off": what a node with fewer GPUs does.
 	Precheck string `json:"precheck"`
+	// Sample is the interval of each task's GPU telemetry; zero: none.
+	Sample Duration `json:"sample,omitempty"`
+	// Faults is "warn" or "fail": what a GPU fault during a task does.
+	Faults string `json:"faults,omitempty"`
 }
 
 // Srun holds what `noderun job` adds to every step's srun.
@@ -408,6 +412,12 @@ func (s *Spec) Validate() error {
 	}
 	if _, err := gpu.ParsePrecheck(s.GPU.Precheck); err != nil {
 		bad("gpu.precheck %v", err)
+	}
+	if _, err := gpu.ParseFaults(s.GPU.Faults); err != nil {
+		bad("gpu.faults %v", err)
+	}
+	if s.GPU.Sample < 0 {
+		bad("gpu.sample %s is negative", s.GPU.Sample.D())
 	}
 	seen := map[string]bool{}
 	deciding := 0

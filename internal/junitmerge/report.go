@@ -57,6 +57,8 @@ type Report struct {
 	// Unlisted counts the others.
 	Problems []Entry
 	Unlisted int
+	// GPUs are the tasks' GPU telemetry in brief, for tasks that have it.
+	GPUs []GPULine
 	// Generated is when the merge ran (Options.Now).
 	Generated time.Time
 	// Tasks are the job's tasks in role and rank order, when the merge read
@@ -201,6 +203,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 			b.WriteString("  " + g.Line() + "\n")
 		}
 	}
+	if len(r.GPUs) > 0 {
+		b.WriteString("GPUs:\n")
+		for _, g := range r.GPUs {
+			b.WriteString("  " + g.Task + ": " + g.Text + "\n")
+		}
+		for _, g := range r.GPUs {
+			for _, f := range g.Faults {
+				b.WriteString("warning: GPU fault in " + g.Task + ": " + f + "\n")
+			}
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -306,6 +319,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n### Other failures\n\n")
 		for _, g := range r.Others {
 			b.WriteString("- " + mdText(g.Line()) + "\n")
+		}
+	}
+	if len(r.GPUs) > 0 {
+		b.WriteString("\n### GPUs\n\n")
+		for _, g := range r.GPUs {
+			fmt.Fprintf(&b, "- `%s`: %s\n", mdCode(g.Task), mdText(g.Text))
+		}
+		for _, g := range r.GPUs {
+			for _, f := range g.Faults {
+				fmt.Fprintf(&b, "- **GPU fault** in `%s`: %s\n", mdCode(g.Task), mdText(f))
+			}
 		}
 	}
 	if len(r.Problems) > 0 {

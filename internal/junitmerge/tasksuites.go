@@ -98,6 +98,7 @@ func (b *wsBuild) taskProperties(t *task, host string) []Property {
 		if len(rec.GPUs) > 0 {
 			props = append(props, Property{Name: "noderun.gpus", Value: cleanText(strings.Join(rec.GPUs, ","))})
 		}
+		props = append(props, gpuProperties(rec.GPU, b.ws.Rel(b.ws.Telemetry(t.role, t.rank)))...)
 	}
 	if !t.in.missing {
 		props = append(props, Property{Name: "noderun.junit", Value: cleanText(b.ws.Rel(t.junit))})

@@ -69,9 +69,11 @@ func NewCommand(env *appenv.Env) *cli.Command {
 				return exitcode.With(exitcode.GPUPrecheck, err)
 			}
 			defer closeInv()
+			// Only NVML's inventory reads telemetry; simulated GPUs have none.
+			telemetry, _ := inv.(gpu.TelemetrySource)
 			code, err := noderun.Run(c.Context, noderun.RunOptions{
 				Spec: spec, Role: o.role, Environ: os.Environ(), GPUs: inv, Log: env.Logger(), Signals: sigs,
-				NVMLUnavailable: unavailable, FakeGPUs: o.fakeGPUs, Subreaper: true,
+				NVMLUnavailable: unavailable, FakeGPUs: o.fakeGPUs, Subreaper: true, Telemetry: telemetry,
 			})
 			if err != nil {
 				return exitcode.With(code, err)

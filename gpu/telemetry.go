@@ -1,0 +1,236 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/noderun/noderun/internal/workspace"
+)
+
+// Telemetry reads the live state of a task's GPUs.
+type Telemetry interface {
+	// Sample reads each GPU once; what NVML cannot give stays nil.
+	Sample(now time.Time) []workspace.GPUSample
+	// WaitEvent waits up to timeout for an XID on one of the GPUs.
+	WaitEvent(timeout time.Duration) (workspace.GPUSample, bool)
+	// Missing names the NVML functions the driver lacks; Sample and
+	// WaitEvent do without them.
+	Missing() []string
+	Close()
+}
+
+// TelemetrySource opens the telemetry of the GPUs a task was given, by
+// UUID; a MIG device is read through its parent GPU.
+type TelemetrySource interface {
+	OpenTelemetry(devices []string) (Telemetry, error)
+}
+
+// ErrNoTelemetryGPU is returned when no given device is a GPU NVML shows.
+var ErrNoTelemetryGPU = errors.New("no GPU of the task is known to NVML")
+
+// The functions telemetry calls, each looked up before its first call.
+const (
+	symUtil         = "nvmlDeviceGetUtilizationRates"
+	symPower        = "nvmlDeviceGetPowerUsage"
+	symTemp         = "nvmlDeviceGetTemperature"
+	symClock        = "nvmlDeviceGetClockInfo"
+	symClockEvents  = "nvmlDeviceGetCurrentClocksEventReasons"
+	symThrottle     = "nvmlDeviceGetCurrentClocksThrottleReasons" // before R535
+	symECC          = "nvmlDeviceGetTotalEccErrors"
+	symEventCreate  = "nvmlEventSetCreate"
+	symEventRegular = "nvmlDeviceRegisterEvents"
+	symEventWait    = "nvmlEventSetWait_v2"
+	symEventWaitV1  = "nvmlEventSetWait"
+	symEventFree    = "nvmlEventSetFree"
+)
+
+// clockEventNames name NVML's clock-event (throttle) reason bits.
+var clockEventNames = []struct {
+	bit  uint64
+	name string
+}{
+	{nvml.ClocksEventReasonGpuIdle, "gpu_idle"},
+	{nvml.ClocksEventReasonApplicationsClocksSetting, "applications_clocks_setting"},
+	{nvml.ClocksEventReasonSwPowerCap, "sw_power_cap"},
+	{0x8, "hw_slowdown"},
+	{nvml.ClocksEventReasonSyncBoost, "sync_boost"},
+	{0x20, "sw_thermal_slowdown"},
+	{0x40, "hw_thermal_slowdown"},
+	{0x80, "hw_power_brake_slowdown"},
+	{0x100, "display_clock_setting"},
+}
+
+// ClockEventNames turns NVML's clock-event reason bitmask into names.
+func ClockEventNames(mask uint64) []string {
+	var names []string
+	for _, e := range clockEventNames {
+		if mask&e.bit != 0 {
+			names = append(names, e.name)
+			mask &^= e.bit
+		}
+	}
+	if mask != 0 {
+		names = append(names, fmt.Sprintf("0x%x", mask))
+	}
+	return names
+}
+
+type telemetryGPU struct {
+	index int
+	uuid  string
+	h     nvml.Device
+}
+
+type nvmlTelemetry struct {
+	gpus    []telemetryGPU
+	sym     *symbols
+	set     nvml.EventSet // nil: no XID events
+	missing []string
+}
+
+// OpenTelemetry implements TelemetrySource.
+func (n *nvmlInventory) OpenTelemetry(devices []string) (Telemetry, error) {
+	devs, _ := n.Devices() // a GPU NVML fails on is left out, as for the task
+	t := &nvmlTelemetry{sym: n.sym}
+	for _, d := range devs {
+		if !slices.Contains(devices, d.UUID) && !slices.ContainsFunc(d.MIG, func(m MIGDevice) bool { return slices.Contains(devices, m.UUID) }) {
+			continue
+		}
+		h, ret := n.lib.DeviceGetHandleByIndex(d.Index)
+		if ret != nvml.SUCCESS {
+			return nil, &NVMLError{Index: d.Index, Op: "get handle", Return: ret}
+		}
+		t.gpus = append(t.gpus, telemetryGPU{index: d.Index, uuid: d.UUID, h: h})
+	}
+	if len(t.gpus) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoTelemetryGPU, strings.Join(devices, ","))
+	}
+	for _, s := range []string{symUtil, symPower, symTemp, symClock, symECC} {
+		if !n.sym.has(s) {
+			t.missing = append(t.missing, s)
+		}
+	}
+	if !n.sym.has(symClockEvents) && !n.sym.has(symThrottle) {
+		t.missing = append(t.missing, symClockEvents)
+	}
+	t.openEvents(n.lib)
+	return t, nil
+}
+
+// openEvents registers the GPUs for XID events; without the functions or
+// support on any GPU there are no events, which Missing reports.
+func (t *nvmlTelemetry) openEvents(lib nvml.Interface) {
+	for _, s := range []string{symEventCreate, symEventRegular, symEventFree} {
+		if !t.sym.has(s) {
+			t.missing = append(t.missing, s)
+			return
+		}
+	}
+	if !t.sym.has(symEventWait) && !t.sym.has(symEventWaitV1) {
+		t.missing = append(t.missing, symEventWait)
+		return
+	}
+	set, ret := lib.EventSetCreate()
+	if ret != nvml.SUCCESS {
+		return
+	}
+	registered := 0
+	for _, g := range t.gpus {
+		if g.h.RegisterEvents(nvml.EventTypeXidCriticalError, set) == nvml.SUCCESS {
+			registered++
+		}
+	}
+	if registered == 0 {
+		_ = set.Free()
+		return
+	}
+	t.set = set
+}
+
+func (t *nvmlTelemetry) Missing() []string { return t.missing }
+
+func (t *nvmlTelemetry) Sample(now time.Time) []workspace.GPUSample {
+	out := make([]workspace.GPUSample, 0, len(t.gpus))
+	for _, g := range t.gpus {
+		out = append(out, t.read(g, now))
+	}
+	return out
+}
+
+func (t *nvmlTelemetry) read(g telemetryGPU, now time.Time) workspace.GPUSample {
+	s := workspace.GPUSample{Time: now, UUID: g.uuid, Index: g.index}
+	if mem, ret := g.h.GetMemoryInfo(); ret == nvml.SUCCESS {
+		s.MemUsed, s.MemTotal = &mem.Used, &mem.Total
+	}
+	if t.sym.has(symUtil) {
+		if u, ret := g.h.GetUtilizationRates(); ret == nvml.SUCCESS {
+			s.GPUUtil, s.MemUtil = &u.Gpu, &u.Memory
+		}
+	}
+	if t.sym.has(symPower) {
+		if mw, ret := g.h.GetPowerUsage(); ret == nvml.SUCCESS {
+			w := float64(mw) / 1000
+			s.PowerW = &w
+		}
+	}
+	if t.sym.has(symTemp) {
+		if c, ret := g.h.GetTemperature(nvml.TEMPERATURE_GPU); ret == nvml.SUCCESS {
+			s.TempC = &c
+		}
+	}
+	if t.sym.has(symClock) {
+		if mhz, ret := g.h.GetClockInfo(nvml.CLOCK_SM); ret == nvml.SUCCESS {
+			s.SMClock = &mhz
+		}
+	}
+	var reasons uint64
+	ret := nvml.ERROR_NOT_SUPPORTED
+	switch {
+	case t.sym.has(symClockEvents):
+		reasons, ret = g.h.GetCurrentClocksEventReasons()
+	case t.sym.has(symThrottle):
+		reasons, ret = g.h.GetCurrentClocksThrottleReasons()
+	}
+	if ret == nvml.SUCCESS {
+		s.ClockEvents = ClockEventNames(reasons)
+	}
+	if t.sym.has(symECC) {
+		if n, ret := g.h.GetTotalEccErrors(nvml.MEMORY_ERROR_TYPE_CORRECTED, nvml.VOLATILE_ECC); ret == nvml.SUCCESS {
+			s.ECCCorrected = &n
+		}
+		if n, ret := g.h.GetTotalEccErrors(nvml.MEMORY_ERROR_TYPE_UNCORRECTED, nvml.VOLATILE_ECC); ret == nvml.SUCCESS {
+			s.ECCUncorrected = &n
+		}
+	}
+	return s
+}
+
+func (t *nvmlTelemetry) WaitEvent(timeout time.Duration) (workspace.GPUSample, bool) {
+	if t.set == nil {
+		time.Sleep(timeout)
+		return workspace.GPUSample{}, false
+	}
+	e, ret := t.set.Wait(uint32(timeout.Milliseconds()))
+	if ret != nvml.SUCCESS || e.EventType&nvml.EventTypeXidCriticalError == 0 {
+		return workspace.GPUSample{}, false
+	}
+	s := workspace.GPUSample{Time: time.Now().UTC(), Index: -1, XID: e.EventData}
+	for _, g := range t.gpus {
+		if g.h == e.Device {
+			s.UUID, s.Index = g.uuid, g.index
+		}
+	}
+	return s, true
+}
+
+func (t *nvmlTelemetry) Close() {
+	if t.set != nil {
+		_ = t.set.Free()
+		t.set = nil
+	}
+}
