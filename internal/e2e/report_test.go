@@ -19,12 +19,13 @@ import (
 // chromium, headless): the DOM it built must show the outcome, the root
 // cause when there is one, and one timeline bar per task of the spec; its
 // screenshot must not be blank. In CI a missing browser fails the test.
-func (j *labJob) checkReport(ctx context.Context, spec *jobspec.Spec, outcome, cause string) {
+// It returns the DOM ("" when there is no browser).
+func (j *labJob) checkReport(ctx context.Context, spec *jobspec.Spec, outcome, cause string) string {
 	j.t.Helper()
 	page := j.ws.Report()
 	if _, err := os.Stat(page); err != nil {
 		j.t.Errorf("no report.html: %v", err)
-		return
+		return ""
 	}
 	browser := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -38,7 +39,7 @@ func (j *labJob) checkReport(ctx context.Context, spec *jobspec.Spec, outcome, c
 			j.t.Fatal("no chromium in CI: scripts/test.sh installs Debian's chromium")
 		}
 		j.t.Log("report.html browser check skipped: no chromium (Debian: chromium)")
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -80,6 +81,7 @@ func (j *labJob) checkReport(ctx context.Context, spec *jobspec.Spec, outcome, c
 	shot := filepath.Join(j.t.TempDir(), "report.png")
 	headless("--screenshot=" + shot)
 	j.checkNotBlank(shot)
+	return dom
 }
 
 // checkNotBlank fails when the screenshot has a single colour.

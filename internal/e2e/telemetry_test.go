@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/noderun/noderun/internal/nvmlstandin"
+	"github.com/noderun/noderun/internal/workspace"
 )
 
 // Real Slurm with the stand-in libnvidia-ml.so.1 on LD_LIBRARY_PATH: the
@@ -44,6 +47,15 @@ func TestLabTelemetryWithStandinNVML(t *testing.T) {
 		}
 		if _, err := os.Stat(j.ws.Telemetry(k.role, k.rank)); err != nil {
 			t.Errorf("task %s: %v", k, err)
+		}
+	}
+	// The report draws each task's GPUs: a utilization and a memory line per GPU.
+	if dom := j.checkReport(ctx, spec, workspace.OutcomePassed, ""); dom != "" {
+		for _, k := range expectedTasks(spec) {
+			re := regexp.MustCompile(`(?s)<div class="gpu" data-task="` + regexp.QuoteMeta(k.role+"/"+strconv.Itoa(k.rank)) + `">.*?</div>\s*</div>`)
+			if n := strings.Count(re.FindString(dom), "<polyline"); n != 2*spec.GPU.PerNode {
+				t.Errorf("report.html: task %s has %d chart lines, want 2 per GPU (%d)", k, n, 2*spec.GPU.PerNode)
+			}
 		}
 	}
 	j.checkNoOrphans(ctx)
