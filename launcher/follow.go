@@ -165,7 +165,7 @@ func (f *follower) run(ctx context.Context) error {
 			failures++
 			f.l.o.Log.Warn().Err(err).Str("job_id", f.id).Int("failures", failures).Msg("poll job state")
 			if failures >= maxPollErrors {
-				return exitcode.With(exitcode.Failure, fmt.Errorf("follow job %s: %d polls in a row failed, the last with: %w; the job may still be running (squeue -j %s; scancel %s stops it)", f.id, failures, err, f.id, f.id))
+				return exitcode.With(exitcode.Submit, fmt.Errorf("follow job %s: %d polls in a row failed, the last with: %w; the job may still be running (squeue -j %s; scancel %s stops it)", f.id, failures, err, f.id, f.id))
 			}
 		default:
 			failures = 0
@@ -270,20 +270,19 @@ func (f *follower) aborted(ctx context.Context, sig os.Signal) error {
 			name, f.id, f.p.Workspace.Dir, f.p.Workspace.Dir))
 	}
 	f.say("%v: cancelling job %s (--on-abort cancel), then waiting for its results", name, f.id)
-	return f.cancel(ctx, code)
+	return f.cancel(ctx)
 }
 
 // cancel cancels the job and sets the time the follower waits for its end.
-func (f *follower) cancel(ctx context.Context, code int) error {
+func (f *follower) cancel(ctx context.Context) error {
 	c, ok := f.l.o.Scheduler.(Canceller)
 	if !ok {
-		return exitcode.With(code, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
+		return exitcode.With(exitcode.Internal, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
 	}
 	if err := c.Cancel(ctx, f.id); err != nil {
-		if errors.Is(err, ErrMissingCommand) {
-			code = exitcode.Submit
-		}
-		return exitcode.With(code, fmt.Errorf("cancel job %s: %w; it may still be running", f.id, err))
+		// A missing or refusing scancel is Slurm's failure (75), whatever
+		// asked for the cancel.
+		return exitcode.With(exitcode.Submit, fmt.Errorf("cancel job %s: %w; it may still be running: scancel %s stops it", f.id, err, f.id))
 	}
 	wait := defaultKillWait
 	if k, ok := f.l.o.Scheduler.(interface {
@@ -319,7 +318,7 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 	f.endLine()
 	f.say("job %s: %s: cancelling it", f.id, why)
 	f.stopOutcome, f.stopReason = workspace.OutcomeStartFailed, why
-	return f.cancel(ctx, exitcode.Failure)
+	return f.cancel(ctx)
 }
 
 // done finishes the follow; after an abort the exit status is 128+signal,

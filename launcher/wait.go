@@ -65,8 +65,10 @@ func (p Progress) key() string {
 	return fmt.Sprintf("%s|%s|%v|%d|%d", p.State, reason, p.Gone, p.StepsRunning, p.TasksFinished)
 }
 
+// stopped is the error of a follower whose context ended: nothing the job
+// did, so an internal fault (70).
 func stopped(id string, err error) error {
-	return exitcode.With(exitcode.Failure, fmt.Errorf("stopped following job %s (%w); it keeps running: scancel %s stops it", id, err, id))
+	return exitcode.With(exitcode.Internal, fmt.Errorf("stopped following job %s (%w); it keeps running: scancel %s stops it", id, err, id))
 }
 
 func stateOf(states []JobState, id string) JobState {
