@@ -174,7 +174,7 @@ func (f *follower) run(ctx context.Context) error {
 			f.show(f.prog)
 			if f.prog.Ended() {
 				f.endLine()
-				return f.done(ctx, last.State)
+				return f.done(ctx, last)
 			}
 			// A result while the job is active is an earlier attempt's
 			// (the job was requeued) or one its batch step is still writing.
@@ -323,14 +323,14 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 
 // done finishes the follow; after an abort the exit status is 128+signal,
 // with the summary printed all the same.
-func (f *follower) done(ctx context.Context, slurmState string) error {
+func (f *follower) done(ctx context.Context, st JobState) error {
 	outcome := f.stopOutcome
-	if outcome == "" && f.cancelBy > 0 && outcomeOfState(slurmState) == workspace.OutcomeFailed {
+	if outcome == "" && f.cancelBy > 0 && outcomeOfState(st.State) == workspace.OutcomeFailed {
 		// The follower cancelled it: a state that names no outcome (gone
 		// from the queue, COMPLETED as the cancel landed) is that cancel.
 		outcome = workspace.OutcomeCancelled
 	}
-	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, outcome, f.stopReason)
+	err := f.l.finishSlurm(ctx, f.p, st, outcome, f.stopReason)
 	if f.abort == nil {
 		return err
 	}

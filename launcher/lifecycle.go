@@ -89,7 +89,7 @@ func (l *Launcher) Cancel(ctx context.Context, dir string) error {
 	// A result beside an active job is an earlier attempt's: cancel it.
 	if st := stateOf(states, owner.JobID); st.Ended() {
 		fmt.Fprintf(l.o.Stdout, "noderun: job %s has already ended (%s)\n", owner.JobID, orDefault(st.State, "gone from the queue"))
-		return l.finishSlurm(ctx, p, owner.JobID, st.State, "", "")
+		return l.finishSlurm(ctx, p, st, "", "")
 	}
 	if err := f.cancel(ctx); err != nil {
 		return err
