@@ -270,14 +270,19 @@ func (f *follower) aborted(ctx context.Context, sig os.Signal) error {
 			name, f.id, f.p.Workspace.Dir, f.p.Workspace.Dir))
 	}
 	f.say("%v: cancelling job %s (--on-abort cancel), then waiting for its results", name, f.id)
-	return f.cancel(ctx)
+	return f.cancel(ctx, fmt.Sprintf("%v to the follower, --on-abort cancel", name))
 }
 
 // cancel cancels the job and sets the time the follower waits for its end.
-func (f *follower) cancel(ctx context.Context) error {
+// why is what the job's result says of the cancel, with who ran it:
+// Slurm does not tell the job.
+func (f *follower) cancel(ctx context.Context, why string) error {
 	c, ok := f.l.o.Scheduler.(Canceller)
 	if !ok {
 		return exitcode.With(exitcode.Internal, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
+	}
+	if err := f.p.Workspace.WriteCancelNote(why); err != nil {
+		f.l.o.Log.Warn().Err(err).Msg("the job's result will not say who cancelled it")
 	}
 	if err := c.Cancel(ctx, f.id); err != nil {
 		// A missing or refusing scancel is Slurm's failure (75), whatever
@@ -318,7 +323,7 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 	f.endLine()
 	f.say("job %s: %s: cancelling it", f.id, why)
 	f.stopOutcome, f.stopReason = workspace.OutcomeStartFailed, why
-	return f.cancel(ctx)
+	return f.cancel(ctx, "it could not start: "+reason)
 }
 
 // done finishes the follow; after an abort the exit status is 128+signal,

@@ -91,7 +91,7 @@ func (l *Launcher) Cancel(ctx context.Context, dir string) error {
 		fmt.Fprintf(l.o.Stdout, "noderun: job %s has already ended (%s)\n", owner.JobID, orDefault(st.State, "gone from the queue"))
 		return l.finishSlurm(ctx, p, st, "", "")
 	}
-	if err := f.cancel(ctx); err != nil {
+	if err := f.cancel(ctx, "noderun cancel"); err != nil {
 		return err
 	}
 	return f.run(ctx)

@@ -65,6 +65,10 @@ func TestLifecycleCommands(t *testing.T) {
 	if err != nil || st.Outcome != workspace.OutcomeCancelled || *st.ExitStatus != exitcode.JobCancelled {
 		t.Errorf("status after cancel %+v, %v", st, err)
 	}
+	// Slurm does not tell who cancelled: noderun's own note does.
+	if !strings.Contains(st.Why, "cancelled by ") || !strings.Contains(st.Why, "(noderun cancel)") {
+		t.Errorf("the result does not say who cancelled the job: %q", st.Why)
+	}
 	// wait on a job that has ended reports it at once.
 	f.stdout.Reset()
 	if err := l.Wait(ctx, ws.Dir, Follow{}); exitcode.Of(err) != exitcode.JobCancelled || !strings.Contains(f.stdout.String(), "following job 42") {

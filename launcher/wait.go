@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -221,6 +222,13 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 		reason = fmt.Sprintf("job %s ended %s without a result of its own: it never started, or its batch step was killed", id, state)
 		if _, err := os.Stat(ws.BatchOutput(id)); err == nil {
 			reason += "; see " + ws.Rel(ws.BatchOutput(id))
+		}
+	}
+	if outcome == workspace.OutcomeCancelled {
+		if o, err := ws.LoadOwner(); err == nil {
+			if n := ws.LoadCancelNote(o.Submitted); n != nil {
+				reason = strings.TrimSuffix(reason, ".") + "; cancelled by " + n.String()
+			}
 		}
 	}
 	res := &workspace.JobResult{JobID: id, Submission: p.Spec.Submission, Attempt: restartOf(ws, p.Spec.Submission), Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}

@@ -129,6 +129,17 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 // explainStop asks Slurm why it ended a job that got SIGTERM: scancel,
 // the time limit and a node failure look alike from inside.
 func (s *supervisor) explainStop(ctx context.Context, reason string) string {
+	reason = s.askSlurm(ctx, reason)
+	if s.stop == workspace.OutcomeCancelled {
+		// Slurm does not tell who ran scancel; noderun's own cancel says.
+		if n := workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.started.Add(-clockSkew)); n != nil {
+			reason += "; cancelled by " + n.String()
+		}
+	}
+	return reason
+}
+
+func (s *supervisor) askSlurm(ctx context.Context, reason string) string {
 	j, ok := s.o.Starter.(JobEndReporter)
 	if s.stop != workspace.OutcomeCancelled || !ok {
 		return reason
