@@ -165,7 +165,7 @@ func (f *follower) run(ctx context.Context) error {
 			failures++
 			f.l.o.Log.Warn().Err(err).Str("job_id", f.id).Int("failures", failures).Msg("poll job state")
 			if failures >= maxPollErrors {
-				return exitcode.With(exitcode.Failure, fmt.Errorf("follow job %s: %d polls in a row failed, the last with: %w; the job may still be running (squeue -j %s; scancel %s stops it)", f.id, failures, err, f.id, f.id))
+				return exitcode.With(exitcode.Submit, fmt.Errorf("follow job %s: %d polls in a row failed, the last with: %w; the job may still be running (squeue -j %s; scancel %s stops it)", f.id, failures, err, f.id, f.id))
 			}
 		default:
 			failures = 0
@@ -174,7 +174,7 @@ func (f *follower) run(ctx context.Context) error {
 			f.show(f.prog)
 			if f.prog.Ended() {
 				f.endLine()
-				return f.done(ctx, last.State)
+				return f.done(ctx, last)
 			}
 			// A result while the job is active is an earlier attempt's
 			// (the job was requeued) or one its batch step is still writing.
@@ -270,20 +270,24 @@ func (f *follower) aborted(ctx context.Context, sig os.Signal) error {
 			name, f.id, f.p.Workspace.Dir, f.p.Workspace.Dir))
 	}
 	f.say("%v: cancelling job %s (--on-abort cancel), then waiting for its results", name, f.id)
-	return f.cancel(ctx, code)
+	return f.cancel(ctx, fmt.Sprintf("%v to the follower, --on-abort cancel", name))
 }
 
 // cancel cancels the job and sets the time the follower waits for its end.
-func (f *follower) cancel(ctx context.Context, code int) error {
+// why is what the job's result says of the cancel, with who ran it:
+// Slurm does not tell the job.
+func (f *follower) cancel(ctx context.Context, why string) error {
 	c, ok := f.l.o.Scheduler.(Canceller)
 	if !ok {
-		return exitcode.With(code, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
+		return exitcode.With(exitcode.Internal, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
+	}
+	if err := f.p.Workspace.WriteCancelNote(why); err != nil {
+		f.l.o.Log.Warn().Err(err).Msg("the job's result will not say who cancelled it")
 	}
 	if err := c.Cancel(ctx, f.id); err != nil {
-		if errors.Is(err, ErrMissingCommand) {
-			code = exitcode.Submit
-		}
-		return exitcode.With(code, fmt.Errorf("cancel job %s: %w; it may still be running", f.id, err))
+		// A missing or refusing scancel is Slurm's failure (75), whatever
+		// asked for the cancel.
+		return exitcode.With(exitcode.Submit, fmt.Errorf("cancel job %s: %w; it may still be running: scancel %s stops it", f.id, err, f.id))
 	}
 	wait := defaultKillWait
 	if k, ok := f.l.o.Scheduler.(interface {
@@ -319,19 +323,19 @@ func (f *follower) checkPending(ctx context.Context, st JobState) error {
 	f.endLine()
 	f.say("job %s: %s: cancelling it", f.id, why)
 	f.stopOutcome, f.stopReason = workspace.OutcomeStartFailed, why
-	return f.cancel(ctx, exitcode.Failure)
+	return f.cancel(ctx, "it could not start: "+reason)
 }
 
 // done finishes the follow; after an abort the exit status is 128+signal,
 // with the summary printed all the same.
-func (f *follower) done(ctx context.Context, slurmState string) error {
+func (f *follower) done(ctx context.Context, st JobState) error {
 	outcome := f.stopOutcome
-	if outcome == "" && f.cancelBy > 0 && outcomeOfState(slurmState) == workspace.OutcomeFailed {
+	if outcome == "" && f.cancelBy > 0 && outcomeOfState(st.State) == workspace.OutcomeFailed {
 		// The follower cancelled it: a state that names no outcome (gone
 		// from the queue, COMPLETED as the cancel landed) is that cancel.
 		outcome = workspace.OutcomeCancelled
 	}
-	err := f.l.finishSlurm(ctx, f.p, f.id, slurmState, outcome, f.stopReason)
+	err := f.l.finishSlurm(ctx, f.p, st, outcome, f.stopReason)
 	if f.abort == nil {
 		return err
 	}

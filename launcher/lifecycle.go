@@ -89,9 +89,9 @@ func (l *Launcher) Cancel(ctx context.Context, dir string) error {
 	// A result beside an active job is an earlier attempt's: cancel it.
 	if st := stateOf(states, owner.JobID); st.Ended() {
 		fmt.Fprintf(l.o.Stdout, "noderun: job %s has already ended (%s)\n", owner.JobID, orDefault(st.State, "gone from the queue"))
-		return l.finishSlurm(ctx, p, owner.JobID, st.State, "", "")
+		return l.finishSlurm(ctx, p, st, "", "")
 	}
-	if err := f.cancel(ctx, exitcode.Failure); err != nil {
+	if err := f.cancel(ctx, "noderun cancel"); err != nil {
 		return err
 	}
 	return f.run(ctx)
@@ -108,7 +108,7 @@ func (l *Launcher) waitLocal(ctx context.Context, p *Prepared, owner *workspace.
 			break
 		}
 		if err := l.o.Sleep(ctx, resultCheck); err != nil {
-			return exitcode.With(exitcode.Failure, fmt.Errorf("stopped waiting for the local job (process %d): %w", owner.PID, err))
+			return exitcode.With(exitcode.Internal, fmt.Errorf("stopped waiting for the local job (process %d): %w", owner.PID, err))
 		}
 	}
 	return l.finish(p, -1)

@@ -2,7 +2,9 @@ package launcher
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/noderun/noderun/internal/exitcode"
@@ -41,6 +43,10 @@ func TestLifecycleCommands(t *testing.T) {
 	if err := l.Logs(ctx, ws.Dir, LogsRequest{Role: "NOPE"}); exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("logs of an unknown role: %v", err)
 	}
+	// A task that has no log yet is the usage row's "no job yet" (2).
+	if err := l.Logs(ctx, ws.Dir, LogsRequest{Role: "GEN_0", Rank: 1}); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "no log yet") {
+		t.Errorf("logs of a task without a log: %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.Usage)
+	}
 	writeFile(t, ws.TaskLog("GEN_0", 1), "hello\n", 0o644)
 	f.stdout.Reset()
 	if err := l.Logs(ctx, ws.Dir, LogsRequest{Role: "GEN_0", Rank: 1, Follow: true}); err != nil || f.stdout.String() != "hello\n" {
@@ -59,10 +65,26 @@ func TestLifecycleCommands(t *testing.T) {
 	if err != nil || st.Outcome != workspace.OutcomeCancelled || *st.ExitStatus != exitcode.JobCancelled {
 		t.Errorf("status after cancel %+v, %v", st, err)
 	}
+	// Slurm does not tell who cancelled: noderun's own note does.
+	if !strings.Contains(st.Why, "cancelled by ") || !strings.Contains(st.Why, "(noderun cancel)") {
+		t.Errorf("the result does not say who cancelled the job: %q", st.Why)
+	}
 	// wait on a job that has ended reports it at once.
 	f.stdout.Reset()
 	if err := l.Wait(ctx, ws.Dir, Follow{}); exitcode.Of(err) != exitcode.JobCancelled || !strings.Contains(f.stdout.String(), "following job 42") {
 		t.Errorf("wait: %v\n%s", err, f.stdout.String())
+	}
+
+	// A scancel that fails is Slurm's failure (75), for cancel and for an
+	// abort of the follower alike.
+	s.polls = []fakePoll{{state: running("0:03")}}
+	s.cancelErr = errors.New("scancel: error: Kill job error on job id 42: Access/permission denied")
+	if err := l.Cancel(ctx, ws.Dir); exitcode.Of(err) != exitcode.Submit || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("cancel with a failing scancel: %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.Submit)
+	}
+	f.sigs <- syscall.SIGTERM
+	if err := l.Wait(ctx, ws.Dir, Follow{}); exitcode.Of(err) != exitcode.Submit {
+		t.Errorf("abort with a failing scancel: %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.Submit)
 	}
 
 	if _, err := l.Status(ctx, f.path("nothing")); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "no job was submitted into") {

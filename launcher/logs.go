@@ -101,7 +101,7 @@ func (l *Launcher) printLog(ctx context.Context, p *Prepared, r LogsRequest) err
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return exitcode.With(exitcode.Failure, err)
 		case !r.Follow && errors.Is(err, os.ErrNotExist):
-			return exitcode.With(exitcode.Failure, fmt.Errorf("%s rank %d has no log yet (%s)", r.Role, r.Rank, ws.Rel(path)))
+			return exitcode.Usagef("%s rank %d has no log yet (%s): the task has not started; --follow waits for it", r.Role, r.Rank, ws.Rel(path))
 		case !r.Follow || ended:
 			return nil
 		}

@@ -67,6 +67,13 @@ type Canceller interface {
 	Cancel(ctx context.Context, jobID string) error
 }
 
+// BatchReporter is a Scheduler that can tell how a job's batch step ended.
+type BatchReporter interface {
+	// BatchSignal is the signal that ended the job's batch step; 0 when
+	// none did or it cannot tell.
+	BatchSignal(ctx context.Context, jobID string) int
+}
+
 // Slurm is the Scheduler of a real cluster, through its command-line tools.
 type Slurm struct {
 	// Sbatch, Squeue, Scontrol and Scancel are the commands (names looked up
@@ -278,6 +285,23 @@ func (s *Slurm) Poll(ctx context.Context, ids []string) ([]JobState, error) {
 		out = append(out, s.showJob(ctx, id))
 	}
 	return out, nil
+}
+
+var exitSignal = regexp.MustCompile(`\bExitCode=[0-9]+:([0-9]+)`)
+
+// BatchSignal reads the signal half of the job's ExitCode (scontrol show
+// job): the batch step died of it.
+func (s *Slurm) BatchSignal(ctx context.Context, id string) int {
+	out, err := exec.CommandContext(ctx, s.Scontrol, "show", "job", "-o", id).Output()
+	if err != nil {
+		return 0
+	}
+	m := exitSignal.FindSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 var scontrolField = regexp.MustCompile(`\b(JobState|RunTime|Reason)=(\S*)`)

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
@@ -66,8 +68,10 @@ func (p Progress) key() string {
 	return fmt.Sprintf("%s|%s|%v|%d|%d", p.State, reason, p.Gone, p.StepsRunning, p.TasksFinished)
 }
 
+// stopped is the error of a follower whose context ended: nothing the job
+// did, so an internal fault (70).
 func stopped(id string, err error) error {
-	return exitcode.With(exitcode.Failure, fmt.Errorf("stopped following job %s (%w); it keeps running: scancel %s stops it", id, err, id))
+	return exitcode.With(exitcode.Internal, fmt.Errorf("stopped following job %s (%w); it keeps running: scancel %s stops it", id, err, id))
 }
 
 func stateOf(states []JobState, id string) JobState {
@@ -142,9 +146,16 @@ func (l *Launcher) finish(p *Prepared, localCode int) error {
 // what its workspace holds, with Slurm's state as the reason, or outcome and
 // reason when the follower itself stopped the job. Call it only once Slurm
 // says the job ended: while it runs, its batch step writes the results.
-func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, id, slurmState, outcome, reason string) error {
-	ws := p.Workspace
-	res, err := l.awaitResult(ctx, ws, id)
+func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, outcome, reason string) error {
+	ws, id, slurmState := p.Workspace, st.ID, st.State
+	bound, why := resultVisible, l.noResultOfItsOwn(ctx, st)
+	if why != "" {
+		bound = 0 // nothing of the job's to wait for
+		if reason == "" {
+			reason = fmt.Sprintf("job %s ended in Slurm's state %s without a result of its own: %s", id, orDefault(slurmState, "(forgotten)"), why)
+		}
+	}
+	res, err := l.awaitResult(ctx, ws, id, bound)
 	if errors.Is(err, os.ErrNotExist) {
 		res, err = l.writeResult(p, id, slurmState, outcome, reason)
 		if err != nil {
@@ -160,19 +171,34 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, id, slurmState,
 	return l.report(p, res)
 }
 
-// awaitResult reads the job's result, looking for up to resultVisible for
-// one another node wrote. Each look lists the directory: a listing makes an
+// noResultOfItsOwn says why an ended job cannot have written a result: it
+// never ran (Slurm counts no elapsed time), or a signal killed its batch
+// step. "" when it may have.
+func (l *Launcher) noResultOfItsOwn(ctx context.Context, st JobState) string {
+	if st.Elapsed == "0:00" || st.Elapsed == "00:00:00" {
+		return "it never started"
+	}
+	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone {
+		if sig := b.BatchSignal(ctx, st.ID); sig > 0 {
+			return fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
+		}
+	}
+	return ""
+}
+
+// awaitResult reads the job's result, looking for up to bound for one
+// another node wrote. Each look lists the directory: a listing makes an
 // NFS client refresh what it cached of it, where a stat may answer from the
 // cache.
-func (l *Launcher) awaitResult(ctx context.Context, ws workspace.Layout, id string) (*workspace.JobResult, error) {
+func (l *Launcher) awaitResult(ctx context.Context, ws workspace.Layout, id string, bound time.Duration) (*workspace.JobResult, error) {
 	for waited := time.Duration(0); ; waited += resultLook {
 		os.ReadDir(filepath.Dir(ws.JobResult()))
 		res, err := ws.LoadJobResult()
-		if !errors.Is(err, os.ErrNotExist) || waited >= resultVisible {
+		if !errors.Is(err, os.ErrNotExist) || waited >= bound {
 			return res, err
 		}
 		if waited == 0 {
-			fmt.Fprintf(l.o.Stdout, "noderun: job %s ended without a result in sight: looking for one for up to %s, as a shared filesystem may show it late\n", id, resultVisible)
+			fmt.Fprintf(l.o.Stdout, "noderun: job %s ended without a result in sight: looking for one for up to %s, as a shared filesystem may show it late\n", id, bound)
 		}
 		if err := l.o.Sleep(ctx, resultLook); err != nil {
 			return nil, err
@@ -199,7 +225,21 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 			reason += "; see " + ws.Rel(ws.BatchOutput(id))
 		}
 	}
+	if outcome == workspace.OutcomeCancelled {
+		if o, err := ws.LoadOwner(); err == nil {
+			if n := ws.LoadCancelNote(o.Submitted); n != nil {
+				reason = strings.TrimSuffix(reason, ".") + "; cancelled by " + n.String()
+			}
+		}
+	}
 	res := &workspace.JobResult{JobID: id, Submission: p.Spec.Submission, Attempt: restartOf(ws, p.Spec.Submission), Outcome: outcome, Verdict: "failed", ExitCode: workspace.OutcomeExitCode(outcome), Reason: reason, End: time.Now().UTC()}
+	// The job's start is its first task's, when one started.
+	recs, _ := ws.TaskRecords()
+	for _, r := range recs {
+		if !r.Start.IsZero() && (res.Start.IsZero() || r.Start.Before(res.Start)) {
+			res.Start = r.Start
+		}
+	}
 	doc, rep := junitmerge.BuildWorkspace(ws, junitmerge.Options{Spec: p.Spec, Result: res, Log: l.o.Log})
 	if err := createResult(ws, res); errors.Is(err, fs.ErrExist) {
 		l.o.Log.Info().Str("job_id", id).Msg("the job wrote its own result after all: reporting that one")

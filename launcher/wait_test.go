@@ -24,11 +24,12 @@ type fakeScheduler struct {
 	clock     func() time.Duration
 	pollAt    []time.Duration
 	cancelled []string
+	cancelErr error
 }
 
 func (s *fakeScheduler) Cancel(_ context.Context, id string) error {
 	s.cancelled = append(s.cancelled, id)
-	return nil
+	return s.cancelErr
 }
 
 func (s *fakeScheduler) KillWait(context.Context) (time.Duration, error) { return 2 * time.Second, nil }
@@ -238,25 +239,27 @@ func TestWaitPollErrors(t *testing.T) {
 	}
 }
 
-// A controller that never answers ends the wait with advice, not a hang.
+// A controller that never answers ends the wait with advice, not a hang,
+// and README's status for a Slurm command that fails (75).
 func TestWaitGivesUp(t *testing.T) {
 	f, s, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{err: errors.New("connection refused")}} })
 	err := f.submitWait()
-	if err == nil || !strings.Contains(err.Error(), "20 polls in a row failed") || !strings.Contains(err.Error(), "scancel 42") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "20 polls in a row failed") || !strings.Contains(err.Error(), "scancel 42") || exitcode.Of(err) != exitcode.Submit {
+		t.Fatalf("err = %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.Submit)
 	}
 	if len(s.pollIDs) != maxPollErrors {
 		t.Errorf("%d polls, want %d", len(s.pollIDs), maxPollErrors)
 	}
 }
 
-// Interrupting the wait leaves the job alone and says how to stop it.
+// Interrupting the wait (its context, not a signal: nothing the job did)
+// leaves the job alone, says how to stop it and is an internal fault (70).
 func TestWaitInterrupted(t *testing.T) {
 	f, s, _ := waitFixture(t, func(workspace.Layout) []fakePoll { return []fakePoll{{state: running("0:01")}} })
 	f.sleepErr = context.Canceled
 	err := f.submitWait()
-	if err == nil || !strings.Contains(err.Error(), "stopped following job 42 (context canceled); it keeps running: scancel 42 stops it") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "stopped following job 42 (context canceled); it keeps running: scancel 42 stops it") || exitcode.Of(err) != exitcode.Internal {
+		t.Fatalf("err = %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.Internal)
 	}
 	if len(s.pollIDs) != 1 {
 		t.Errorf("%d polls after the interrupt, want 1", len(s.pollIDs))

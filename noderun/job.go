@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -423,7 +424,13 @@ func (s *supervisor) recordEnd(r *stepRun) {
 		r.result.Outcome = workspace.StepFailed
 	}
 	r.result.SrunExitCode = r.result.ExitCode
-	if r.result.Outcome == workspace.StepFailed {
+	if r.result.Outcome == workspace.StepSucceeded {
+		// srun may exit 0 after it lost a node: its tasks there never ended.
+		if _, line := nodeFailureIn(workspace.New(s.o.Spec.Workspace).StepLog(r.step.Role)); line != "" {
+			r.result.Outcome, r.result.Error = workspace.StepFailed, strings.TrimSpace(line)
+		}
+	}
+	if r.result.Outcome == workspace.StepFailed && r.result.Error == "" {
 		s.blameRank(r)
 	}
 	ev := s.log.Info()

@@ -513,6 +513,8 @@ func TestJobNodeFailure(t *testing.T) {
 		// rank is the root cause's rank, -1 for none; nil cause when !cause.
 		cause bool
 		rank  int
+		// lost: results.xml reports the root-cause rank as lost on n2.
+		lost bool
 	}{
 		{
 			// Why: Slurm tells of the node and no step saw it; there is no
@@ -521,9 +523,16 @@ func TestJobNodeFailure(t *testing.T) {
 			act: func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGTERM },
 		},
 		{
+			// Why: Slurm tells of the node and a rank ran there: that rank
+			// was lost with it (not stopped, not a runner that just died).
+			name: "told by Slurm, a rank on the node", starter: &fakeStarter{end: workspace.OutcomeNodeFailure, node: "n2"},
+			recs: []*workspace.TaskRecord{running(0, "n1"), running(1, "n2")},
+			act:  func(_ *testing.T, j *jobRun) { j.sigs <- syscall.SIGTERM }, cause: true, rank: 1, lost: true,
+		},
+		{
 			// Why: the rank named is the one on the failed node, not the first running.
 			name: "srun saw it", recs: []*workspace.TaskRecord{running(0, "n1"), running(1, "n2")},
-			act: srunSaw, cause: true, rank: 1,
+			act: srunSaw, cause: true, rank: 1, lost: true,
 		},
 		{
 			// Why: no rank ran on the failed node; naming one elsewhere would mislead.
@@ -563,8 +572,15 @@ func TestJobNodeFailure(t *testing.T) {
 			if b, err := os.ReadFile(ws.Summary()); err != nil || strings.Contains(string(b), "step  ") {
 				t.Errorf("summary.md names an empty step (%v):\n%s", err, b)
 			}
-			if b, err := os.ReadFile(ws.Results()); err != nil || !strings.Contains(string(b), "stopped: a node of the job failed") {
-				t.Errorf("results.xml does not say CTX_0 was stopped for the node (%v)", err)
+			b, err := os.ReadFile(ws.Results())
+			if err != nil || !strings.Contains(string(b), "stopped: node n2 of the job failed") {
+				t.Errorf("results.xml does not say CTX_0 was stopped for node n2 (%v)", err)
+			}
+			if lost := strings.Contains(string(b), "lost on node n2: the node failed while the task ran"); lost != tc.lost {
+				t.Errorf("results.xml reports GEN_0 rank 1 lost on n2: %v, want %v\n%s", lost, tc.lost, b)
+			}
+			if res.FailedNode != "n2" {
+				t.Errorf("failed_node %q, want n2", res.FailedNode)
 			}
 		})
 	}

@@ -131,6 +131,17 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 // explainStop asks Slurm why it ended a job that got SIGTERM: scancel,
 // the time limit and a node failure look alike from inside.
 func (s *supervisor) explainStop(ctx context.Context, reason string) string {
+	reason = s.askSlurm(ctx, reason)
+	if s.stop == workspace.OutcomeCancelled {
+		// Slurm does not tell who ran scancel; noderun's own cancel says.
+		if n := workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.started.Add(-clockSkew)); n != nil {
+			reason += "; cancelled by " + n.String()
+		}
+	}
+	return reason
+}
+
+func (s *supervisor) askSlurm(ctx context.Context, reason string) string {
 	j, ok := s.o.Starter.(JobEndReporter)
 	if s.stop != workspace.OutcomeCancelled || !ok {
 		return reason
@@ -167,7 +178,7 @@ func (s *supervisor) blame(result *workspace.JobResult) {
 	}
 	switch {
 	case s.stop == workspace.OutcomeNodeFailure:
-		result.RootCause = s.nodeCause(ws)
+		result.RootCause, result.FailedNode = s.nodeCause(ws), s.failedNode
 	case s.cause != nil:
 		result.RootCause = junitmerge.DescribeCause(ws, s.cause)
 	case s.stop == workspace.OutcomeStartFailed && s.stopStep != nil:
@@ -203,14 +214,21 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 }
 
 // nodeCause is the root cause of a node failure: the step whose srun saw
-// it, on the node. Nil when Slurm told of it and no step did: the reason
-// names the node.
+// it, else (Slurm told of it) a step with a task lost on the node, on the
+// node. Nil when neither is known: the reason names the node if Slurm did.
 func (s *supervisor) nodeCause(ws workspace.Layout) *workspace.RootCause {
-	if s.stopStep == nil {
+	r := s.stopStep
+	if r == nil && s.failedNode != "" {
+		r = s.lostOn(s.failedNode)
+	}
+	if r == nil {
 		return nil
 	}
-	c := s.stepCause(ws, s.stopStep, s.failedNode)
+	c := s.stepCause(ws, r, s.failedNode)
 	c.Node, c.FirstError = s.failedNode, s.nodeLine
+	if c.FirstError == "" {
+		c.FirstError = fmt.Sprintf("node %s failed while the task ran (Slurm ended the job)", s.failedNode)
+	}
 	return c
 }
 
@@ -235,6 +253,19 @@ func (s *supervisor) stepCause(ws workspace.Layout, r *stepRun, node string) *wo
 		}
 	}
 	return c
+}
+
+// lostOn is the first step with a task on node whose runner never recorded
+// its end: it was lost with the node.
+func (s *supervisor) lostOn(node string) *stepRun {
+	for _, r := range s.runs {
+		for _, rec := range s.records(r.step.Role) {
+			if rec.State == workspace.StateRunning && rec.Node == node {
+				return r
+			}
+		}
+	}
+	return nil
 }
 
 func fileExists(path string) bool {

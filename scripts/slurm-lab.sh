@@ -6,6 +6,8 @@
 #   scripts/slurm-lab.sh stop   [--dir DIR]
 #   scripts/slurm-lab.sh status [--dir DIR]
 #   scripts/slurm-lab.sh env    [--dir DIR]      eval "$(scripts/slurm-lab.sh env)"
+#   scripts/slurm-lab.sh fail-node   --node nX [--dir DIR]
+#   scripts/slurm-lab.sh revive-node --node nX [--dir DIR]
 #
 # What it runs: Debian's Slurm 22.05 (installed when missing), one munged with
 # a private key and socket, one slurmctld, and N `slurmd -N nX` processes, one
@@ -34,7 +36,17 @@
 #                     the lab started with --pmix (installs libpmix-dev: Slurm
 #                     dlopens the unversioned libpmix.so, which only the -dev
 #                     package ships; about 10 s more on a fresh machine).
+#   SlurmdTimeout=10  a node whose slurmd stopped answering is DOWN 15-30 s
+#                     later and its jobs end in NODE_FAIL (fail-node).
 # A time limit is enforced by slurmctld's 30 s timer: `--time=1` ends 60-90 s in.
+#
+# Partitions: lab (default, every node) and small (every node, MaxNodes=1;
+# EnforcePartLimits=NO lets a bigger job in, to pend for PartitionNodeLimit).
+#
+# fail-node kills one node as a power cut would: SIGKILL to its slurmd, to
+# every slurmstepd that logs to its log file and to their descendants (the
+# node's tasks). revive-node starts its slurmd again (recorded in lab.pids)
+# and resumes the node, waiting until it is idle.
 #
 # `start` is idempotent: on a running lab (every recorded daemon alive and
 # sinfo answering with the same node count) it does nothing; a half-dead lab
@@ -56,7 +68,7 @@ prog=$(basename "$0")
 
 usage() {
 	cat <<EOF
-usage: $prog {start|stop|status|env} [--nodes N] [--dir DIR] [--port-base P] [--pmix]
+usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--dir DIR] [--port-base P] [--pmix] [--node nX]
 
   start    install Slurm and munge if missing, start the lab, wait until every
            node is idle (no-op when the lab already runs)
@@ -64,6 +76,8 @@ usage: $prog {start|stop|status|env} [--nodes N] [--dir DIR] [--port-base P] [--
   status   show the lab's daemons and nodes; exit 0 only when it is healthy
   env      print the shell lines that point Slurm commands at the lab:
              eval "\$($prog env)"
+  fail-node    SIGKILL node --node's slurmd, slurmstepds and tasks (a power cut)
+  revive-node  start node --node's slurmd again and resume it, until idle
 
   --nodes N      number of nodes n1..nN (default 4; 4 CPUs, 4 fake GPUs each)
   --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
@@ -71,6 +85,7 @@ usage: $prog {start|stop|status|env} [--nodes N] [--dir DIR] [--port-base P] [--
                  (default \$NODERUN_LAB_PORT_BASE or 17000)
   --pmix         also install libpmix-dev so that 'srun --mpi=pmix' works
                  (default \$NODERUN_LAB_PMIX; MpiDefault stays none)
+  --node nX      the node of fail-node and revive-node
 EOF
 }
 
@@ -95,6 +110,7 @@ dir=${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}
 port_base=${NODERUN_LAB_PORT_BASE:-17000}
 wait_s=${NODERUN_LAB_TIMEOUT:-30}
 pmix=${NODERUN_LAB_PMIX:-0}
+node=""
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--nodes) nodes=${2:?--nodes needs a value}; shift 2 ;;
@@ -104,11 +120,13 @@ while [[ $# -gt 0 ]]; do
 	--port-base) port_base=${2:?--port-base needs a value}; shift 2 ;;
 	--port-base=*) port_base=${1#*=}; shift ;;
 	--pmix) pmix=1; shift ;;
+	--node) node=${2:?--node needs a value}; shift 2 ;;
+	--node=*) node=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "$prog: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
-case $cmd in start | stop | status | env) ;; -h | --help | help) usage; exit 0 ;; *)
+case $cmd in start | stop | status | env | fail-node | revive-node) ;; -h | --help | help) usage; exit 0 ;; *)
 	echo "$prog: unknown command '$cmd'" >&2
 	usage >&2
 	exit 2
@@ -244,7 +262,7 @@ need_root() {
 	[[ $(id -u) -eq 0 ]] && return 0
 	if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 		exec sudo -n NODERUN_LAB_DIR="$dir" NODERUN_LAB_PORT_BASE="$port_base" \
-			NODERUN_LAB_TIMEOUT="$wait_s" NODERUN_LAB_PMIX="$pmix" "$0" "$cmd" --nodes "$nodes"
+			NODERUN_LAB_TIMEOUT="$wait_s" NODERUN_LAB_PMIX="$pmix" "$0" "$cmd" --nodes "$nodes" ${node:+--node "$node"}
 	fi
 	die "'$cmd' needs root (the lab runs Slurm with SlurmUser=root and munged as user munge). Run:
   sudo $0 $cmd --nodes $nodes --dir $dir"
@@ -328,14 +346,19 @@ GresTypes=gpu
 ReturnToService=2
 # Short timers make the tests fast; KillWait=2 is what they rely on.
 KillWait=2
+# A lost node is DOWN 15-30 s after its slurmd stops answering (pings every SlurmdTimeout/3).
+SlurmdTimeout=10
 OverTimeLimit=0
 InactiveLimit=0
 MinJobAge=5
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,bf_interval=2
+# A job over its partition's MaxNodes is accepted and pends for PartitionNodeLimit.
+EnforcePartLimits=NO
 # This host is $shorthost; every node is a slurmd on localhost with its own port.
 NodeName=$nodelist NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port_base + 1))-$((port_base + nodes)) CPUs=$CPUS_PER_NODE RealMemory=$REAL_MEMORY Gres=gpu:$GPUS_PER_NODE State=UNKNOWN
 PartitionName=lab Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=small Nodes=ALL MaxNodes=1 MaxTime=INFINITE State=UP
 EOF
 	cat >"$dir/etc/gres.conf" <<EOF
 AutoDetect=off
@@ -414,6 +437,63 @@ check_ports() {
 	done
 }
 
+# ---------------------------------------------------------------- nodes
+
+check_node() {
+	[[ $node =~ ^n[1-9][0-9]?$ ]] || die "$cmd: give --node nX, a node of the lab"
+	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	[[ -n $nodes ]] && ((${node#n} <= nodes)) || die "$cmd: no node $node in the lab at $dir"
+}
+
+# descendants PID prints the pids of PID's descendants.
+descendants() {
+	local p
+	for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$p"
+		descendants "$p"
+	done
+}
+
+# fail_node SIGKILLs the node's slurmd, the slurmstepds that log to the
+# node's log file (each node's slurmd and stepds share it) and their
+# descendants, all at once, as a power cut would.
+fail_node() {
+	local name pid p
+	local -a victims=()
+	while read -r name pid; do
+		[[ $name == "slurmd-$node" ]] && is_ours "$pid" && victims+=("$pid")
+	done < <(recorded_pids)
+	for p in $(pgrep -x slurmstepd || true); do
+		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q " -> $dir/log/slurmd-$node.log\$"; then
+			victims+=("$p")
+			mapfile -t -O "${#victims[@]}" victims < <(descendants "$p")
+		fi
+	done
+	((${#victims[@]})) || die "fail-node: node $node has no slurmd running"
+	kill -KILL "${victims[@]}" 2>/dev/null || true
+	echo "$prog: node $node failed: killed ${victims[*]}" >&2
+}
+
+# revive_node starts the node's slurmd again, records it in place of the
+# dead one, and resumes the node until sinfo shows it idle.
+revive_node() {
+	local name pid i state
+	while read -r name pid; do
+		[[ $name == "slurmd-$node" ]] && is_ours "$pid" && die "revive-node: $node's slurmd (pid $pid) still runs"
+	done < <(recorded_pids)
+	sed -i "/^slurmd-$node /d" "$pids_file"
+	spawn "slurmd-$node" slurmd -D -N "$node" -f "$conf"
+	for ((i = 0; ; i++)); do
+		state=$(timeout 5 sinfo -h -n "$node" -o '%t' 2>/dev/null || true)
+		[[ $state == idle ]] && break
+		# ReturnToService=2 returns a node that registers; resume one that stays down.
+		((i % 20 == 10)) && timeout 5 scontrol update nodename="$node" state=resume 2>/dev/null || true
+		((i < 10 * wait_s)) || die "revive-node: $node is '$state', not idle, ${wait_s}s after its slurmd started"
+		sleep 0.1
+	done
+	echo "$prog: node $node revived" >&2
+}
+
 # ---------------------------------------------------------------- commands
 
 # with_lock serialises start and stop on one lab. It also refuses a folder
@@ -448,6 +528,13 @@ stop)
 	with_lock
 	stop_lab
 	echo "$prog: lab $dir stopped" >&2
+	;;
+fail-node | revive-node)
+	[[ -e $dir/.noderun-slurm-lab ]] || die "no lab in $dir"
+	need_root
+	check_node
+	with_lock
+	if [[ $cmd == fail-node ]]; then fail_node; else revive_node; fi
 	;;
 start)
 	need_root

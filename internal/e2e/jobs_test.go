@@ -248,7 +248,8 @@ func TestLabScancel(t *testing.T) {
 	j.checkNoOrphans(ctx)
 	spec := j.spec()
 	res := j.jobResult()
-	if res.Outcome != workspace.OutcomeCancelled || res.Verdict != "failed" || !strings.Contains(res.Reason, "cancel") || res.RootCause != nil {
+	// A plain scancel: Slurm 22.05 does not tell who ran it, so nobody is named.
+	if res.Outcome != workspace.OutcomeCancelled || res.Verdict != "failed" || !strings.Contains(res.Reason, "cancel") || strings.Contains(res.Reason, "cancelled by") || res.RootCause != nil {
 		t.Errorf("outcome %s verdict %s (%s) root cause %+v, want cancelled, no root cause", res.Outcome, res.Verdict, res.Reason, res.RootCause)
 	}
 	r := j.checkCut(spec, res)

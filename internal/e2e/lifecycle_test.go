@@ -71,8 +71,8 @@ func TestLabSecondSubmitAndCancel(t *testing.T) {
 	if code := j.wait(); code != exitcode.JobCancelled {
 		t.Errorf("the first submit --wait exited %d, want %d", code, exitcode.JobCancelled)
 	}
-	if res := j.jobResult(); res.JobID != j.jobID || res.Outcome != workspace.OutcomeCancelled {
-		t.Errorf("job-result.json: job %s outcome %s, want job %s cancelled", res.JobID, res.Outcome, j.jobID)
+	if res := j.jobResult(); res.JobID != j.jobID || res.Outcome != workspace.OutcomeCancelled || !strings.Contains(res.Reason, "cancelled by ") || !strings.Contains(res.Reason, "(noderun cancel)") {
+		t.Errorf("job-result.json: job %s outcome %s (%s), want job %s cancelled, by whom through noderun cancel", res.JobID, res.Outcome, res.Reason, j.jobID)
 	}
 	if _, err := os.Stat(j.ws.Results()); err != nil {
 		t.Error(err)

@@ -35,6 +35,15 @@ func (b *wsBuild) markStops() {
 	}
 	why := ""
 	switch {
+	case res.Outcome == workspace.OutcomeNodeFailure && res.FailedNode != "":
+		why = "stopped: node " + res.FailedNode + " of the job failed"
+		for _, byRank := range b.tasks {
+			for _, t := range byRank {
+				if t.rec != nil && t.rec.State == workspace.StateRunning && t.rec.Node == res.FailedNode {
+					t.lostOn = res.FailedNode
+				}
+			}
+		}
 	case res.Outcome == workspace.OutcomeNodeFailure:
 		why = "stopped: a node of the job failed"
 	case rc != nil:
@@ -43,6 +52,9 @@ func (b *wsBuild) markStops() {
 		why = "stopped: the job reached its time limit"
 	case res.Outcome == workspace.OutcomeCancelled:
 		why = "stopped: the job was cancelled"
+	case b.jobEnd() != "":
+		// A result the follower wrote: Slurm's end of the job is all it knows.
+		why = "stopped: " + b.jobEnd()
 	}
 	if why == "" {
 		return
@@ -89,6 +101,9 @@ func groupCause(typ, msg string) string {
 		return "left no task record"
 	case taskRunnerDied:
 		return "lost their runner before it recorded an end"
+	case taskLost:
+		msg, _, _ = strings.Cut(msg, ":")
+		return msg
 	case taskFailedToStart:
 		msg, _, _ = strings.Cut(msg, ": ")
 	case brokenMissing:

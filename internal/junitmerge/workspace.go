@@ -124,6 +124,9 @@ type task struct {
 	// jobEnd is "; <why the job ended>" for a task that left no end, when
 	// no task is to blame (wsBuild.jobEnd).
 	jobEnd string
+	// lostOn is the failed node a task was lost with: its runner never
+	// recorded an end there.
+	lostOn string
 }
 
 func (b *wsBuild) note(name, typ, msg string) {

@@ -58,6 +58,7 @@ var (
 	batchOutput = Entry{Path: "slurm-<job>.out", Kind: KindOutput, What: "the output of the batch step, written by Slurm"}
 	stateDir    = Entry{Path: ".noderun", Dir: true, Kind: KindState, What: "noderun's bookkeeping"}
 	ownerFile   = Entry{Path: ".noderun/owner.json", Kind: KindState, What: "the job that owns the workspace (job id, submission id, host, time), claimed by submit before it writes anything, the job id added when sbatch returns"}
+	cancelNote  = Entry{Path: ".noderun/cancel.json", Kind: KindState, What: "who cancelled the job through noderun (user@host, why, time), for its result to say"}
 	tasksDir    = Entry{Path: ".noderun/tasks", Dir: true, Kind: KindState, What: "the task records"}
 	taskRecord  = Entry{Path: ".noderun/tasks/<role>/<rank>.json", Kind: KindState, What: "one task's record: where and how it ran and ended"}
 	stopFile    = Entry{Path: ".noderun/stop/<attempt>/<role>", Kind: KindState, What: "asks every task of a step to stop calmly"}
@@ -96,6 +97,7 @@ var entries = []Entry{
 	{Path: "timeout_data_step<step>_rank<rank>.jsonl", Kind: KindOutput, What: "a task's timeout record in TensorRT-LLM mode"},
 	stateDir,
 	ownerFile,
+	cancelNote,
 	tasksDir,
 	{Path: ".noderun/tasks/<role>", Dir: true, Kind: KindState, What: "the task records of one step"},
 	taskRecord,

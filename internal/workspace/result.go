@@ -34,7 +34,7 @@ const (
 	OutcomeTimeout = "timeout"
 	// OutcomeCancelled: scancel (or a signal to the batch step) stopped the job.
 	OutcomeCancelled = "cancelled"
-	// OutcomeNodeFailure: a node of the job failed (NodeFailure names it).
+	// OutcomeNodeFailure: a node of the job failed (JobResult.FailedNode names it).
 	OutcomeNodeFailure = "node_failure"
 	// OutcomeSetupFailed: a node's setup failed (the root cause names node and setup log).
 	OutcomeSetupFailed = "setup_failed"
@@ -83,10 +83,13 @@ type JobResult struct {
 	Reason   string `json:"reason,omitempty"`
 	// RootCause is the first task that failed on its own; nil when none did
 	// (a pass, a cancel, a time limit).
-	RootCause *RootCause   `json:"root_cause,omitempty"`
-	Start     time.Time    `json:"start"`
-	End       time.Time    `json:"end"`
-	Steps     []StepResult `json:"steps"`
+	RootCause *RootCause `json:"root_cause,omitempty"`
+	// FailedNode is the node whose failure ended the job (outcome
+	// node_failure), when srun or Slurm named it.
+	FailedNode string       `json:"failed_node,omitempty"`
+	Start      time.Time    `json:"start"`
+	End        time.Time    `json:"end"`
+	Steps      []StepResult `json:"steps"`
 }
 
 // RootCause is the task that failed first on its own rather than being
