@@ -578,6 +578,14 @@ func (r *runner) failedToStart(err error) (int, error) {
 }
 
 func (r *runner) save() {
+	// A runner of an earlier attempt can outlive its requeue (its node was
+	// cut off, not dead) and must not overwrite the record of a later one.
+	if old, err := workspace.LoadTaskRecord(r.ws.TaskRecord(r.rec.Role, r.rec.Rank)); err == nil &&
+		old.Submission == r.rec.Submission && old.Attempt > r.rec.Attempt {
+		r.log.Warn().Int("attempt", r.rec.Attempt).Int("current_attempt", old.Attempt).
+			Msg("a later attempt of the job owns this task's record: not overwriting it")
+		return
+	}
 	if err := r.ws.SaveTaskRecord(&r.rec); err != nil {
 		r.log.Error().Err(err).Msg("could not write the task record")
 	}

@@ -709,6 +709,23 @@ func TestRunIgnoresEarlierAttemptsStop(t *testing.T) {
 	}
 }
 
+// A runner of attempt 0 still running when attempt 1 began (its node was
+// cut off, not dead) leaves attempt 1's record alone.
+func TestRunKeepsLaterAttemptsRecord(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker, "true")
+	spec.Submission = "s1"
+	if code, _ := runTask(t, spec, slurmEnv("23", 0, 0, "n1", "SLURM_RESTART_COUNT=1"), make(chan os.Signal)); code != 0 {
+		t.Fatalf("attempt 1: exit %d", code)
+	}
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", "exit 3"}
+	if code, _ := runTask(t, spec, slurmEnv("23", 0, 0, "n1"), make(chan os.Signal)); code != 3 {
+		t.Fatalf("attempt 0: exit %d, want its child's 3", code)
+	}
+	if rec := record(t, spec, 0); rec.Attempt != 1 || rec.ExitCode != 0 {
+		t.Errorf("record of attempt %d, exit %d: the late attempt 0 overwrote attempt 1's", rec.Attempt, rec.ExitCode)
+	}
+}
+
 // A SIGTERM during the node setup stops the setup and the child never
 // starts; the record says so and the status is 128+15.
 func TestRunStoppedDuringSetup(t *testing.T) {
