@@ -9,6 +9,8 @@
 #                 the TensorRT-LLM stand-in passes its self-tests
 #   6. go test    go test ./... with NODERUN_SLURM_LAB and SLURM_CONF set, so
 #                 the integration tests run against real Slurm
+#   7. node failure  TestLabNodeFailure alone (it kills a lab node under every
+#                 job on it), when the lab runs and the whole tree is tested
 #
 # The lab is stopped on exit if this script started it; a lab that already
 # ran (NODERUN_SLURM_LAB set and healthy) is used and left running.
@@ -162,3 +164,11 @@ begin "go test"
 # -count=1: a cached result says nothing about the lab running now.
 go test -count=1 -timeout "$GO_TEST_TIMEOUT" "${GO_PACKAGES[@]}"
 end
+
+# ---- 7. node failure
+# Killing a lab node kills every job on it: this test runs alone, after the rest.
+if [[ -n ${NODERUN_SLURM_LAB:-} && ${NODERUN_GO_PACKAGES:-./...} == ./... ]]; then
+	begin "node failure"
+	NODERUN_LAB_NODE_FAILURE=1 go test -count=1 -timeout 5m -run '^TestLabNodeFailure$' ./internal/e2e
+	end
+fi
