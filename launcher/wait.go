@@ -173,12 +173,14 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, ou
 
 // noResultOfItsOwn says why an ended job cannot have written a result: it
 // never ran (Slurm counts no elapsed time), or a signal killed its batch
-// step. "" when it may have.
+// step. "" when it may have. A cancelled job is left out: Slurm may put the
+// cancel's signal in its exit code though noderun job caught it and is
+// writing its result.
 func (l *Launcher) noResultOfItsOwn(ctx context.Context, st JobState) string {
 	if st.Elapsed == "0:00" || st.Elapsed == "00:00:00" {
 		return "it never started"
 	}
-	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone {
+	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone && st.State != "CANCELLED" {
 		if sig := b.BatchSignal(ctx, st.ID); sig > 0 {
 			return fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
 		}

@@ -450,3 +450,32 @@ func TestRestartOf(t *testing.T) {
 		t.Errorf("attempt %d, want 2", n)
 	}
 }
+
+// signalReporter is a scheduler that says a signal ended the batch step.
+type signalReporter struct {
+	fakeScheduler
+	sig int
+}
+
+func (s *signalReporter) BatchSignal(context.Context, string) int { return s.sig }
+
+// A batch step killed by a signal cannot have written its result, unless
+// the job was cancelled: Slurm may show the cancel's signal although
+// noderun job caught it and is writing its result.
+func TestNoResultOfItsOwn(t *testing.T) {
+	l := New(Options{Scheduler: &signalReporter{sig: 9}})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		st   JobState
+		want string
+	}{
+		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12"}, "its batch step (noderun job) was killed by SIGKILL"},
+		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:12"}, ""},
+		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:00"}, "it never started"},
+		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12", Gone: true}, ""},
+	} {
+		if got := l.noResultOfItsOwn(ctx, tc.st); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.st, got, tc.want)
+		}
+	}
+}
