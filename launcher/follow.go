@@ -281,10 +281,11 @@ func (f *follower) cancel(ctx context.Context, why string) error {
 	if !ok {
 		return exitcode.With(exitcode.Internal, fmt.Errorf("cannot cancel job %s: this scheduler cannot; scancel %s stops it", f.id, f.id))
 	}
-	if err := f.p.Workspace.WriteCancelNote(why); err != nil {
+	if err := f.p.Workspace.WriteCancelNote(f.id, why); err != nil {
 		f.l.o.Log.Warn().Err(err).Msg("the job's result will not say who cancelled it")
 	}
 	if err := c.Cancel(ctx, f.id); err != nil {
+		_ = f.p.Workspace.RemoveCancelNote()
 		// A missing or refusing scancel is Slurm's failure (75), whatever
 		// asked for the cancel.
 		return exitcode.With(exitcode.Submit, fmt.Errorf("cancel job %s: %w; it may still be running: scancel %s stops it", f.id, err, f.id))

@@ -229,7 +229,7 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 	}
 	if outcome == workspace.OutcomeCancelled {
 		if o, err := ws.LoadOwner(); err == nil {
-			if n := ws.LoadCancelNote(o.Submitted); n != nil {
+			if n := ws.LoadCancelNote(id, o.Submitted); n != nil {
 				reason = strings.TrimSuffix(reason, ".") + "; cancelled by " + n.String()
 			}
 		}

@@ -134,7 +134,7 @@ func (s *supervisor) explainStop(ctx context.Context, reason string) string {
 	reason = s.askSlurm(ctx, reason)
 	if s.stop == workspace.OutcomeCancelled {
 		// Slurm does not tell who ran scancel; noderun's own cancel says.
-		if n := workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.started.Add(-clockSkew)); n != nil {
+		if n := workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.o.JobID, s.started.Add(-clockSkew)); n != nil {
 			reason += "; cancelled by " + n.String()
 		}
 	}

@@ -16,7 +16,9 @@ import (
 // step's signal, not scontrol show job; sacct only with accounting), so the
 // follower writes this before it runs scancel and the result names it.
 type CancelNote struct {
-	By   string    `json:"by"`
+	// JobID is the job cancelled: a note never names the canceller of another.
+	JobID string    `json:"job_id"`
+	By    string    `json:"by"`
 	Why  string    `json:"why"`
 	Time time.Time `json:"time"`
 }
@@ -28,26 +30,36 @@ func (l Layout) CancelNote() string { return l.path(cancelNote) }
 func (n *CancelNote) String() string { return fmt.Sprintf("%s (%s)", n.By, n.Why) }
 
 // WriteCancelNote records that this process, run by this user on this
-// host, cancels the job, and why.
-func (l Layout) WriteCancelNote(why string) error {
+// host, cancels job jobID, and why.
+func (l Layout) WriteCancelNote(jobID, why string) error {
 	name := "uid " + fmt.Sprint(os.Getuid())
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	n := CancelNote{By: name + "@" + host, Why: why, Time: time.Now().UTC()}
+	n := CancelNote{JobID: jobID, By: name + "@" + host, Why: why, Time: time.Now().UTC()}
 	return atomicfile.Write(l.CancelNote(), 0o644, func(w io.Writer) error { return json.NewEncoder(w).Encode(n) })
 }
 
-// LoadCancelNote reads the cancel note written at or after since; nil when
-// there is none that recent (an earlier job's).
-func (l Layout) LoadCancelNote(since time.Time) *CancelNote {
+// RemoveCancelNote takes back the note of a cancel that did not happen
+// (scancel failed), so that a later cancel by someone else is not put on
+// this one's account.
+func (l Layout) RemoveCancelNote() error {
+	if err := os.Remove(l.CancelNote()); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// LoadCancelNote reads the note of job jobID's cancel written at or after
+// since; nil when there is none (another job's, an earlier one's).
+func (l Layout) LoadCancelNote(jobID string, since time.Time) *CancelNote {
 	b, err := os.ReadFile(l.CancelNote())
 	if err != nil {
 		return nil
 	}
 	var n CancelNote
-	if json.Unmarshal(b, &n) != nil || n.Time.Before(since) {
+	if json.Unmarshal(b, &n) != nil || n.JobID != jobID || n.Time.Before(since) {
 		return nil
 	}
 	return &n
