@@ -249,8 +249,11 @@ func (l *Launcher) writeResult(p *Prepared, id, slurmState, outcome, reason stri
 	} else if err != nil {
 		return nil, fmt.Errorf("write the job's result: %w", err)
 	}
-	if err := jobreport.Write(ws, doc, rep); err != nil {
+	if err := junitmerge.WriteWorkspace(ws, doc, rep); err != nil {
 		return nil, err
+	}
+	if err := jobreport.WriteHTML(ws, rep); err != nil {
+		l.o.Log.Warn().Err(err).Msg("report.html not written; noderun report --workspace writes it")
 	}
 	l.o.Log.Warn().Str("job_id", id).Str("outcome", outcome).Str("reason", reason).Str("results", ws.Results()).Msg("the job left no result: the follower wrote it")
 	return res, nil

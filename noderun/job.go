@@ -166,7 +166,7 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	decide(merged.Failed())
 	hide := o.Spec.Hider(os.Environ())
 	hideSecrets(result, hide) // before the summary shows result
-	if err := jobreport.Write(ws, doc, merged); err != nil {
+	if err := junitmerge.WriteWorkspace(ws, doc, merged); err != nil {
 		o.Log.Error().Err(err).Msg("merge of the results failed")
 		if result.ExitCode == 0 {
 			result.Outcome, result.ExitCode, result.Reason = workspace.OutcomeFailed, exitcode.Internal, hide("merge failed: "+err.Error())
@@ -180,6 +180,11 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	}
 	if err := ws.SaveJobResult(result); err != nil {
 		return exitcode.Internal, exitcode.With(exitcode.Internal, err)
+	}
+	// The page comes last and cannot fail the job: the verdict must be on
+	// disk before Slurm's KillWait runs out.
+	if err := jobreport.WriteHTML(ws, merged); err != nil {
+		o.Log.Warn().Err(err).Msg("report.html not written; noderun report --workspace writes it")
 	}
 	ev := o.Log.Info()
 	if result.ExitCode != 0 {

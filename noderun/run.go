@@ -492,7 +492,6 @@ func (r *runner) killLeftovers() {
 	}
 }
 
-// escalated logs the stop sequence's later signals.
 // stopAsked notes when the first stop of the child was asked.
 func (r *runner) stopAsked() {
 	if r.rec.Phases.StopAt.IsZero() {
@@ -500,6 +499,7 @@ func (r *runner) stopAsked() {
 	}
 }
 
+// escalated logs the stop sequence's later signals.
 func (r *runner) escalated(sig syscall.Signal) {
 	if sig == syscall.SIGKILL {
 		r.log.Warn().Dur("grace", r.spec.Timeouts.KillGrace.D()).Msg("child did not stop in time: killing its process group")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -20,6 +21,14 @@ const (
 	chartWidth  = 420
 	chartHeight = 90
 	maxPoints   = 240
+	// maxReadBytes is how much of a telemetry file is read whole; of a
+	// larger one, maxReadLines lines spread over it. The page is written at
+	// the end of the job, within Slurm's KillWait: 1,024 day-long tasks
+	// hold some 17 million lines.
+	maxReadBytes = 1 << 20
+	maxReadLines = 4000
+	// maxCharted is how many tasks get charts; the others keep their line.
+	maxCharted = 32
 )
 
 // gpuView is one task's GPUs: its summary and its charts.
@@ -50,13 +59,33 @@ type series struct {
 // palette tells GPUs apart on one chart.
 var palette = []string{"#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e", "#37474f"}
 
-func gpuViews(ws workspace.Layout, tasks []junitmerge.TaskRun) []gpuView {
-	var out []gpuView
+// gpuViews lists the tasks with telemetry; the first maxCharted of them,
+// those with GPU faults first, get charts.
+func gpuViews(ws workspace.Layout, tasks []junitmerge.TaskRun) (views []gpuView, uncharted int) {
+	var faulty, healthy []junitmerge.TaskRun
 	for _, t := range tasks {
-		samples := readSamples(ws.Telemetry(t.Role, t.Rank))
+		if t.Record != nil && t.Record.GPU != nil && len(t.Record.GPU.Faults) > 0 {
+			faulty = append(faulty, t)
+		} else {
+			healthy = append(healthy, t)
+		}
+	}
+	for _, t := range append(faulty, healthy...) {
 		var sum *workspace.GPUSummary
 		if t.Record != nil {
 			sum = t.Record.GPU
+		}
+		path := ws.Telemetry(t.Role, t.Rank)
+		if sum == nil {
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+		}
+		var samples []workspace.GPUSample
+		if len(views) < maxCharted {
+			samples = readSamples(path)
+		} else {
+			uncharted++
 		}
 		if len(samples) == 0 && sum == nil {
 			continue
@@ -69,27 +98,54 @@ func gpuViews(ws workspace.Layout, tasks []junitmerge.TaskRun) []gpuView {
 			v.Summary, v.Faults, v.Missing = summaryLine(sum), sum.Faults, sum.Missing
 		}
 		v.Charts = charts(samples)
-		out = append(out, v)
+		views = append(views, v)
 	}
-	return out
+	return views, uncharted
 }
 
-// readSamples reads a telemetry file; a line that does not parse (the
-// last one of a killed task) is left out.
+// readSamples reads a telemetry file, or maxReadLines lines spread over a
+// large one; a line that does not parse (the last one of a killed task) is
+// left out.
 func readSamples(path string) []workspace.GPUSample {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil
+	}
 	var out []workspace.GPUSample
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
+	add := func(line []byte) {
 		var s workspace.GPUSample
-		if json.Unmarshal(sc.Bytes(), &s) == nil && !s.Time.IsZero() {
+		if json.Unmarshal(line, &s) == nil && !s.Time.IsZero() {
 			out = append(out, s)
 		}
+	}
+	if info.Size() <= maxReadBytes {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			add(sc.Bytes())
+		}
+		return out
+	}
+	// The line after each of maxReadLines evenly spaced offsets.
+	r := bufio.NewReader(f)
+	for i := int64(1); i <= maxReadLines; i++ {
+		if _, err := f.Seek(info.Size()*i/(maxReadLines+1), io.SeekStart); err != nil {
+			break
+		}
+		r.Reset(f)
+		if _, err := r.ReadBytes('\n'); err != nil { // the rest of a cut line
+			break
+		}
+		line, err := r.ReadBytes('\n')
+		if err != nil && len(line) == 0 {
+			break
+		}
+		add(line)
 	}
 	return out
 }

@@ -20,19 +20,23 @@ var page = template.Must(template.New("report").Parse(pageSource))
 // view is everything the page shows, computed before the template runs so
 // that the template only places it.
 type view struct {
-	Title     string
-	Outcome   string
-	ExitCode  int
-	Reason    string
-	Cause     *causeView
-	Rows      []junitmerge.Row
-	Total     junitmerge.Row
-	Verdict   string
-	Others    []string
-	Problems  []junitmerge.Entry
-	Unlisted  int
-	Timeline  *timeline
-	GPUs      []gpuView
+	Title    string
+	Outcome  string
+	ExitCode int
+	Reason   string
+	Cause    *causeView
+	Rows     []junitmerge.Row
+	Total    junitmerge.Row
+	Verdict  string
+	Others   []string
+	Problems []junitmerge.Entry
+	Unlisted int
+	Timeline *timeline
+	GPUs     []gpuView
+	// Uncharted counts the tasks with telemetry beyond maxCharted.
+	Uncharted int
+	// Running: the job has no result yet, and some task no end.
+	Running   bool
 	Generated string
 }
 
@@ -71,6 +75,9 @@ func Render(w io.Writer, ws workspace.Layout, rep *junitmerge.Report) error {
 			}
 			v.Cause = &causeView{Where: where, Status: c.Status(), FirstError: c.FirstError, Log: c.Log, Junit: c.Junit}
 		}
+	} else if running(rep.Tasks) {
+		// noderun report on a job that runs: its tasks have not failed.
+		v.Outcome, v.Running = "running", true
 	} else if rep.Failed() {
 		v.Outcome = workspace.OutcomeFailed
 	}
@@ -78,11 +85,28 @@ func Render(w io.Writer, ws workspace.Layout, rep *junitmerge.Report) error {
 		v.Others = append(v.Others, g.Line())
 	}
 	v.Timeline = newTimeline(ws, rep)
-	v.GPUs = gpuViews(ws, rep.Tasks)
+	if v.Running && v.Timeline != nil {
+		for i := range v.Timeline.Rows {
+			if row := &v.Timeline.Rows[i]; row.Class == junitmerge.TaskNoEnd {
+				row.Status, row.Alarm = "running", false
+			}
+		}
+	}
+	v.GPUs, v.Uncharted = gpuViews(ws, rep.Tasks)
 	if !rep.Generated.IsZero() {
 		v.Generated = rep.Generated.UTC().Format(time.RFC3339)
 	}
 	return page.Execute(w, v)
+}
+
+// running reports whether a task is still running: it has a record and no end.
+func running(tasks []junitmerge.TaskRun) bool {
+	for _, t := range tasks {
+		if t.Class == junitmerge.TaskNoEnd {
+			return true
+		}
+	}
+	return false
 }
 
 // link is path relative to the workspace when the file is there, else "":

@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/junitmerge"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -133,27 +135,29 @@ func TestReportOfAFailedJob(t *testing.T) {
 	}
 }
 
-// Each task of the spec has a row, those that left no record too.
+// Each task of the spec has a row, in the spec's order, those that left
+// no record too. The spec is a real one (launcher's golden disagg job).
 func TestReportDrawsEveryTaskInOrder(t *testing.T) {
 	ws := failedJob(t)
-	doc, rep := junitmerge.BuildWorkspace(ws, junitmerge.Options{})
-	rep.Tasks = append(rep.Tasks, junitmerge.TaskRun{Role: "BENCHMARK", Rank: 0, Class: junitmerge.TaskMissing})
-	if err := Write(ws, doc, rep); err != nil {
+	spec, err := jobspec.Load(filepath.Join("..", "..", "launcher", "testdata", "golden", "disagg-e2e", "job.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(ws.Report())
-	page := string(b)
-	got := regexp.MustCompile(`data-task="([^"]+)" data-class="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if err := spec.Save(ws.Spec()); err != nil {
+		t.Fatal(err)
+	}
+	page := render(t, ws)
 	var rows []string
-	for _, m := range got {
+	for _, m := range regexp.MustCompile(`data-task="([^"]+)" data-class="([^"]+)"`).FindAllStringSubmatch(page, -1) {
 		rows = append(rows, m[1]+" "+m[2])
 	}
-	want := []string{"GEN_0/0 stopped", "GEN_0/1 root_cause", "BENCHMARK/0 missing"}
+	want := []string{"GEN_0/0 stopped", "GEN_0/1 root_cause", "GEN_0/2 missing", "GEN_0/3 missing",
+		"CTX_0/0 missing", "CTX_1/0 missing", "DISAGG_SERVER/0 missing", "BENCHMARK/0 missing"}
 	if strings.Join(rows, ", ") != strings.Join(want, ", ") {
 		t.Errorf("timeline rows %q, want %q", rows, want)
 	}
-	if !strings.Contains(page, `task-bar c-missing`) || !strings.Contains(page, ">no record<") {
-		t.Error("a task without a record is not drawn as missing")
+	if strings.Count(page, `task-bar c-missing`) != 6 || !strings.Contains(page, ">no record<") {
+		t.Error("tasks without a record are not drawn as missing")
 	}
 }
 
@@ -165,9 +169,102 @@ func TestTicksAreRound(t *testing.T) {
 	if want := "+0s +5s +10s +15s +20s"; strings.Join(got, " ") != want {
 		t.Errorf("ticks %q, want %q", got, want)
 	}
-	for d, want := range map[time.Duration]string{350 * time.Millisecond: "0.35s", 12 * time.Second: "12s", 245 * time.Second: "4m05s"} {
+	// Long jobs get clock steps, not 1-2-5 seconds.
+	got = nil
+	for _, tk := range ticks(100*time.Minute, func(time.Duration) float64 { return 0 }) {
+		got = append(got, tk.Label)
+	}
+	if want := "+0s +30m00s +1h00m +1h30m"; strings.Join(got, " ") != want {
+		t.Errorf("ticks of 100 min %q, want %q", got, want)
+	}
+	for d, want := range map[time.Duration]string{350 * time.Millisecond: "0.35s", 12 * time.Second: "12s", 245 * time.Second: "4m05s", 150 * time.Minute: "2h30m"} {
 		if got := seconds(d); got != want {
 			t.Errorf("seconds(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// noderun report on a job that runs: no result yet, a task without an end.
+// The page says running, not failed, and shows no exit status.
+func TestReportOfARunningJob(t *testing.T) {
+	ws := failedJob(t)
+	if err := os.Remove(ws.JobResult()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := workspace.LoadTaskRecord(ws.TaskRecord("GEN_0", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.End, rec.State, rec.Phases.StopAt = time.Time{}, workspace.StateRunning, time.Time{}
+	if err := ws.SaveTaskRecord(rec); err != nil {
+		t.Fatal(err)
+	}
+	page := render(t, ws)
+	if !strings.Contains(page, `class="badge o-running">running<`) || strings.Contains(page, "exit status 0") {
+		t.Errorf("a running job's page does not say running:\n%.800s", page)
+	}
+	if !regexp.MustCompile(`data-task="GEN_0/0"[\s\S]*?>running<`).MatchString(page) {
+		t.Error("the running task is not labelled running")
+	}
+}
+
+// A day of samples is not read whole: a bounded number of lines, spread
+// from the start of the file to its end.
+func TestReadSamplesOfALargeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rank0.jsonl")
+	var b strings.Builder
+	n := 0
+	for b.Len() < 3*maxReadBytes {
+		u := uint32(n % 100)
+		line, _ := json.Marshal(workspace.GPUSample{Time: at(float64(n)), UUID: "GPU-a", GPUUtil: &u})
+		b.Write(append(line, '\n'))
+		n++
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := readSamples(path)
+	if len(got) == 0 || len(got) > maxReadLines {
+		t.Fatalf("%d samples read of %d, want 1 to %d", len(got), n, maxReadLines)
+	}
+	first, last := got[0].Time.Sub(t0).Seconds(), got[len(got)-1].Time.Sub(t0).Seconds()
+	if first > float64(n)/100 || last < float64(n)*0.99 {
+		t.Errorf("samples span %.0f–%.0f s of 0–%d s: not spread over the file", first, last, n)
+	}
+}
+
+// Charts are drawn for maxCharted tasks, GPU faults first; the others keep
+// their summary line, and the page says how many lost their charts.
+func TestReportBoundsCharts(t *testing.T) {
+	ws := workspace.New(t.TempDir())
+	var tasks []junitmerge.TaskRun
+	for k := 0; k < maxCharted+8; k++ {
+		rec := &workspace.TaskRecord{Role: "GEN_0", Rank: k, State: workspace.StateExited, Start: at(0), End: at(10),
+			GPU: &workspace.GPUSummary{Samples: 2, UtilMax: 50}}
+		if k == maxCharted+5 {
+			rec.GPU.Faults = []string{"XID 79 on GPU 0"}
+		}
+		if err := os.MkdirAll(filepath.Dir(ws.Telemetry("GEN_0", k)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		u := uint32(50)
+		line, _ := json.Marshal(workspace.GPUSample{Time: at(1), UUID: "GPU-a", GPUUtil: &u})
+		if err := os.WriteFile(ws.Telemetry("GEN_0", k), line, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, junitmerge.TaskRun{Role: "GEN_0", Rank: k, Record: rec, Class: junitmerge.TaskPassed})
+	}
+	views, uncharted := gpuViews(ws, tasks)
+	charted := 0
+	for _, v := range views {
+		if len(v.Charts) > 0 {
+			charted++
+		}
+	}
+	if len(views) != len(tasks) || charted != maxCharted || uncharted != 8 {
+		t.Errorf("%d views, %d charted, %d uncharted; want %d, %d, 8", len(views), charted, uncharted, len(tasks), maxCharted)
+	}
+	if views[0].Task != "GEN_0/"+strconv.Itoa(maxCharted+5) || len(views[0].Charts) == 0 {
+		t.Errorf("the task with a GPU fault is not charted first: %s", views[0].Task)
 	}
 }

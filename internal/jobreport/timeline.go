@@ -3,6 +3,7 @@ package jobreport
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"time"
 
@@ -39,7 +40,8 @@ var (
 		{"ran, passed", runFill[junitmerge.TaskPassed]}, {"root cause", runFill[junitmerge.TaskRootCause]},
 		{"failed", runFill[junitmerge.TaskFailed]}, {"timed out", runFill[junitmerge.TaskTimedOut]},
 		{"stopped", runFill[junitmerge.TaskStopped]}, {"stopped after the deciding step", runFill[junitmerge.TaskStoppedAfterDeciding]},
-		{"stopping", phaseFill["stop"]}, {"no record", "#fff3e0"},
+		{"stopping", phaseFill["stop"]}, {"no end recorded (running, or its runner was lost)", runFill[junitmerge.TaskNoEnd]},
+		{"no record", "#fff3e0"},
 	}
 )
 
@@ -189,8 +191,12 @@ func span(rep *junitmerge.Report) (t0, t1 time.Time) {
 	return t0, t1
 }
 
-// ticks are about six marks at round steps (1, 2 or 5 times a power of ten
-// seconds) along a span of total.
+// clockSteps are the tick steps, in seconds, of spans from a minute up:
+// what a clock shows round.
+var clockSteps = []float64{15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400}
+
+// ticks are about six marks at round steps along a span of total: 1, 2 or
+// 5 times a power of ten seconds below a minute, clock steps above.
 func ticks(total time.Duration, x func(time.Duration) float64) []tick {
 	raw := total.Seconds() / 6
 	step := math.Pow(10, math.Floor(math.Log10(raw)))
@@ -198,6 +204,13 @@ func ticks(total time.Duration, x func(time.Duration) float64) []tick {
 		if raw <= step*m {
 			step *= m
 			break
+		}
+	}
+	if raw > 10 {
+		last := clockSteps[len(clockSteps)-1]
+		step = last * math.Ceil(raw/last) // days
+		if i := sort.SearchFloat64s(clockSteps, raw); i < len(clockSteps) {
+			step = clockSteps[i]
 		}
 	}
 	var out []tick
@@ -215,7 +228,10 @@ func seconds(d time.Duration) string {
 		return strconv.FormatFloat(math.Round(d.Seconds()*100)/100, 'f', -1, 64) + "s"
 	case d < time.Minute:
 		return strconv.Itoa(int(d.Round(time.Second).Seconds())) + "s"
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
-	d = d.Round(time.Second)
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }

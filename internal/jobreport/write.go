@@ -25,15 +25,20 @@ func Write(ws workspace.Layout, doc *junitmerge.Document, rep *junitmerge.Report
 	return WriteHTML(ws, rep)
 }
 
-// Rebuild writes WS/summary.md and WS/report.html again from what the
-// workspace holds now (records, junit files, job-result.json, telemetry),
-// leaving results.xml as the job wrote it. It works on a running job too.
-func Rebuild(ws workspace.Layout, o junitmerge.Options) (*junitmerge.Report, error) {
-	_, rep := junitmerge.BuildWorkspace(ws, o)
-	if err := junitmerge.WriteSummary(ws, rep); err != nil {
-		return nil, err
+// Rebuild writes WS/report.html again from what the workspace holds now
+// (records, junit files, job-result.json, telemetry), and WS/summary.md
+// once the job has ended, leaving results.xml as the job wrote it. On a
+// running job the page shows how far it got; the summary, which would call
+// its running tasks lost, is left alone.
+func Rebuild(ws workspace.Layout, o junitmerge.Options) (rep *junitmerge.Report, summary bool, err error) {
+	_, rep = junitmerge.BuildWorkspace(ws, o)
+	if ws.HasJobResult() {
+		if err := junitmerge.WriteSummary(ws, rep); err != nil {
+			return nil, false, err
+		}
+		summary = true
 	}
-	return rep, WriteHTML(ws, rep)
+	return rep, summary, WriteHTML(ws, rep)
 }
 
 // WriteHTML writes WS/report.html for rep, reading the tasks' telemetry

@@ -48,8 +48,20 @@ func TestReportRebuildsPageAndSummaryOnly(t *testing.T) {
 	if err := os.WriteFile(ws.Results(), []byte("the job's"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// While the job runs (no job-result.json yet) only the page is written:
+	// the summary would call the running tasks lost.
 	code, out := run(t, "--workspace", ws.Dir)
-	if code != 0 || !strings.Contains(out, ws.Report()) {
+	if code != 0 || !strings.Contains(out, "has not ended") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	if _, err := os.Stat(ws.Summary()); err == nil {
+		t.Error("report wrote summary.md for a job that has not ended")
+	}
+	if err := ws.SaveJobResult(&workspace.JobResult{JobID: "5", Outcome: workspace.OutcomePassed, Verdict: "passed"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out = run(t, "--workspace", ws.Dir)
+	if code != 0 || !strings.Contains(out, ws.Report()) || !strings.Contains(out, ws.Summary()) {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 	page, err := os.ReadFile(ws.Report())
