@@ -19,8 +19,8 @@ type CancelNote struct {
 	// JobID is the job cancelled: a note never names the canceller of another.
 	JobID string    `json:"job_id"`
 	By    string    `json:"by"`
-	Why  string    `json:"why"`
-	Time time.Time `json:"time"`
+	Why   string    `json:"why"`
+	Time  time.Time `json:"time"`
 }
 
 // CancelNote is WS/.noderun/cancel.json.
