@@ -110,21 +110,24 @@ func (n *nvmlInventory) OpenTelemetry(devices []string) (tel Telemetry, err erro
 			n.users.Add(-1)
 		}
 	}()
-	devs, _ := n.Devices() // a GPU NVML fails on is left out, as for the task
+	// One lookup per device, not a fresh inventory: a sick GPU the task was
+	// not given must not hold up its telemetry.
 	t := &nvmlTelemetry{inv: n, sym: n.sym}
-	for _, d := range devs {
-		if !slices.Contains(devices, d.UUID) && !slices.ContainsFunc(d.MIG, func(m MIGDevice) bool { return slices.Contains(devices, m.UUID) }) {
+	var errs []error
+	for _, uuid := range devices {
+		g, err := n.telemetryGPU(uuid)
+		if err != nil {
+			errs = append(errs, err) // left out, as a GPU NVML fails on is for the task
 			continue
 		}
-		h, ret := n.lib.DeviceGetHandleByIndex(d.Index)
-		if ret != nvml.SUCCESS {
-			return nil, &NVMLError{Index: d.Index, Op: "get handle", Return: ret}
+		if !slices.ContainsFunc(t.gpus, func(o telemetryGPU) bool { return o.uuid == g.uuid }) {
+			t.gpus = append(t.gpus, g)
 		}
-		t.gpus = append(t.gpus, telemetryGPU{index: d.Index, uuid: d.UUID, h: h})
 	}
 	if len(t.gpus) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNoTelemetryGPU, strings.Join(devices, ","))
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoTelemetryGPU, strings.Join(devices, ","), errors.Join(errs...))
 	}
+	slices.SortFunc(t.gpus, func(a, b telemetryGPU) int { return a.index - b.index })
 	for _, s := range []string{symUtil, symPower, symTemp, symClock, symECC} {
 		if !n.sym.has(s) {
 			t.missing = append(t.missing, s)
@@ -135,6 +138,29 @@ func (n *nvmlInventory) OpenTelemetry(devices []string) (tel Telemetry, err erro
 	}
 	t.openEvents(n.lib)
 	return t, nil
+}
+
+// telemetryGPU finds the GPU of a device by its UUID; a MIG device is
+// read through its parent GPU.
+func (n *nvmlInventory) telemetryGPU(uuid string) (telemetryGPU, error) {
+	h, ret := n.lib.DeviceGetHandleByUUID(uuid)
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: -1, Op: "get handle of " + uuid, Return: ret}
+	}
+	if strings.HasPrefix(uuid, "MIG-") {
+		if h, ret = h.GetDeviceHandleFromMigDeviceHandle(); ret != nvml.SUCCESS {
+			return telemetryGPU{}, &NVMLError{Index: -1, Op: "get the parent GPU of " + uuid, Return: ret}
+		}
+	}
+	index, ret := h.GetIndex()
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: -1, Op: "get index of " + uuid, Return: ret}
+	}
+	gpuUUID, ret := h.GetUUID()
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: index, Op: "get UUID", Return: ret}
+	}
+	return telemetryGPU{index: index, uuid: gpuUUID, h: h}, nil
 }
 
 // openEvents registers the GPUs for XID events; without the functions or

@@ -2,7 +2,9 @@ package gpu
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,4 +86,37 @@ func TestCloseKeepsNVMLForOpenTelemetry(t *testing.T) {
 			t.Errorf("NVML still initialised after the inventory's close (Shutdown now: %v)", ret)
 		}
 	})
+}
+
+// The telemetry finds each device by its UUID: a MIG device is read through
+// its parent GPU (once, however many of its MIG devices the task has), and
+// a lost GPU the task was not given does not matter.
+func TestOpenTelemetryByUUID(t *testing.T) {
+	dir := nvmlstandin.BuildT(t)
+	t.Setenv("NVMLSTANDIN_GPUS", "3")
+	t.Setenv("NVMLSTANDIN_MIG_2", "2")
+	t.Setenv("NVMLSTANDIN_LOST", "0")
+	lib := nvml.New(nvml.WithLibraryPath(filepath.Join(dir, nvmlstandin.Library)))
+	inv, closeInv, err := Open(func() nvml.Interface { return lib })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeInv()
+	gpu := func(i int) string { return fmt.Sprintf("GPU-5a1d0000-0000-4000-8000-%012d", i) }
+	mig := func(i, j int) string { return fmt.Sprintf("MIG-5a1d0000-%04d-4000-8000-%012d", i, j) }
+	tel, err := inv.(TelemetrySource).OpenTelemetry([]string{mig(2, 1), gpu(1), mig(2, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Close()
+	var got []string
+	for _, s := range tel.Sample(t.Context(), time.Now()) {
+		got = append(got, fmt.Sprintf("%d %s", s.Index, s.UUID))
+	}
+	if want := []string{"1 " + gpu(1), "2 " + gpu(2)}; !slices.Equal(got, want) {
+		t.Errorf("sampled %q, want %q", got, want)
+	}
+	if _, err := inv.(TelemetrySource).OpenTelemetry([]string{gpu(0)}); !errors.Is(err, ErrNoTelemetryGPU) {
+		t.Errorf("telemetry of a lost GPU: %v, want ErrNoTelemetryGPU", err)
+	}
 }

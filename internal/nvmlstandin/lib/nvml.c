@@ -198,6 +198,41 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, device **d) {
 	return SUCCESS;
 }
 
+nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, device **d) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	for (int i = 0; i < count; i++) {
+		if (!strcmp(gpus[i].uuid, uuid)) {
+			*d = &gpus[i];
+			return gpus[i].lost ? ERROR_GPU_IS_LOST : SUCCESS;
+		}
+		for (int j = 0; j < gpus[i].mig_count; j++)
+			if (!strcmp(migs[i][j].uuid, uuid)) {
+				*d = &migs[i][j];
+				return SUCCESS;
+			}
+	}
+	return ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlDeviceGetIndex(device *d, unsigned int *i) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	if (d->lost)
+		return ERROR_GPU_IS_LOST;
+	*i = d->index;
+	return SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(device *m, device **parent) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	if (m->mig_count >= 0)
+		return ERROR_INVALID_ARGUMENT;
+	*parent = &gpus[(m - &migs[0][0]) / MAX_MIG];
+	return SUCCESS;
+}
+
 static nvmlReturn_t copy(device *d, char *dst, unsigned int len, const char *src) {
 	if (!initialized)
 		return ERROR_UNINITIALIZED;
