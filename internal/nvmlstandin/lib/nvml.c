@@ -308,7 +308,7 @@ enum { Q_UTIL, Q_MEM, Q_POWER, Q_TEMP, Q_CLOCK, Q_EVENTS, Q_ECC_CORR, Q_ECC_UNCO
 nvmlReturn_t nvmlDeviceGetMemoryInfo(device *d, nvmlMemory_t *m) {
 	unsigned long long used = 0;
 	nvmlReturn_t r = value(d, Q_MEM, "MEM_USED_MIB", &used);
-	if (r == ERROR_GPU_IS_LOST)
+	if (r == ERROR_GPU_IS_LOST || r == ERROR_UNINITIALIZED)
 		return r;
 	m->total = 80ULL << 30;
 	m->used = used << 20;
