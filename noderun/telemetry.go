@@ -91,11 +91,11 @@ func (tm *telemetry) run(ctx context.Context) {
 	defer close(tm.ended)
 	t, err := tm.open()
 	if err != nil {
-		close(tm.sampled)
 		tm.log.Info().Str("why", err.Error()).Msg("no GPU telemetry")
 		tm.mu.Lock()
 		tm.sum.Missing = err.Error()
 		tm.mu.Unlock()
+		close(tm.sampled) // after Missing: finish reads it then
 		return
 	}
 	defer t.Close()
@@ -120,16 +120,18 @@ func (tm *telemetry) open() (gpu.Telemetry, error) {
 	}
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
-	err = errors.New("the task ended before its GPU telemetry opened")
-	if !tm.closed {
-		err = os.MkdirAll(filepath.Dir(tm.path), 0o755)
-	}
-	if err == nil {
-		tm.f, err = os.Create(tm.path)
-	}
-	if err != nil {
+	fail := func(err error) (gpu.Telemetry, error) {
 		t.Close()
-		return nil, fmt.Errorf("create telemetry file: %w", err)
+		return nil, err
+	}
+	if tm.closed {
+		return fail(errors.New("the task ended before its GPU telemetry opened"))
+	}
+	if err := os.MkdirAll(filepath.Dir(tm.path), 0o755); err != nil {
+		return fail(fmt.Errorf("create telemetry directory: %w", err))
+	}
+	if tm.f, err = os.Create(tm.path); err != nil {
+		return fail(fmt.Errorf("create telemetry file: %w", err))
 	}
 	tm.w, tm.opened = bufio.NewWriter(tm.f), true
 	return t, nil

@@ -22,6 +22,7 @@ import (
 type fakeTelemetry struct {
 	hang     chan struct{}
 	openHang chan struct{}
+	openErr  error
 	util     uint32
 	xids     []workspace.GPUSample
 
@@ -36,6 +37,9 @@ func (f *fakeTelemetry) OpenTelemetry(devices []string) (gpu.Telemetry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.opened = devices
+	if f.openErr != nil {
+		return nil, f.openErr
+	}
 	return f, nil
 }
 
@@ -166,6 +170,21 @@ func TestRunTelemetry(t *testing.T) {
 		rec := record(t, spec, 0)
 		if rec.Signal != "SIGTERM" || !rec.Stopped || rec.GPU == nil || rec.GPU.Missing == "" || rec.GPU.Samples != 0 {
 			t.Errorf("record: signal %q, stopped %v, GPU summary %+v", rec.Signal, rec.Stopped, rec.GPU)
+		}
+	})
+
+	// Telemetry that cannot open says why in the record, and there is no file.
+	t.Run("open failed", func(t *testing.T) {
+		spec := telemetrySpec(t, 50*time.Millisecond)
+		f := &fakeTelemetry{openErr: gpu.ErrNoTelemetryGPU}
+		if code, err := Run(t.Context(), RunOptions{Spec: spec, Role: spec.Steps[0].Role, Environ: env, GPUs: gpus, Telemetry: f, Log: zerolog.Nop(), Signals: make(chan os.Signal)}); code != 0 || err != nil {
+			t.Fatalf("run: %d %v", code, err)
+		}
+		if g := record(t, spec, 0).GPU; g == nil || g.Missing != gpu.ErrNoTelemetryGPU.Error() || g.Samples != 0 {
+			t.Errorf("GPU summary = %+v", g)
+		}
+		if _, err := os.Stat(workspace.New(spec.Workspace).Telemetry(spec.Steps[0].Role, 0)); !os.IsNotExist(err) {
+			t.Errorf("telemetry file: %v, want none", err)
 		}
 	})
 
