@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
@@ -66,9 +67,18 @@ func Open(newLib func() nvml.Interface) (Inventory, func(), error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return nil, noop, unavailable(initFailure(ret))
 	}
+	inv := &nvmlInventory{lib: lib, sym: newSymbols(lib)}
 	var once sync.Once
-	closeLib := func() { once.Do(func() { _ = lib.Shutdown() }) }
-	return NewNVML(lib), closeLib, nil
+	closeLib := func() {
+		once.Do(func() {
+			// Shutting NVML down under a reader still in a call can crash the
+			// process; the process is about to exit anyway.
+			if inv.users.Load() == 0 {
+				_ = lib.Shutdown()
+			}
+		})
+	}
+	return inv, closeLib, nil
 }
 
 // OpenOrFallback is Open with the commands' fallback when NVML is
@@ -94,6 +104,8 @@ func NewNVML(lib nvml.Interface) Inventory { return &nvmlInventory{lib: lib, sym
 type nvmlInventory struct {
 	lib nvml.Interface
 	sym *symbols
+	// users counts the telemetries open or opening: NVML stays up for them.
+	users atomic.Int32
 }
 
 func (n *nvmlInventory) Source() string { return "nvml" }

@@ -1,10 +1,12 @@
 package gpu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -14,18 +16,23 @@ import (
 
 // Telemetry reads the live state of a task's GPUs.
 type Telemetry interface {
-	// Sample reads each GPU once; what NVML cannot give stays nil.
-	Sample(now time.Time) []workspace.GPUSample
-	// WaitEvent waits up to timeout for an XID on one of the GPUs.
-	WaitEvent(timeout time.Duration) (workspace.GPUSample, bool)
+	// Sample reads each GPU once; what NVML cannot give stays nil. It
+	// reads no further GPU once ctx is done.
+	Sample(ctx context.Context, now time.Time) []workspace.GPUSample
+	// WaitEvent waits up to timeout for an XID on one of the GPUs. When
+	// NVML fails the wait it still takes the timeout, and says why.
+	WaitEvent(timeout time.Duration) (workspace.GPUSample, bool, error)
 	// Missing names the NVML functions the driver lacks; Sample and
 	// WaitEvent do without them.
 	Missing() []string
+	// Close frees the telemetry once no call of it is running.
 	Close()
 }
 
 // TelemetrySource opens the telemetry of the GPUs a task was given, by
-// UUID; a MIG device is read through its parent GPU.
+// UUID; a MIG device is read through its parent GPU. While a telemetry is
+// open (or opening) the inventory's close leaves NVML initialised: a reader
+// may still be inside a call.
 type TelemetrySource interface {
 	OpenTelemetry(devices []string) (Telemetry, error)
 }
@@ -35,18 +42,18 @@ var ErrNoTelemetryGPU = errors.New("no GPU of the task is known to NVML")
 
 // The functions telemetry calls, each looked up before its first call.
 const (
-	symUtil         = "nvmlDeviceGetUtilizationRates"
-	symPower        = "nvmlDeviceGetPowerUsage"
-	symTemp         = "nvmlDeviceGetTemperature"
-	symClock        = "nvmlDeviceGetClockInfo"
-	symClockEvents  = "nvmlDeviceGetCurrentClocksEventReasons"
-	symThrottle     = "nvmlDeviceGetCurrentClocksThrottleReasons" // before R535
-	symECC          = "nvmlDeviceGetTotalEccErrors"
-	symEventCreate  = "nvmlEventSetCreate"
-	symEventRegular = "nvmlDeviceRegisterEvents"
-	symEventWait    = "nvmlEventSetWait_v2"
-	symEventWaitV1  = "nvmlEventSetWait"
-	symEventFree    = "nvmlEventSetFree"
+	symUtil          = "nvmlDeviceGetUtilizationRates"
+	symPower         = "nvmlDeviceGetPowerUsage"
+	symTemp          = "nvmlDeviceGetTemperature"
+	symClock         = "nvmlDeviceGetClockInfo"
+	symClockEvents   = "nvmlDeviceGetCurrentClocksEventReasons"
+	symThrottle      = "nvmlDeviceGetCurrentClocksThrottleReasons" // before R535
+	symECC           = "nvmlDeviceGetTotalEccErrors"
+	symEventCreate   = "nvmlEventSetCreate"
+	symEventRegister = "nvmlDeviceRegisterEvents"
+	symEventWait     = "nvmlEventSetWait_v2"
+	symEventWaitV1   = "nvmlEventSetWait"
+	symEventFree     = "nvmlEventSetFree"
 )
 
 // clockEventNames name NVML's clock-event (throttle) reason bits.
@@ -87,6 +94,8 @@ type telemetryGPU struct {
 }
 
 type nvmlTelemetry struct {
+	inv     *nvmlInventory
+	closed  sync.Once
 	gpus    []telemetryGPU
 	sym     *symbols
 	set     nvml.EventSet // nil: no XID events
@@ -94,22 +103,31 @@ type nvmlTelemetry struct {
 }
 
 // OpenTelemetry implements TelemetrySource.
-func (n *nvmlInventory) OpenTelemetry(devices []string) (Telemetry, error) {
-	devs, _ := n.Devices() // a GPU NVML fails on is left out, as for the task
-	t := &nvmlTelemetry{sym: n.sym}
-	for _, d := range devs {
-		if !slices.Contains(devices, d.UUID) && !slices.ContainsFunc(d.MIG, func(m MIGDevice) bool { return slices.Contains(devices, m.UUID) }) {
+func (n *nvmlInventory) OpenTelemetry(devices []string) (tel Telemetry, err error) {
+	n.users.Add(1)
+	defer func() {
+		if err != nil {
+			n.users.Add(-1)
+		}
+	}()
+	// One lookup per device, not a fresh inventory: a sick GPU the task was
+	// not given must not hold up its telemetry.
+	t := &nvmlTelemetry{inv: n, sym: n.sym}
+	var errs []error
+	for _, uuid := range devices {
+		g, err := n.telemetryGPU(uuid)
+		if err != nil {
+			errs = append(errs, err) // left out, as a GPU NVML fails on is for the task
 			continue
 		}
-		h, ret := n.lib.DeviceGetHandleByIndex(d.Index)
-		if ret != nvml.SUCCESS {
-			return nil, &NVMLError{Index: d.Index, Op: "get handle", Return: ret}
+		if !slices.ContainsFunc(t.gpus, func(o telemetryGPU) bool { return o.uuid == g.uuid }) {
+			t.gpus = append(t.gpus, g)
 		}
-		t.gpus = append(t.gpus, telemetryGPU{index: d.Index, uuid: d.UUID, h: h})
 	}
 	if len(t.gpus) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNoTelemetryGPU, strings.Join(devices, ","))
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoTelemetryGPU, strings.Join(devices, ","), errors.Join(errs...))
 	}
+	slices.SortFunc(t.gpus, func(a, b telemetryGPU) int { return a.index - b.index })
 	for _, s := range []string{symUtil, symPower, symTemp, symClock, symECC} {
 		if !n.sym.has(s) {
 			t.missing = append(t.missing, s)
@@ -122,10 +140,33 @@ func (n *nvmlInventory) OpenTelemetry(devices []string) (Telemetry, error) {
 	return t, nil
 }
 
+// telemetryGPU finds the GPU of a device by its UUID; a MIG device is
+// read through its parent GPU.
+func (n *nvmlInventory) telemetryGPU(uuid string) (telemetryGPU, error) {
+	h, ret := n.lib.DeviceGetHandleByUUID(uuid)
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: -1, Op: "get handle of " + uuid, Return: ret}
+	}
+	if strings.HasPrefix(uuid, "MIG-") {
+		if h, ret = h.GetDeviceHandleFromMigDeviceHandle(); ret != nvml.SUCCESS {
+			return telemetryGPU{}, &NVMLError{Index: -1, Op: "get the parent GPU of " + uuid, Return: ret}
+		}
+	}
+	index, ret := h.GetIndex()
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: -1, Op: "get index of " + uuid, Return: ret}
+	}
+	gpuUUID, ret := h.GetUUID()
+	if ret != nvml.SUCCESS {
+		return telemetryGPU{}, &NVMLError{Index: index, Op: "get UUID", Return: ret}
+	}
+	return telemetryGPU{index: index, uuid: gpuUUID, h: h}, nil
+}
+
 // openEvents registers the GPUs for XID events; without the functions or
 // support on any GPU there are no events, which Missing reports.
 func (t *nvmlTelemetry) openEvents(lib nvml.Interface) {
-	for _, s := range []string{symEventCreate, symEventRegular, symEventFree} {
+	for _, s := range []string{symEventCreate, symEventRegister, symEventFree} {
 		if !t.sym.has(s) {
 			t.missing = append(t.missing, s)
 			return
@@ -154,9 +195,12 @@ func (t *nvmlTelemetry) openEvents(lib nvml.Interface) {
 
 func (t *nvmlTelemetry) Missing() []string { return t.missing }
 
-func (t *nvmlTelemetry) Sample(now time.Time) []workspace.GPUSample {
+func (t *nvmlTelemetry) Sample(ctx context.Context, now time.Time) []workspace.GPUSample {
 	out := make([]workspace.GPUSample, 0, len(t.gpus))
 	for _, g := range t.gpus {
+		if ctx.Err() != nil {
+			break
+		}
 		out = append(out, t.read(g, now))
 	}
 	return out
@@ -210,14 +254,23 @@ func (t *nvmlTelemetry) read(g telemetryGPU, now time.Time) workspace.GPUSample 
 	return s
 }
 
-func (t *nvmlTelemetry) WaitEvent(timeout time.Duration) (workspace.GPUSample, bool) {
+func (t *nvmlTelemetry) WaitEvent(timeout time.Duration) (workspace.GPUSample, bool, error) {
 	if t.set == nil {
 		time.Sleep(timeout)
-		return workspace.GPUSample{}, false
+		return workspace.GPUSample{}, false, nil
 	}
+	start := time.Now()
 	e, ret := t.set.Wait(uint32(timeout.Milliseconds()))
-	if ret != nvml.SUCCESS || e.EventType&nvml.EventTypeXidCriticalError == 0 {
-		return workspace.GPUSample{}, false
+	switch {
+	case ret == nvml.ERROR_TIMEOUT:
+		return workspace.GPUSample{}, false, nil
+	case ret != nvml.SUCCESS:
+		// A GPU that fell off the bus fails the wait at once (GPU_IS_LOST):
+		// the reader would spin on a core.
+		time.Sleep(timeout - time.Since(start))
+		return workspace.GPUSample{}, false, &NVMLError{Index: -1, Op: "wait for XID events", Return: ret}
+	case e.EventType&nvml.EventTypeXidCriticalError == 0:
+		return workspace.GPUSample{}, false, nil
 	}
 	s := workspace.GPUSample{Time: time.Now().UTC(), Index: -1, XID: e.EventData}
 	for _, g := range t.gpus {
@@ -225,12 +278,15 @@ func (t *nvmlTelemetry) WaitEvent(timeout time.Duration) (workspace.GPUSample, b
 			s.UUID, s.Index = g.uuid, g.index
 		}
 	}
-	return s, true
+	return s, true, nil
 }
 
 func (t *nvmlTelemetry) Close() {
-	if t.set != nil {
-		_ = t.set.Free()
-		t.set = nil
-	}
+	t.closed.Do(func() {
+		if t.set != nil {
+			_ = t.set.Free()
+			t.set = nil
+		}
+		t.inv.users.Add(-1)
+	})
 }

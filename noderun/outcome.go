@@ -58,8 +58,9 @@ func taskOutcome(rec *workspace.TaskRecord) string {
 	return workspace.OutcomeStartFailed
 }
 
-// taskStatus says how a task ended: "exited with status 3".
-func taskStatus(rec *workspace.TaskRecord) string {
+// taskStatus says how a task ended: "exited with status 3". faults is the
+// spec's gpu.faults: only under fail can a GPU fault be why a task failed.
+func taskStatus(rec *workspace.TaskRecord, faults string) string {
 	switch {
 	case rec.State == workspace.StateFailedToStart:
 		return fmt.Sprintf("failed to start (exit status %d)", rec.ExitCode)
@@ -67,7 +68,7 @@ func taskStatus(rec *workspace.TaskRecord) string {
 		return fmt.Sprintf("hit the step timeout (exit status %d)", rec.ExitCode)
 	case rec.Signal != "" && rec.State == workspace.StateSignaled:
 		return fmt.Sprintf("was killed by %s (exit status %d)", rec.Signal, rec.ExitCode)
-	case rec.ExitCode == exitcode.GPUFault && rec.GPU != nil && len(rec.GPU.Faults) > 0:
+	case rec.ExitCode == exitcode.GPUFault && rec.GPU != nil && len(rec.GPU.Faults) > 0 && failsOnGPUFault(faults):
 		return fmt.Sprintf("failed by a GPU fault, %s, with --gpu-faults fail (exit status %d)", rec.GPU.Faults[0], rec.ExitCode)
 	}
 	return fmt.Sprintf("exited with status %d", rec.ExitCode)
@@ -103,7 +104,7 @@ func (s *supervisor) blameRank(r *stepRun) {
 	}
 	rank := rec.Rank
 	r.result.ExitCode, r.result.Rank = rec.ExitCode, &rank
-	r.result.Error = fmt.Sprintf("rank %d on %s %s", rec.Rank, orUnknown(rec.Node), taskStatus(rec))
+	r.result.Error = fmt.Sprintf("rank %d on %s %s", rec.Rank, orUnknown(rec.Node), taskStatus(rec, s.o.Spec.GPU.Faults))
 }
 
 // clockSkew is how far a node's clock may be behind the batch step's when
@@ -203,7 +204,7 @@ func (s *supervisor) decide(result *workspace.JobResult, reason string, testsFai
 		reason = ""
 	case s.cause != nil && s.stop != workspace.OutcomeNodeFailure:
 		// The root cause, not the step whose srun happened to end first.
-		reason = fmt.Sprintf("%s rank %d on %s %s", s.cause.Role, s.cause.Rank, orUnknown(s.cause.Node), taskStatus(s.cause))
+		reason = fmt.Sprintf("%s rank %d on %s %s", s.cause.Role, s.cause.Rank, orUnknown(s.cause.Node), taskStatus(s.cause, s.o.Spec.GPU.Faults))
 	case reason != "":
 	case s.failedStep != nil:
 		reason = fmt.Sprintf("step %s %s (%s)", s.failedStep.step.Role, s.failedStep.result.Outcome, s.failedStep.result.Error)

@@ -64,3 +64,29 @@ func TestSlurmJobEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskStatusGPUFault(t *testing.T) {
+	faulted := &workspace.GPUSummary{Faults: []string{"XID 79 on GPU 0 (GPU-0)"}}
+	for _, tc := range []struct {
+		name   string
+		rec    workspace.TaskRecord
+		faults string
+		want   string
+	}{
+		// The runner failed a passing task for the fault.
+		{"fail", workspace.TaskRecord{State: workspace.StateExited, ExitCode: exitcode.GPUFault, GPU: faulted}, "fail",
+			"failed by a GPU fault, XID 79 on GPU 0 (GPU-0), with --gpu-faults fail (exit status 77)"},
+		// Under warn a 77 is the child's own status, whatever the GPUs did.
+		{"warn", workspace.TaskRecord{State: workspace.StateExited, ExitCode: exitcode.GPUFault, GPU: faulted}, "warn",
+			"exited with status 77"},
+		// The default is warn.
+		{"default", workspace.TaskRecord{State: workspace.StateExited, ExitCode: exitcode.GPUFault, GPU: faulted}, "",
+			"exited with status 77"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := taskStatus(&tc.rec, tc.faults); got != tc.want {
+				t.Errorf("taskStatus = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -2,7 +2,9 @@ package noderun
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,23 +25,42 @@ import (
 // may wait for the event reader.
 const eventWait = 200 * time.Millisecond
 
+// maxFaultPhrases bounds the fault phrases of a summary: an XID storm must
+// not flood the record, results.xml and the summary. The rest is counted.
+const maxFaultPhrases = 8
+
 // telemetry samples a task's GPUs while its child runs, writes each reading
-// to the task's telemetry file and keeps the summary for its record.
+// to the task's telemetry file and keeps the summary for its record. It
+// opens the GPUs in its own goroutine: NVML can block for seconds on a
+// sick GPU, and the runner must forward signals meanwhile.
 type telemetry struct {
-	t     gpu.Telemetry
-	every time.Duration
-	log   zerolog.Logger
+	src     gpu.TelemetrySource
+	devices []string
+	path    string
+	every   time.Duration
+	log     zerolog.Logger
 
 	mu     sync.Mutex
+	opened bool
 	f      *os.File
 	w      *bufio.Writer
 	sum    workspace.GPUSummary
 	acc    map[string]*gpuAcc // by UUID
+	xids   []xidKey           // in order of first sight
+	xidN   map[xidKey]int
 	closed bool
 
-	stop    chan struct{}
-	sampled chan struct{} // closed when the sampler ended, after its last sample
-	done    sync.WaitGroup
+	stop    chan struct{} // the child ended: take the last sample
+	abandon func()        // finish gave up waiting: read no further GPU
+	sampled chan struct{} // closed when sampling ended (or never began)
+	ended   chan struct{} // closed when the readers ended and the telemetry is closed
+}
+
+// xidKey is one kind of XID fault: an XID on a GPU.
+type xidKey struct {
+	uuid  string
+	index int
+	xid   uint64
 }
 
 // gpuAcc is what the summary needs of one GPU.
@@ -50,52 +71,104 @@ type gpuAcc struct {
 	utilN            int
 }
 
-// startTelemetry opens path and starts sampling every interval, the first
-// sample at once.
-func startTelemetry(t gpu.Telemetry, path string, every time.Duration, log zerolog.Logger) (*telemetry, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create telemetry directory: %w", err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("create telemetry file: %w", err)
-	}
-	tm := &telemetry{t: t, every: every, log: log, f: f, w: bufio.NewWriter(f), acc: map[string]*gpuAcc{},
-		stop: make(chan struct{}), sampled: make(chan struct{})}
-	tm.done.Add(2)
-	go tm.sample()
-	go tm.events()
-	return tm, nil
+func newTelemetry(src gpu.TelemetrySource, devices []string, path string, every time.Duration, log zerolog.Logger) *telemetry {
+	return &telemetry{src: src, devices: devices, path: path, every: every, log: log,
+		acc: map[string]*gpuAcc{}, xidN: map[xidKey]int{}, abandon: func() {},
+		stop: make(chan struct{}), sampled: make(chan struct{}), ended: make(chan struct{})}
 }
 
-func (tm *telemetry) sample() {
-	defer tm.done.Done()
+// startTelemetry starts opening the devices' telemetry and then sampling
+// every interval into path, the first sample at once. It returns at once.
+func startTelemetry(src gpu.TelemetrySource, devices []string, path string, every time.Duration, log zerolog.Logger) *telemetry {
+	tm := newTelemetry(src, devices, path, every, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	tm.abandon = cancel
+	go tm.run(ctx)
+	return tm
+}
+
+func (tm *telemetry) run(ctx context.Context) {
+	defer close(tm.ended)
+	t, err := tm.open()
+	if err != nil {
+		tm.log.Info().Str("why", err.Error()).Msg("no GPU telemetry")
+		tm.mu.Lock()
+		tm.sum.Missing = err.Error()
+		tm.mu.Unlock()
+		close(tm.sampled) // after Missing: finish reads it then
+		return
+	}
+	defer t.Close()
+	var events sync.WaitGroup
+	events.Add(1)
+	go func() {
+		defer events.Done()
+		tm.events(t)
+	}()
+	tm.sample(ctx, t)
+	events.Wait()
+}
+
+// open opens the telemetry and its file, unless the task ended meanwhile.
+func (tm *telemetry) open() (gpu.Telemetry, error) {
+	t, err := tm.src.OpenTelemetry(tm.devices)
+	if err != nil {
+		return nil, err
+	}
+	if m := t.Missing(); len(m) > 0 {
+		tm.log.Warn().Strs("functions", m).Msg("this NVIDIA driver lacks NVML functions: GPU telemetry goes without what they read")
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	fail := func(err error) (gpu.Telemetry, error) {
+		t.Close()
+		return nil, err
+	}
+	if tm.closed {
+		return fail(errors.New("the task ended before its GPU telemetry opened"))
+	}
+	if err := os.MkdirAll(filepath.Dir(tm.path), 0o755); err != nil {
+		return fail(fmt.Errorf("create telemetry directory: %w", err))
+	}
+	if tm.f, err = os.Create(tm.path); err != nil {
+		return fail(fmt.Errorf("create telemetry file: %w", err))
+	}
+	tm.w, tm.opened = bufio.NewWriter(tm.f), true
+	return t, nil
+}
+
+func (tm *telemetry) sample(ctx context.Context, t gpu.Telemetry) {
 	defer close(tm.sampled)
 	tick := time.NewTicker(tm.every)
 	defer tick.Stop()
 	for {
-		tm.add(tm.t.Sample(time.Now().UTC())...)
+		tm.add(t.Sample(ctx, time.Now().UTC())...)
 		select {
 		case <-tick.C:
 		case <-tm.stop:
 			// The last reading: ECC errors up to the end of the task.
-			tm.add(tm.t.Sample(time.Now().UTC())...)
+			tm.add(t.Sample(ctx, time.Now().UTC())...)
 			return
 		}
 	}
 }
 
-func (tm *telemetry) events() {
-	defer tm.done.Done()
+func (tm *telemetry) events(t gpu.Telemetry) {
+	failed := false
 	for {
+		// At least one wait, so an XID due before a quick task ended is read.
+		e, ok, err := t.WaitEvent(eventWait)
+		if err != nil && !failed {
+			failed = true // once: a lost GPU fails every wait
+			tm.log.Warn().Err(err).Msg("cannot wait for GPU XID events")
+		}
+		if ok {
+			tm.add(e)
+		}
 		select {
 		case <-tm.stop:
 			return
 		default:
-		}
-		if e, ok := tm.t.WaitEvent(eventWait); ok {
-			tm.log.Warn().Uint64("xid", e.XID).Int("gpu", e.Index).Str("uuid", e.UUID).Msg("GPU XID event")
-			tm.add(e)
 		}
 	}
 }
@@ -121,8 +194,17 @@ func (tm *telemetry) add(samples ...workspace.GPUSample) {
 func (tm *telemetry) fold(s workspace.GPUSample) {
 	sum := &tm.sum
 	if s.XID != 0 {
-		sum.XIDs = append(sum.XIDs, s.XID)
-		sum.Faults = append(sum.Faults, fmt.Sprintf("XID %d on GPU %d (%s)", s.XID, s.Index, s.UUID))
+		sum.XIDCount++
+		k := xidKey{uuid: s.UUID, index: s.Index, xid: s.XID}
+		if tm.xidN[k] == 0 {
+			// Logged once per GPU and XID: a storm repeats one XID.
+			tm.log.Warn().Uint64("xid", s.XID).Int("gpu", s.Index).Str("uuid", s.UUID).Msg("GPU XID event")
+			tm.xids = append(tm.xids, k)
+			if !slices.Contains(sum.XIDs, s.XID) {
+				sum.XIDs = append(sum.XIDs, s.XID)
+			}
+		}
+		tm.xidN[k]++
 		return
 	}
 	a := tm.acc[s.UUID]
@@ -163,17 +245,31 @@ func (tm *telemetry) finish(wait time.Duration) *workspace.GPUSummary {
 	select {
 	case <-tm.sampled:
 	case <-time.After(wait):
+		tm.abandon()
 		tm.log.Warn().Dur("waited", wait).Msg("GPU telemetry did not answer in time: the summary lacks the last sample")
 	}
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	tm.closed = true
-	_ = tm.w.Flush()
-	if err := tm.f.Close(); err != nil {
-		tm.log.Warn().Err(err).Msg("could not write the GPU telemetry file")
+	if tm.f != nil {
+		_ = tm.w.Flush()
+		if err := tm.f.Close(); err != nil {
+			tm.log.Warn().Err(err).Msg("could not write the GPU telemetry file")
+		}
 	}
 	sum := tm.sum
-	sum.Faults = slices.Clone(sum.Faults)
+	sum.XIDs = slices.Clone(sum.XIDs)
+	if !tm.opened && sum.Missing == "" {
+		sum.Missing = "NVML did not answer in time to open the GPU telemetry"
+	}
+	var faults []string
+	for _, k := range tm.xids {
+		f := fmt.Sprintf("XID %d on GPU %d (%s)", k.xid, k.index, k.uuid)
+		if n := tm.xidN[k]; n > 1 {
+			f += fmt.Sprintf(" ×%d", n)
+		}
+		faults = append(faults, f)
+	}
 	var utilSum float64
 	var utilN int
 	uuids := make([]string, 0, len(tm.acc))
@@ -187,37 +283,35 @@ func (tm *telemetry) finish(wait time.Duration) *workspace.GPUSummary {
 		if a.eccFirst != nil && *a.eccNow > *a.eccFirst {
 			n := *a.eccNow - *a.eccFirst
 			sum.ECCUncorrected += n
-			sum.Faults = append(sum.Faults, fmt.Sprintf("%d uncorrected ECC error(s) on GPU %d (%s)", n, a.index, u))
+			faults = append(faults, fmt.Sprintf("%d uncorrected ECC error(s) on GPU %d (%s)", n, a.index, u))
 		}
 	}
+	if len(faults) > maxFaultPhrases {
+		more := len(faults) - (maxFaultPhrases - 1)
+		faults = append(faults[:maxFaultPhrases-1], fmt.Sprintf("%d more kinds of fault in the telemetry file", more))
+	}
+	sum.Faults = faults
 	if utilN > 0 {
 		sum.UtilMean = utilSum / float64(utilN)
 	}
 	return &sum
 }
 
-// wait lets the readers end (at most wait), then closes the telemetry:
-// the NVML library must not be shut down under a reader still in a call.
+// wait lets the readers end, at most wait. A reader still in an NVML call
+// keeps its telemetry open, and so NVML initialised (see gpu.TelemetrySource).
 func (tm *telemetry) wait(wait time.Duration) {
-	ended := make(chan struct{})
-	go func() { tm.done.Wait(); close(ended) }()
 	select {
-	case <-ended:
-		tm.t.Close()
+	case <-tm.ended:
 	case <-time.After(wait):
-		tm.log.Warn().Dur("waited", wait).Msg("GPU telemetry still in an NVML call; leaving it")
+		tm.log.Warn().Dur("waited", wait).Msg("GPU telemetry still in an NVML call: leaving NVML initialised")
 	}
 }
 
-// startTelemetry starts sampling the task's GPUs, or says once why not.
+// startTelemetry starts sampling the task's GPUs, or says once why not. It
+// makes no NVML call: that happens in the telemetry's own goroutine.
 func (r *runner) startTelemetry() *telemetry {
 	every := r.spec.GPU.Sample.D()
 	if every <= 0 || len(r.rec.GPUs) == 0 || r.step.GPUMode == jobspec.GPUModeNone {
-		return nil
-	}
-	missing := func(why string) *telemetry {
-		r.log.Info().Str("why", why).Msg("no GPU telemetry")
-		r.rec.GPU = &workspace.GPUSummary{Missing: why}
 		return nil
 	}
 	if r.o.Telemetry == nil {
@@ -225,21 +319,18 @@ func (r *runner) startTelemetry() *telemetry {
 		if why == "" {
 			why = "NVML unavailable"
 		}
-		return missing(why)
+		r.log.Info().Str("why", why).Msg("no GPU telemetry")
+		r.rec.GPU = &workspace.GPUSummary{Missing: why}
+		return nil
 	}
-	t, err := r.o.Telemetry.OpenTelemetry(r.rec.GPUs)
-	if err != nil {
-		return missing(err.Error())
-	}
-	if m := t.Missing(); len(m) > 0 {
-		r.log.Warn().Strs("functions", m).Msg("this NVIDIA driver lacks NVML functions: GPU telemetry goes without what they read")
-	}
-	tm, err := startTelemetry(t, r.ws.Telemetry(r.step.Role, r.task.ProcID), every, r.log)
-	if err != nil {
-		t.Close()
-		return missing(err.Error())
-	}
-	return tm
+	return startTelemetry(r.o.Telemetry, r.rec.GPUs, r.ws.Telemetry(r.step.Role, r.task.ProcID), every, r.log)
+}
+
+// failsOnGPUFault reports whether the spec's gpu.faults fails a task for a
+// GPU fault.
+func failsOnGPUFault(faults string) bool {
+	f, _ := gpu.ParseFaults(faults)
+	return f == gpu.FaultsFail
 }
 
 // judgeGPUFaults applies the spec's gpu.faults to the faults seen during
@@ -249,7 +340,7 @@ func (r *runner) judgeGPUFaults(code int) int {
 		return code
 	}
 	msg := "GPU fault during the task: " + strings.Join(r.rec.GPU.Faults, "; ")
-	if f, _ := gpu.ParseFaults(r.spec.GPU.Faults); f != gpu.FaultsFail {
+	if !failsOnGPUFault(r.spec.GPU.Faults) {
 		r.log.Warn().Msg(msg + " (--gpu-faults warn: the task's result stands)")
 		return code
 	}

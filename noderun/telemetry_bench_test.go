@@ -45,14 +45,15 @@ func BenchmarkTelemetryCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer t.Close()
-	tm := &telemetry{t: t, log: zerolog.Nop(), w: bufio.NewWriter(io.Discard), acc: map[string]*gpuAcc{}}
+	tm := newTelemetry(nil, uuids, "", 0, zerolog.Nop())
+	tm.w = bufio.NewWriter(io.Discard)
 	const interval = 5 * time.Second // submit's --gpu-sample default
 	wakes := int(interval / eventWait)
 
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		tm.add(t.Sample(time.Now())...)
+		tm.add(t.Sample(b.Context(), time.Now())...)
 		for range wakes {
 			// The reader's wait in NVML, shortened: its CPU cost is the wake-up.
 			t.WaitEvent(time.Millisecond)

@@ -2,34 +2,93 @@ package junitmerge
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/noderun/noderun/internal/workspace"
 )
 
-// GPULine is one task's GPU telemetry in brief, for the summary.
+// GPULine is one task's GPU telemetry in brief, or one role's, for the summary.
 type GPULine struct {
-	// Task is "ROLE rank K".
+	// Task is "ROLE rank K", or "ROLE" for a role's line.
 	Task string
 	Text string
 	// Faults are the GPU faults during the task (XIDs, uncorrected ECC errors).
 	Faults []string
 }
 
-// gpuLines are the GPU lines of the tasks that have telemetry, in role and rank order.
-func (b *wsBuild) gpuLines() []GPULine {
-	var lines []GPULine
+// GPUSection is the summary's GPU lines: one per role, and one per task
+// worth reading (a GPU fault, thermal or power throttling), at most
+// maxGroupTasks of them: at 1,024 tasks a line each would bury the rest.
+type GPUSection struct {
+	Roles []GPULine
+	Tasks []GPULine
+	// Unlisted counts the tasks worth reading that Tasks leaves out.
+	Unlisted int
+}
+
+// throttleEvents are the clock events that slow a healthy GPU down for a
+// reason worth reading; sw_power_cap is a busy GPU's steady state.
+var throttleEvents = []string{"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+
+// notable reports whether a task's GPU line is worth reading.
+func notable(g *workspace.GPUSummary) bool {
+	return len(g.Faults) > 0 || slices.ContainsFunc(g.ClockEvents, func(e string) bool { return slices.Contains(throttleEvents, e) })
+}
+
+// gpuSection sums up the GPU telemetry of the tasks that have it, in role
+// and rank order.
+func (b *wsBuild) gpuSection() GPUSection {
+	var sec GPUSection
 	for _, role := range b.roles() {
+		var agg workspace.GPUSummary
+		var tasks, faulted, throttled int
+		var utilSum float64
 		for _, t := range b.sortedTasks(role) {
 			if t.rec == nil || t.rec.GPU == nil || t.rec.GPU.Samples == 0 {
 				continue
 			}
-			lines = append(lines, GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank),
-				Text: gpuText(t.rec.GPU), Faults: t.rec.GPU.Faults})
+			g := t.rec.GPU
+			tasks++
+			agg.PeakMemUsed = max(agg.PeakMemUsed, g.PeakMemUsed)
+			agg.UtilMax = max(agg.UtilMax, g.UtilMax)
+			agg.TempMaxC = max(agg.TempMaxC, g.TempMaxC)
+			utilSum += g.UtilMean
+			if len(g.Faults) > 0 {
+				faulted++
+			}
+			if !notable(g) {
+				continue
+			}
+			if len(g.Faults) == 0 {
+				throttled++
+			}
+			if len(sec.Tasks) == maxGroupTasks {
+				sec.Unlisted++
+				continue
+			}
+			sec.Tasks = append(sec.Tasks, GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank), Text: gpuText(g), Faults: g.Faults})
 		}
+		if tasks == 0 {
+			continue
+		}
+		text := fmt.Sprintf("%d task(s), peak memory %.1f GiB, utilization %.0f%% mean, %d%% max, %d °C max",
+			tasks, float64(agg.PeakMemUsed)/(1<<30), utilSum/float64(tasks), agg.UtilMax, agg.TempMaxC)
+		if faulted > 0 {
+			text += fmt.Sprintf(", %d with GPU faults", faulted)
+		}
+		if throttled > 0 {
+			text += fmt.Sprintf(", %d throttled", throttled)
+		}
+		sec.Roles = append(sec.Roles, GPULine{Task: role, Text: text})
 	}
-	return lines
+	return sec
+}
+
+// UnlistedLine says how many tasks worth reading the summary leaves out.
+func (s GPUSection) UnlistedLine() string {
+	return fmt.Sprintf("and %d more task(s) with GPU faults or throttling: see their noderun.gpu.* properties in results.xml", s.Unlisted)
 }
 
 // gpuText is "peak memory 30.0 GiB, utilization 45% mean, 98% max, 71 °C max, ...".
@@ -43,7 +102,11 @@ func gpuText(g *workspace.GPUSummary) string {
 		parts = append(parts, "clock events "+strings.Join(g.ClockEvents, ", "))
 	}
 	if len(g.XIDs) > 0 {
-		parts = append(parts, "XID "+joinUints(g.XIDs))
+		xids := "XID " + joinUints(g.XIDs)
+		if g.XIDCount > len(g.XIDs) {
+			xids += fmt.Sprintf(" (%d events)", g.XIDCount)
+		}
+		parts = append(parts, xids)
 	}
 	if g.ECCUncorrected > 0 {
 		parts = append(parts, fmt.Sprintf("%d uncorrected ECC errors", g.ECCUncorrected))
@@ -76,6 +139,9 @@ func gpuProperties(g *workspace.GPUSummary, telemetry string) []Property {
 	}
 	if len(g.XIDs) > 0 {
 		props = append(props, Property{Name: "noderun.gpu.xids", Value: joinUints(g.XIDs)})
+	}
+	if g.XIDCount > 0 {
+		props = append(props, Property{Name: "noderun.gpu.xid_count", Value: strconv.Itoa(g.XIDCount)})
 	}
 	if len(g.Faults) > 0 {
 		props = append(props, Property{Name: "noderun.gpu.faults", Value: cleanText(strings.Join(g.Faults, "; "))})

@@ -60,3 +60,48 @@ func TestGPUTelemetryInResults(t *testing.T) {
 	}
 	validateSchema(t, w.ws.Results())
 }
+
+// Many tasks: one line per role, task lines only for faults and thermal or
+// power throttling, at most maxGroupTasks of them, and a count of the rest.
+func TestGPUSectionIsBounded(t *testing.T) {
+	const tasks = 40
+	w := newTestWorkspace(t, step(jobspec.RoleWorker, tasks, true))
+	for k := range tasks {
+		g := &workspace.GPUSummary{Samples: 5, UtilMean: 50, UtilMax: 90, TempMaxC: 60, ClockEvents: []string{"sw_power_cap"}}
+		switch {
+		case k%4 == 1: // a fault: 10 tasks
+			g.XIDs, g.XIDCount, g.Faults = []uint64{79}, 37, []string{"XID 79 on GPU 0 (GPU-a) ×37"}
+		case k%4 == 2: // thermal throttling: 10 tasks
+			g.ClockEvents = append(g.ClockEvents, "hw_thermal_slowdown")
+		}
+		w.record(rec(jobspec.RoleWorker, k, workspace.StateExited, 0, func(r *workspace.TaskRecord) { r.GPU = g }))
+		w.junit(jobspec.RoleWorker, k, junitPass)
+	}
+	rep, err := MergeWorkspace(w.ws, w.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	out := table.String()
+	for _, want := range []string{
+		"  WORKER: 40 task(s), peak memory 0.0 GiB, utilization 50% mean, 90% max, 60 °C max, 10 with GPU faults, 10 throttled\n",
+		"  WORKER rank 1: peak memory 0.0 GiB, utilization 50% mean, 90% max, 60 °C max, clock events sw_power_cap, XID 79 (37 events)\n",
+		"  and 12 more task(s) with GPU faults or throttling",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "  WORKER rank "); n != maxGroupTasks {
+		t.Errorf("%d task lines, want %d:\n%s", n, maxGroupTasks, out)
+	}
+	if n := strings.Count(out, "warning: GPU fault"); n > maxGroupTasks {
+		t.Errorf("%d fault warnings, want at most %d", n, maxGroupTasks)
+	}
+	if strings.Contains(out, "WORKER rank 0:") {
+		t.Errorf("a healthy task has a line:\n%s", out)
+	}
+}

@@ -125,7 +125,7 @@ func (b *wsBuild) complete(rep *Report) {
 			rep.Tasks = append(rep.Tasks, TaskRun{Role: t.role, Rank: t.rank, Record: t.rec, Class: b.classOf(t), Why: t.stoppedBecause})
 		}
 	}
-	rep.GPUs = b.gpuLines()
+	rep.GPUs = b.gpuSection()
 	for _, why := range b.order {
 		rep.Others = append(rep.Others, Group{Cause: why, Tasks: b.others[why]})
 	}

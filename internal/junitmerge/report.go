@@ -3,6 +3,7 @@ package junitmerge
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,7 @@ type Report struct {
 	Problems []Entry
 	Unlisted int
 	// GPUs are the tasks' GPU telemetry in brief, for tasks that have it.
-	GPUs []GPULine
+	GPUs GPUSection
 	// Generated is when the merge ran (Options.Now).
 	Generated time.Time
 	// Tasks are the job's tasks in role and rank order, when the merge read
@@ -203,12 +204,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 			b.WriteString("  " + g.Line() + "\n")
 		}
 	}
-	if len(r.GPUs) > 0 {
+	if len(r.GPUs.Roles) > 0 {
 		b.WriteString("GPUs:\n")
-		for _, g := range r.GPUs {
+		for _, g := range append(slices.Clone(r.GPUs.Roles), r.GPUs.Tasks...) {
 			b.WriteString("  " + g.Task + ": " + g.Text + "\n")
 		}
-		for _, g := range r.GPUs {
+		if r.GPUs.Unlisted > 0 {
+			b.WriteString("  " + r.GPUs.UnlistedLine() + "\n")
+		}
+		for _, g := range r.GPUs.Tasks {
 			for _, f := range g.Faults {
 				b.WriteString("warning: GPU fault in " + g.Task + ": " + f + "\n")
 			}
@@ -321,12 +325,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			b.WriteString("- " + mdText(g.Line()) + "\n")
 		}
 	}
-	if len(r.GPUs) > 0 {
+	if len(r.GPUs.Roles) > 0 {
 		b.WriteString("\n### GPUs\n\n")
-		for _, g := range r.GPUs {
+		for _, g := range append(slices.Clone(r.GPUs.Roles), r.GPUs.Tasks...) {
 			fmt.Fprintf(&b, "- `%s`: %s\n", mdCode(g.Task), mdText(g.Text))
 		}
-		for _, g := range r.GPUs {
+		if r.GPUs.Unlisted > 0 {
+			b.WriteString("- " + mdText(r.GPUs.UnlistedLine()) + "\n")
+		}
+		for _, g := range r.GPUs.Tasks {
 			for _, f := range g.Faults {
 				fmt.Fprintf(&b, "- **GPU fault** in `%s`: %s\n", mdCode(g.Task), mdText(f))
 			}

@@ -9,7 +9,9 @@
 //	NVMLSTANDIN_LOST=i,j           GPUs that answer GPU_IS_LOST
 //	NVMLSTANDIN_MIG_<i>=n          GPU i has MIG on with n MIG devices
 //	NVMLSTANDIN_XIDS=g:x@s,...     XID x on GPU g, s seconds after nvmlInit
+//	NVMLSTANDIN_EVENT_WAIT_RET=r   nvmlEventSetWait returns NVML code r at once
 //
+// Calls after nvmlShutdown fail with NVML_ERROR_UNINITIALIZED.
 // and, per GPU with a _<i> suffix or for all GPUs without, series of values
 // that step on every call, or every NVMLSTANDIN_STEP_MS milliseconds when
 // set, and repeat the last one (unset: not supported):

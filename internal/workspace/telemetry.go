@@ -35,12 +35,15 @@ type GPUSummary struct {
 	UtilMax     uint32   `json:"gpu_util_max_pct"`
 	TempMaxC    uint32   `json:"temp_max_c"`
 	ClockEvents []string `json:"clock_events,omitempty"`
-	// XIDs are the XID events seen during the task, in order.
-	XIDs []uint64 `json:"xids,omitempty"`
+	// XIDs are the distinct XIDs seen during the task, in order of first
+	// sight; XIDCount counts the events.
+	XIDs     []uint64 `json:"xids,omitempty"`
+	XIDCount int      `json:"xid_count,omitempty"`
 	// ECCUncorrected counts uncorrected ECC errors that arose during the task.
 	ECCUncorrected uint64 `json:"ecc_uncorrected"`
-	// Faults describe each GPU fault (an XID, an uncorrected ECC error) in a
-	// phrase naming the GPU; empty when the GPUs stayed healthy.
+	// Faults describe the GPU faults (an XID, uncorrected ECC errors) in
+	// phrases naming the GPU, one per GPU and XID with its count ("XID 79
+	// on GPU 0 (GPU-…) ×37"), at most 8; empty when the GPUs stayed healthy.
 	Faults []string `json:"faults,omitempty"`
 	// Missing says why there is no telemetry (no NVML, disabled), if so.
 	Missing string `json:"missing,omitempty"`

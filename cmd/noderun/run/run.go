@@ -34,12 +34,14 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			"  3. runs the spec's setup once per node (the others wait, bounded);\n" +
 			"  4. waits for the step's other tasks when the step has a start fence;\n" +
 			"  5. runs the command as argv in its own process group, with pytest's junit at\n" +
-			"     WS/results/<role>/rank<k>.xml, forwarding TERM/INT/HUP/USR1/USR2;\n" +
+			"     WS/results/<role>/rank<k>.xml, forwarding TERM/INT/HUP/USR1/USR2, and samples\n" +
+			"     the task's GPUs into WS/telemetry/<role>/rank<k>.jsonl (submit's --gpu-sample);\n" +
 			"  6. writes WS/.noderun/tasks/<role>/<rank>.json and exits with the child's status\n" +
 			"     (128+signal when it died by a signal).\n\n" +
 			"Runner faults have their own exit statuses: 2 usage, 70 internal, 71 Slurm environment,\n" +
 			"72 node setup, 73 start fence, 74 GPU precheck, 76 test root missing on the node,\n" +
-			"124 step timeout, 126/127 command not runnable.",
+			"77 GPU fault with --gpu-faults fail (the child exited 0), 124 step timeout,\n" +
+			"126/127 command not runnable.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "job spec `FILE` (WS/job.json), required", EnvVars: []string{"NODERUN_SPEC"}, Destination: &o.spec},
 			&cli.StringFlag{Name: "role", Usage: "the task's `ROLE`: a step of the job spec (GEN_0, BENCHMARK, WORKER, ...)", EnvVars: []string{"NODERUN_RUN_ROLE"}, Destination: &o.role},

@@ -198,6 +198,41 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, device **d) {
 	return SUCCESS;
 }
 
+nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, device **d) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	for (int i = 0; i < count; i++) {
+		if (!strcmp(gpus[i].uuid, uuid)) {
+			*d = &gpus[i];
+			return gpus[i].lost ? ERROR_GPU_IS_LOST : SUCCESS;
+		}
+		for (int j = 0; j < gpus[i].mig_count; j++)
+			if (!strcmp(migs[i][j].uuid, uuid)) {
+				*d = &migs[i][j];
+				return SUCCESS;
+			}
+	}
+	return ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlDeviceGetIndex(device *d, unsigned int *i) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	if (d->lost)
+		return ERROR_GPU_IS_LOST;
+	*i = d->index;
+	return SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(device *m, device **parent) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	if (m->mig_count >= 0)
+		return ERROR_INVALID_ARGUMENT;
+	*parent = &gpus[(m - &migs[0][0]) / MAX_MIG];
+	return SUCCESS;
+}
+
 static nvmlReturn_t copy(device *d, char *dst, unsigned int len, const char *src) {
 	if (!initialized)
 		return ERROR_UNINITIALIZED;
@@ -273,7 +308,7 @@ enum { Q_UTIL, Q_MEM, Q_POWER, Q_TEMP, Q_CLOCK, Q_EVENTS, Q_ECC_CORR, Q_ECC_UNCO
 nvmlReturn_t nvmlDeviceGetMemoryInfo(device *d, nvmlMemory_t *m) {
 	unsigned long long used = 0;
 	nvmlReturn_t r = value(d, Q_MEM, "MEM_USED_MIB", &used);
-	if (r == ERROR_GPU_IS_LOST)
+	if (r == ERROR_GPU_IS_LOST || r == ERROR_UNINITIALIZED)
 		return r;
 	m->total = 80ULL << 30;
 	m->used = used << 20;
@@ -282,6 +317,8 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(device *d, nvmlMemory_t *m) {
 }
 
 nvmlReturn_t nvmlDeviceGetUtilizationRates(device *d, nvmlUtilization_t *u) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
 	if (d->lost)
 		return ERROR_GPU_IS_LOST;
 	int ok, mok;
@@ -334,11 +371,15 @@ nvmlReturn_t nvmlDeviceGetSupportedEventTypes(device *d, unsigned long long *typ
 }
 
 nvmlReturn_t nvmlEventSetCreate(eventSet **set) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
 	*set = calloc(1, sizeof **set);
 	return *set ? SUCCESS : ERROR_UNINITIALIZED;
 }
 
 nvmlReturn_t nvmlDeviceRegisterEvents(device *d, unsigned long long types, eventSet *set) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
 	if (d->lost)
 		return ERROR_GPU_IS_LOST;
 	if (d->mig_count < 0 || !(types & EVENT_XID))
@@ -350,6 +391,11 @@ nvmlReturn_t nvmlDeviceRegisterEvents(device *d, unsigned long long types, event
 // nvmlEventSetWait_v2 hands out the XIDs due on the set's GPUs, one a call,
 // else sleeps until the next is due or the timeout passes.
 nvmlReturn_t nvmlEventSetWait_v2(eventSet *set, nvmlEventData_t *data, unsigned int timeoutms) {
+	if (!initialized)
+		return ERROR_UNINITIALIZED;
+	const char *ret = getenv("NVMLSTANDIN_EVENT_WAIT_RET");
+	if (ret && atoi(ret) != 0)
+		return atoi(ret); // at once, as after a GPU fell off the bus
 	double now = since_init(), next = now + timeoutms / 1000.0;
 	for (int k = 0; k < nxids; k++) {
 		int g = xids[k].gpu;
