@@ -154,22 +154,7 @@ func summaryLine(s *workspace.GPUSummary) string {
 	if s.Samples == 0 {
 		return ""
 	}
-	parts := []string{
-		fmt.Sprintf("%d samples", s.Samples),
-		fmt.Sprintf("peak memory %.1f GiB", float64(s.PeakMemUsed)/(1<<30)),
-		fmt.Sprintf("utilization mean %.0f%%, max %d%%", s.UtilMean, s.UtilMax),
-		fmt.Sprintf("max %d °C", s.TempMaxC),
-	}
-	if len(s.ClockEvents) > 0 {
-		parts = append(parts, "clock events: "+strings.Join(s.ClockEvents, ", "))
-	}
-	if len(s.XIDs) > 0 {
-		parts = append(parts, fmt.Sprintf("XIDs: %v", s.XIDs))
-	}
-	if s.ECCUncorrected > 0 {
-		parts = append(parts, fmt.Sprintf("uncorrected ECC errors: %d", s.ECCUncorrected))
-	}
-	return strings.Join(parts, " · ")
+	return fmt.Sprintf("%d samples, %s", s.Samples, junitmerge.GPUText(s))
 }
 
 // charts draws utilization and memory over the task's samples, one line

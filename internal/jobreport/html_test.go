@@ -107,7 +107,7 @@ func TestReportOfAFailedJob(t *testing.T) {
 		// GPU telemetry: a line per GPU on each chart, the XID marked and the fault named.
 		`GPU fault: GPU 0 (GPU-a): XID 79 after 7s`,
 		`<title>XID event</title>`,
-		`peak memory 3.0 GiB`,
+		`4 samples, peak memory 3.0 GiB`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %q", want)

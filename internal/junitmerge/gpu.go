@@ -68,7 +68,7 @@ func (b *wsBuild) gpuSection() GPUSection {
 				sec.Unlisted++
 				continue
 			}
-			sec.Tasks = append(sec.Tasks, GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank), Text: gpuText(g), Faults: g.Faults})
+			sec.Tasks = append(sec.Tasks, GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank), Text: GPUText(g), Faults: g.Faults})
 		}
 		if tasks == 0 {
 			continue
@@ -91,8 +91,8 @@ func (s GPUSection) UnlistedLine() string {
 	return fmt.Sprintf("and %d more task(s) with GPU faults or throttling: see their noderun.gpu.* properties in results.xml", s.Unlisted)
 }
 
-// gpuText is "peak memory 30.0 GiB, utilization 45% mean, 98% max, 71 °C max, ...".
-func gpuText(g *workspace.GPUSummary) string {
+// GPUText is "peak memory 30.0 GiB, utilization 45% mean, 98% max, 71 °C max, ...".
+func GPUText(g *workspace.GPUSummary) string {
 	parts := []string{
 		fmt.Sprintf("peak memory %.1f GiB", float64(g.PeakMemUsed)/(1<<30)),
 		fmt.Sprintf("utilization %.0f%% mean, %d%% max", g.UtilMean, g.UtilMax),
