@@ -44,8 +44,9 @@ type RunningStep interface {
 const cancelBudget = time.Second
 
 // stopMargin is added to the runners' kill grace when the supervisor waits
-// for a stopped step: each runner needs that grace to end its own child.
-const stopMargin = 2 * time.Second
+// for a stopped step: each runner sees the stop request within stopPoll and
+// then needs that grace to end its own child.
+const stopMargin = stopPoll + 2*time.Second
 
 // JobOptions are the inputs of the batch-step supervisor.
 type JobOptions struct {
