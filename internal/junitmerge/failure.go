@@ -23,6 +23,7 @@ const (
 
 	taskNoRecord      = "noderun.task.NoRecord"
 	taskRunnerDied    = "noderun.task.RunnerDied"
+	taskStillStopping = "noderun.task.StillStopping"
 	taskFailedToStart = "noderun.task.FailedToStart"
 	taskTimeout       = "noderun.task.Timeout"
 	taskCancelled     = "noderun.task.Cancelled"
@@ -141,6 +142,8 @@ func taskFailure(t *task, junitRel string) (typ, msg string) {
 		if t.expected {
 			return taskNoRecord, "no task record: the runner never started on its node, or was killed before it wrote one" + noJunit + t.jobEnd
 		}
+	case rec.State == workspace.StateRunning && t.stopping:
+		return taskStillStopping, "still stopping when results were merged" + noJunit + t.jobEnd
 	case rec.State == workspace.StateRunning:
 		return taskRunnerDied, "the runner died before recording an end" + noJunit + t.jobEnd
 	case rec.State == workspace.StateFailedToStart:

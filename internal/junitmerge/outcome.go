@@ -19,6 +19,23 @@ func (t *task) stopMessage() string {
 	return defaultStopMessage
 }
 
+// markStopping marks the tasks whose runner was still stopping when the
+// job merged: a record left running in a step the job cancelled. srun may
+// end before its tasks on scancel, and such a runner is not dead.
+func (b *wsBuild) markStopping() {
+	if b.result == nil {
+		return
+	}
+	for _, st := range b.result.Steps {
+		if st.Outcome != workspace.StepCancelled {
+			continue
+		}
+		for _, t := range b.tasks[st.Role] {
+			t.stopping = t.rec != nil && t.rec.State == workspace.StateRunning
+		}
+	}
+}
+
 // markStops finds the root cause's task and says of every task asked to
 // stop after it why it was stopped.
 func (b *wsBuild) markStops() {
@@ -89,6 +106,8 @@ func groupCause(typ, msg string) string {
 		return "left no task record"
 	case taskRunnerDied:
 		return "lost their runner before it recorded an end"
+	case taskStillStopping:
+		return "were still stopping when results were merged"
 	case taskFailedToStart:
 		msg, _, _ = strings.Cut(msg, ": ")
 	case brokenMissing:

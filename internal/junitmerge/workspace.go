@@ -45,6 +45,7 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	b.loadResult()
 	b.collect()
 	b.markStops()
+	b.markStopping()
 	if why := b.jobEnd(); why != "" {
 		for _, byRank := range b.tasks {
 			for _, t := range byRank {
@@ -124,6 +125,9 @@ type task struct {
 	// jobEnd is "; <why the job ended>" for a task that left no end, when
 	// no task is to blame (wsBuild.jobEnd).
 	jobEnd string
+	// stopping: its step was cancelled and its runner had not recorded its
+	// end yet when the job merged (markStopping).
+	stopping bool
 }
 
 func (b *wsBuild) note(name, typ, msg string) {
