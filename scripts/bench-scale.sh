@@ -133,11 +133,9 @@ submit_args() {
 
 # watch_rss WS OUT: the last VmHWM (kB) of WS's `noderun job`, until it ends.
 watch_rss() {
-	local ws=$1 out=$2 pid="" p hwm
+	local ws=$1 out=$2 pid="" hwm i
 	for ((i = 0; i < 6000; i++)); do
-		for p in /proc/[0-9]*; do
-			[[ $({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) == "$ws/bin/noderun job "* ]] && { pid=${p#/proc/}; break; }
-		done
+		pid=$(pgrep -o -f "^$ws/bin/noderun job " || true)
 		[[ -z $pid && ! -e $ws/job-result.json ]] || break
 		sleep 0.02
 	done
