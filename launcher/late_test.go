@@ -12,14 +12,15 @@ import (
 )
 
 // After scancel the batch step may merge while a runner is still
-// stopping; the runner's end record lands later, before the follower
-// exits, and the follower merges it: results.xml then shows how the task
-// ended, and the job's outcome stays.
+// stopping. Its end record may land later, before the follower exits: the
+// follower merges it, and results.xml shows how the task ended. Or Slurm
+// kills the runner first: the follower's merge says so. The job's outcome
+// stays either way.
 func TestFollowerMergesLateRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		late bool // why: without a late file the job's merge stands untouched
-	}{{"late record", true}, {"nothing late", false}} {
+	}{{"late record", true}, {"killed while stopping", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _, ws := waitFixture(t, func(ws workspace.Layout) []fakePoll {
 				jobMerges := func() {
@@ -61,9 +62,10 @@ func TestFollowerMergesLateRecords(t *testing.T) {
 				t.Fatal(rerr)
 			}
 			stillStopping := strings.Contains(string(xml), "noderun.task.StillStopping")
+			killed := strings.Contains(string(xml), "noderun.task.KilledWhileStopping")
 			said := strings.Contains(f.stdout.String(), "landed after job 42 merged")
-			if stillStopping != !tc.late || said != tc.late {
-				t.Errorf("late %v: results.xml still stopping %v, said so %v\n%s\n%s", tc.late, stillStopping, said, f.stdout.String(), xml)
+			if stillStopping || killed == tc.late || said != tc.late {
+				t.Errorf("late %v: results.xml still stopping %v, killed while stopping %v, said so %v\n%s\n%s", tc.late, stillStopping, killed, said, f.stdout.String(), xml)
 			}
 			if tc.late && !strings.Contains(string(xml), "noderun.task.Cancelled") {
 				t.Errorf("the late record's end is not in results.xml:\n%s", xml)

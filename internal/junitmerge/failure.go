@@ -24,12 +24,14 @@ const (
 	taskNoRecord      = "noderun.task.NoRecord"
 	taskRunnerDied    = "noderun.task.RunnerDied"
 	taskStillStopping = "noderun.task.StillStopping"
-	taskFailedToStart = "noderun.task.FailedToStart"
-	taskTimeout       = "noderun.task.Timeout"
-	taskCancelled     = "noderun.task.Cancelled"
-	taskSignal        = "noderun.task.Signal"
-	taskExit          = "noderun.task.Exit"
-	taskState         = "noderun.task.State"
+	// The job ended (Slurm's KillWait) while the task was still stopping.
+	taskKilledStopping = "noderun.task.KilledWhileStopping"
+	taskFailedToStart  = "noderun.task.FailedToStart"
+	taskTimeout        = "noderun.task.Timeout"
+	taskCancelled      = "noderun.task.Cancelled"
+	taskSignal         = "noderun.task.Signal"
+	taskExit           = "noderun.task.Exit"
+	taskState          = "noderun.task.State"
 	// A skip, not a failure: the expected end of a server or worker.
 	taskStoppedAfterDeciding = "noderun.task.StoppedAfterDeciding"
 
@@ -41,6 +43,10 @@ const (
 	workspaceRecord  = "noderun.workspace.Record"
 	workspaceResults = "noderun.workspace.Results"
 )
+
+// TypeStillStopping is the type of the error of a task whose runner was
+// still stopping when the job merged: a later merge may know better.
+const TypeStillStopping = taskStillStopping
 
 // jobEnd is why the job ended when no task is to blame for it (a job
 // cancelled before it started, a batch step killed): the reason of its
@@ -142,6 +148,8 @@ func taskFailure(t *task, junitRel string) (typ, msg string) {
 		if t.expected {
 			return taskNoRecord, "no task record: the runner never started on its node, or was killed before it wrote one" + noJunit + t.jobEnd
 		}
+	case rec.State == workspace.StateRunning && t.stopping && t.jobEnded:
+		return taskKilledStopping, "killed while still stopping: Slurm ended the job (KillWait) before its runner recorded an end" + noJunit + t.jobEnd
 	case rec.State == workspace.StateRunning && t.stopping:
 		return taskStillStopping, "still stopping when results were merged" + noJunit + t.jobEnd
 	case rec.State == workspace.StateRunning:

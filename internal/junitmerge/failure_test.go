@@ -83,6 +83,15 @@ func TestMergeWorkspaceTasks(t *testing.T) {
 			want: []synth{{"task", StatusError, "noderun.task.StillStopping", "still stopping when results were merged; it left no junit file"}},
 		},
 		{
+			name: "killed while stopping", why: "once Slurm ended the job, a runner still stopping was killed by its KillWait",
+			setup: func(w *testWorkspace) {
+				w.result = cancelledResult(role)
+				w.jobEnded = true
+				w.record(rec(role, 0, "running", 0))
+			},
+			want: []synth{{"task", StatusError, "noderun.task.KilledWhileStopping", "killed while still stopping"}},
+		},
+		{
 			name: "runner died in a step that ended on its own", why: "only a cancelled step's running record is a runner still stopping",
 			setup: func(w *testWorkspace) {
 				w.result = cancelledResult(role)

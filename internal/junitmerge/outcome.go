@@ -32,6 +32,7 @@ func (b *wsBuild) markStopping() {
 		}
 		for _, t := range b.tasks[st.Role] {
 			t.stopping = t.rec != nil && t.rec.State == workspace.StateRunning
+			t.jobEnded = b.o.JobEnded
 		}
 	}
 }
@@ -108,6 +109,8 @@ func groupCause(typ, msg string) string {
 		return "lost their runner before it recorded an end"
 	case taskStillStopping:
 		return "were still stopping when results were merged"
+	case taskKilledStopping:
+		return "were killed while still stopping (Slurm's KillWait ended)"
 	case taskFailedToStart:
 		msg, _, _ = strings.Cut(msg, ": ")
 	case brokenMissing:

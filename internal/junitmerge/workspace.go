@@ -128,6 +128,8 @@ type task struct {
 	// stopping: its step was cancelled and its runner had not recorded its
 	// end yet when the job merged (markStopping).
 	stopping bool
+	// jobEnded: the merge runs after Slurm ended the job (Options.JobEnded).
+	jobEnded bool
 }
 
 func (b *wsBuild) note(name, typ, msg string) {
