@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/noderun/noderun/internal/slurmenv"
 )
 
 // Scheduler submits batch jobs and reports on them. Slurm is the real one;
@@ -226,8 +228,6 @@ func (s *Slurm) Cancel(ctx context.Context, id string) error {
 	return nil
 }
 
-var killWait = regexp.MustCompile(`(?m)^KillWait\s*=\s*([0-9]+)`)
-
 // KillWait is how long Slurm lets a cancelled job's processes end before it
 // kills them (scontrol show config); the error says why it is unknown.
 func (s *Slurm) KillWait(ctx context.Context) (time.Duration, error) {
@@ -235,12 +235,7 @@ func (s *Slurm) KillWait(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("scontrol show config: %w", err)
 	}
-	m := killWait.FindSubmatch(out)
-	if m == nil {
-		return 0, errors.New("scontrol show config: no KillWait")
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return time.Duration(n) * time.Second, nil
+	return slurmenv.KillWait(out)
 }
 
 // Poll asks squeue once for all jobs (squeue -h -j A,B -o '%i|%T|%M|%R').

@@ -161,6 +161,10 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, ou
 		if err != nil {
 			return exitcode.With(exitcode.Internal, err)
 		}
+	} else if err == nil {
+		if n := l.mergeLate(p, res); n > 0 {
+			fmt.Fprintf(l.o.Stdout, "noderun: %d task records or junit files landed after job %s merged its results: merged them into %s\n", n, id, ws.Rel(ws.Results()))
+		}
 	}
 	if ctx.Err() != nil {
 		return exitcode.With(exitcode.Internal, fmt.Errorf("stopped waiting for the result of job %s (%w): `noderun wait --workspace %s` waits again", id, ctx.Err(), ws.Dir))

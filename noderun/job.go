@@ -40,13 +40,15 @@ type RunningStep interface {
 }
 
 // cancelBudget bounds the wait for steps after the job itself was told to
-// stop (scancel, time limit): Slurm allows only KillWait seconds before it
-// kills the batch step, and the merge must be written before that.
+// stop (scancel, time limit) while Slurm's KillWait is unknown: Slurm
+// allows only KillWait seconds before it kills the batch step, and the
+// merge must be written before that (cancelBudgetFor).
 const cancelBudget = time.Second
 
 // stopMargin is added to the runners' kill grace when the supervisor waits
-// for a stopped step: each runner needs that grace to end its own child.
-const stopMargin = 2 * time.Second
+// for a stopped step: each runner sees the stop request within stopPoll and
+// then needs that grace to end its own child.
+const stopMargin = stopPoll + 2*time.Second
 
 // JobOptions are the inputs of the batch-step supervisor.
 type JobOptions struct {
@@ -106,6 +108,7 @@ func Job(ctx context.Context, o JobOptions) (int, error) {
 	}
 	result := newResult(o)
 	s := &supervisor{o: o, log: o.Log, ended: make(chan int, len(spec.Steps)), started: result.Start}
+	s.killWait.learn(ctx, o.Starter)
 
 	reason := s.startSteps(ctx, sigs)
 	if reason == "" {
@@ -225,6 +228,8 @@ type supervisor struct {
 	// or did not start (blame finds them).
 	cause      *workspace.TaskRecord
 	failedStep *stepRun
+	// killWait is Slurm's KillWait, which bounds a cancelled job's wait.
+	killWait killWait
 }
 
 // startSteps starts the steps in spec order; a signal or a start failure
@@ -326,6 +331,8 @@ func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 		// there is time to stop the steps calmly.
 		why, budget = "job reached its time limit", s.grace()
 		s.stop = workspace.OutcomeTimeout
+	} else {
+		s.cancelEnded(at)
 	}
 	return s.stopAll(why, workspace.StepCancelled, budget)
 }
@@ -357,8 +364,10 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 }
 
 // stopAll stops every running step: a stop request, wait up to budget,
-// then kill.
+// then kill. On scancel it waits, within the same budget, for the stopped
+// tasks' end records.
 func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) string {
+	until := time.Now().Add(budget)
 	deadline := time.After(budget)
 	var running []*stepRun
 	for _, r := range s.runs {
@@ -393,6 +402,10 @@ func (s *supervisor) stopAll(reason, outcome string, budget time.Duration) strin
 			}
 			return reason
 		}
+	}
+	if s.stop == workspace.OutcomeCancelled {
+		// scancel signals srun too, which may end before its tasks.
+		s.awaitRecords(until)
 	}
 	return reason
 }
@@ -429,6 +442,7 @@ func (s *supervisor) recordEnd(r *stepRun) {
 		r.result.Outcome = workspace.StepFailed
 	}
 	r.result.SrunExitCode = r.result.ExitCode
+	cancelledCode(&r.result)
 	if r.result.Outcome == workspace.StepSucceeded {
 		// srun may exit 0 after it lost a node: its tasks there never ended.
 		if _, line := nodeFailureIn(workspace.New(s.o.Spec.Workspace).StepLog(r.step.Role)); line != "" {
@@ -468,7 +482,7 @@ func (s *supervisor) cancelBudget() time.Duration {
 	if s.o.CancelBudget > 0 {
 		return s.o.CancelBudget
 	}
-	return cancelBudget
+	return cancelBudgetFor(s.killWait.get())
 }
 
 func (s *supervisor) grace() time.Duration {

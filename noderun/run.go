@@ -173,7 +173,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs = withStopRequest(ctx, sigs, r.ws.StopFile(r.attempt.Key(), r.step.Role))
+	sigs = newStopWatch(r.ws.StopFile(r.attempt.Key(), r.step.Role)).withStopRequest(ctx, sigs)
 	// Until the child runs, a stop signal cancels setup and fence and the
 	// child never starts; the watcher is waited for, so no signal is lost.
 	prepCtx, stopPrep := context.WithCancel(ctx)

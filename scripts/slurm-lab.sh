@@ -2,7 +2,7 @@
 # slurm-lab.sh — a real multi-node Slurm on this one machine, for noderun's
 # integration tests and for trying noderun without a cluster.
 #
-#   scripts/slurm-lab.sh start  [--nodes N] [--dir DIR] [--port-base P] [--pmix]
+#   scripts/slurm-lab.sh start  [--nodes N] [--cpus C] [--dir DIR] [--port-base P] [--pmix]
 #   scripts/slurm-lab.sh stop   [--dir DIR]
 #   scripts/slurm-lab.sh status [--dir DIR]
 #   scripts/slurm-lab.sh env    [--dir DIR]      eval "$(scripts/slurm-lab.sh env)"
@@ -12,8 +12,11 @@
 # What it runs: Debian's Slurm 22.05 (installed when missing), one munged with
 # a private key and socket, one slurmctld, and N `slurmd -N nX` processes, one
 # per node, each on its own port (P+1..P+N; slurmctld on P). Nodes n1..nN have
-# 4 CPUs and 4 fake GPUs each (GRES files are character devices aliasing
-# /dev/null), so `--gpus-per-node=4` gives CUDA_VISIBLE_DEVICES=0,1,2,3.
+# C CPUs (default 4) and 4 fake GPUs each (GRES files are character devices
+# aliasing /dev/null), so `--gpus-per-node=4` gives CUDA_VISIBLE_DEVICES=0,1,2,3.
+# A node runs at most C tasks at once: `--nodes 32 --cpus 32` fits 1,024
+# one-CPU tasks. The CPUs are Slurm's count only (nothing binds to them), so
+# C may exceed this host's cores.
 # All nodes share this host and its filesystem: a task's node is
 # SLURMD_NODENAME, never `hostname`. Jobs run as root. No cgroups, no systemd,
 # no accounting (follow jobs with squeue/scontrol, not sacct).
@@ -54,12 +57,12 @@
 # ids begin at 1.
 #
 # Environment: NODERUN_LAB_DIR (default dir), NODERUN_LAB_PORT_BASE (default
-# 17000), NODERUN_LAB_TIMEOUT (seconds to wait for idle nodes, default 30),
-# NODERUN_LAB_PMIX=1 (same as --pmix).
+# 17000), NODERUN_LAB_CPUS (default CPUs per node, 4), NODERUN_LAB_TIMEOUT
+# (seconds to wait for idle nodes, default 30), NODERUN_LAB_PMIX=1 (same as
+# --pmix).
 set -euo pipefail
 
 SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
-readonly CPUS_PER_NODE=4
 readonly GPUS_PER_NODE=4
 readonly REAL_MEMORY=2048 # MB per node; memory is not a consumable resource here
 readonly DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -68,7 +71,7 @@ prog=$(basename "$0")
 
 usage() {
 	cat <<EOF
-usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--dir DIR] [--port-base P] [--pmix] [--node nX]
+usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C] [--dir DIR] [--port-base P] [--pmix] [--node nX]
 
   start    install Slurm and munge if missing, start the lab, wait until every
            node is idle (no-op when the lab already runs)
@@ -79,7 +82,9 @@ usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--dir DI
   fail-node    SIGKILL node --node's slurmd, slurmstepds and tasks (a power cut)
   revive-node  start node --node's slurmd again and resume it, until idle
 
-  --nodes N      number of nodes n1..nN (default 4; 4 CPUs, 4 fake GPUs each)
+  --nodes N      number of nodes n1..nN (default 4; 4 fake GPUs each)
+  --cpus C       CPUs per node, the most tasks a node runs at once (default
+                 \$NODERUN_LAB_CPUS or 4; e.g. --nodes 32 --cpus 32 for 1,024 tasks)
   --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
   --port-base P  slurmctld listens on P, node k's slurmd on P+k
                  (default \$NODERUN_LAB_PORT_BASE or 17000)
@@ -106,6 +111,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 cmd=$1
 shift
 nodes=4
+cpus=${NODERUN_LAB_CPUS:-4}
 dir=${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}
 port_base=${NODERUN_LAB_PORT_BASE:-17000}
 wait_s=${NODERUN_LAB_TIMEOUT:-30}
@@ -115,6 +121,8 @@ while [[ $# -gt 0 ]]; do
 	case $1 in
 	--nodes) nodes=${2:?--nodes needs a value}; shift 2 ;;
 	--nodes=*) nodes=${1#*=}; shift ;;
+	--cpus) cpus=${2:?--cpus needs a value}; shift 2 ;;
+	--cpus=*) cpus=${1#*=}; shift ;;
 	--dir) dir=${2:?--dir needs a value}; shift 2 ;;
 	--dir=*) dir=${1#*=}; shift ;;
 	--port-base) port_base=${2:?--port-base needs a value}; shift 2 ;;
@@ -133,6 +141,7 @@ case $cmd in start | stop | status | env | fail-node | revive-node) ;; -h | --he
 	;;
 esac
 [[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "$prog: --nodes '$nodes': give a number from 1 to 99" >&2; exit 2; }
+[[ $cpus =~ ^[1-9][0-9]{0,2}$ ]] && ((cpus <= 256)) || { echo "$prog: --cpus '$cpus': give a number from 1 to 256" >&2; exit 2; }
 [[ $port_base =~ ^[1-9][0-9]{3,4}$ ]] && ((port_base + nodes < 65536)) ||
 	{ echo "$prog: --port-base '$port_base': give a port from 1000 to $((65535 - nodes))" >&2; exit 2; }
 [[ $pmix == 1 ]] && SLURM_PACKAGES+=(libpmix-dev)
@@ -174,6 +183,9 @@ lab_health() {
 	[[ -s $pids_file ]] || return 1
 	want=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || true)
 	[[ $want == "$nodes" ]] || return 2
+	# A lab written before --cpus existed has no cpus= line: it has 4.
+	want=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	[[ ${want:-4} == "$cpus" ]] || return 2
 	# slurmd loads the PMIx plugin when it starts: a lab started without the
 	# library cannot gain it later.
 	if [[ $pmix == 1 ]]; then grep -qx 'pmix=1' "$dir/run/lab.conf" || return 2; fi
@@ -262,10 +274,10 @@ need_root() {
 	[[ $(id -u) -eq 0 ]] && return 0
 	if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 		exec sudo -n NODERUN_LAB_DIR="$dir" NODERUN_LAB_PORT_BASE="$port_base" \
-			NODERUN_LAB_TIMEOUT="$wait_s" NODERUN_LAB_PMIX="$pmix" "$0" "$cmd" --nodes "$nodes" ${node:+--node "$node"}
+			NODERUN_LAB_TIMEOUT="$wait_s" NODERUN_LAB_PMIX="$pmix" NODERUN_LAB_CPUS="$cpus" "$0" "$cmd" --nodes "$nodes" ${node:+--node "$node"}
 	fi
 	die "'$cmd' needs root (the lab runs Slurm with SlurmUser=root and munged as user munge). Run:
-  sudo $0 $cmd --nodes $nodes --dir $dir"
+  sudo $0 $cmd --nodes $nodes --cpus $cpus --dir $dir"
 }
 
 install_packages() {
@@ -307,7 +319,7 @@ write_config() {
 	for ((k = 0; k < GPUS_PER_NODE; k++)); do
 		mknod -m 666 "$dir/dev/nvidia$k" c 1 3
 	done
-	printf 'nodes=%s\nport_base=%s\npmix=%s\n' "$nodes" "$port_base" "$pmix" >"$dir/run/lab.conf"
+	printf 'nodes=%s\ncpus=%s\nport_base=%s\npmix=%s\n' "$nodes" "$cpus" "$port_base" "$pmix" >"$dir/run/lab.conf"
 	shorthost=$(hostname -s 2>/dev/null || hostname)
 
 	cat >"$conf" <<EOF
@@ -356,7 +368,7 @@ SchedulerParameters=batch_sched_delay=0,bf_interval=2
 # A job over its partition's MaxNodes is accepted and pends for PartitionNodeLimit.
 EnforcePartLimits=NO
 # This host is $shorthost; every node is a slurmd on localhost with its own port.
-NodeName=$nodelist NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port_base + 1))-$((port_base + nodes)) CPUs=$CPUS_PER_NODE RealMemory=$REAL_MEMORY Gres=gpu:$GPUS_PER_NODE State=UNKNOWN
+NodeName=$nodelist NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port_base + 1))-$((port_base + nodes)) CPUs=$cpus RealMemory=$REAL_MEMORY Gres=gpu:$GPUS_PER_NODE State=UNKNOWN
 PartitionName=lab Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=small Nodes=ALL MaxNodes=1 MaxTime=INFINITE State=UP
 EOF
@@ -404,7 +416,7 @@ ${state:-(no answer)}"
 		check_alive
 		sleep 0.1
 	done
-	echo "$prog: lab up in $(elapsed "$t0")s: $nodes nodes ($nodelist) x $CPUS_PER_NODE CPUs x $GPUS_PER_NODE GPUs, SLURM_CONF=$conf" >&2
+	echo "$prog: lab up in $(elapsed "$t0")s: $nodes nodes ($nodelist) x $cpus CPUs x $GPUS_PER_NODE GPUs, SLURM_CONF=$conf" >&2
 }
 
 # check_alive fails the start when a daemon it spawned has exited. Only
@@ -516,6 +528,8 @@ env)
 status)
 	[[ -s $pids_file ]] || { echo "lab $dir: not running"; exit 1; }
 	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || echo "$nodes")
+	cpus=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	cpus=${cpus:-4}
 	while read -r name pid; do
 		if is_ours "$pid"; then echo "$name pid $pid running"; else echo "$name pid $pid GONE"; fi
 	done < <(recorded_pids)
@@ -542,7 +556,7 @@ start)
 	rc=0
 	lab_health || rc=$?
 	if ((rc == 0)); then
-		echo "$prog: lab $dir already running ($nodes nodes)" >&2
+		echo "$prog: lab $dir already running ($nodes nodes x $cpus CPUs)" >&2
 		exit 0
 	fi
 	if ((rc == 2)); then

@@ -24,12 +24,15 @@ const (
 	taskNoRecord      = "noderun.task.NoRecord"
 	taskRunnerDied    = "noderun.task.RunnerDied"
 	taskLost          = "noderun.task.LostWithNode"
-	taskFailedToStart = "noderun.task.FailedToStart"
-	taskTimeout       = "noderun.task.Timeout"
-	taskCancelled     = "noderun.task.Cancelled"
-	taskSignal        = "noderun.task.Signal"
-	taskExit          = "noderun.task.Exit"
-	taskState         = "noderun.task.State"
+	taskStillStopping = "noderun.task.StillStopping"
+	// The job ended (Slurm's KillWait) while the task was still stopping.
+	taskKilledStopping = "noderun.task.KilledWhileStopping"
+	taskFailedToStart  = "noderun.task.FailedToStart"
+	taskTimeout        = "noderun.task.Timeout"
+	taskCancelled      = "noderun.task.Cancelled"
+	taskSignal         = "noderun.task.Signal"
+	taskExit           = "noderun.task.Exit"
+	taskState          = "noderun.task.State"
 	// A skip, not a failure: the expected end of a server or worker.
 	taskStoppedAfterDeciding = "noderun.task.StoppedAfterDeciding"
 
@@ -41,6 +44,10 @@ const (
 	workspaceRecord  = "noderun.workspace.Record"
 	workspaceResults = "noderun.workspace.Results"
 )
+
+// TypeStillStopping is the type of the error of a task whose runner was
+// still stopping when the job merged: a later merge may know better.
+const TypeStillStopping = taskStillStopping
 
 // jobEnd is why the job ended when no task is to blame for it (a job
 // cancelled before it started, a batch step killed): the reason of its
@@ -144,6 +151,10 @@ func taskFailure(t *task, junitRel string) (typ, msg string) {
 		}
 	case rec.State == workspace.StateRunning && t.lostOn != "":
 		return taskLost, "lost on node " + t.lostOn + ": the node failed while the task ran" + noJunit
+	case rec.State == workspace.StateRunning && t.stopping && t.jobEnded:
+		return taskKilledStopping, "killed while still stopping: Slurm ended the job (KillWait) before its runner recorded an end" + noJunit + t.jobEnd
+	case rec.State == workspace.StateRunning && t.stopping:
+		return taskStillStopping, "still stopping when results were merged" + noJunit + t.jobEnd
 	case rec.State == workspace.StateRunning:
 		return taskRunnerDied, "the runner died before recording an end" + noJunit + t.jobEnd
 	case rec.State == workspace.StateFailedToStart:

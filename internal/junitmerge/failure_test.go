@@ -75,6 +75,32 @@ func TestMergeWorkspaceTasks(t *testing.T) {
 			want:  []synth{{"task", StatusError, "noderun.task.RunnerDied", "runner died before recording an end"}},
 		},
 		{
+			name: "still stopping after scancel", why: "srun ends before its tasks on scancel: a runner not done yet is stopping, not dead",
+			setup: func(w *testWorkspace) {
+				w.result = cancelledResult(role)
+				w.record(rec(role, 0, "running", 0))
+			},
+			want: []synth{{"task", StatusError, "noderun.task.StillStopping", "still stopping when results were merged; it left no junit file"}},
+		},
+		{
+			name: "killed while stopping", why: "once Slurm ended the job, a runner still stopping was killed by its KillWait",
+			setup: func(w *testWorkspace) {
+				w.result = cancelledResult(role)
+				w.jobEnded = true
+				w.record(rec(role, 0, "running", 0))
+			},
+			want: []synth{{"task", StatusError, "noderun.task.KilledWhileStopping", "killed while still stopping"}},
+		},
+		{
+			name: "runner died in a step that ended on its own", why: "only a cancelled step's running record is a runner still stopping",
+			setup: func(w *testWorkspace) {
+				w.result = cancelledResult(role)
+				w.result.Steps[0].Outcome = workspace.StepFailed
+				w.record(rec(role, 0, "running", 0))
+			},
+			want: []synth{{"task", StatusError, "noderun.task.RunnerDied", "runner died before recording an end"}},
+		},
+		{
 			name: "failed to start", why: "setup or exec failures carry their reason in the record",
 			setup: func(w *testWorkspace) {
 				w.record(rec(role, 0, "failed_to_start", 127, withError("exec: pytest: not found")))
@@ -375,4 +401,12 @@ func TestMergeWorkspaceRoles(t *testing.T) {
 			t.Fatalf("suites %v, want %v", names, want)
 		}
 	})
+}
+
+// cancelledResult is the result of a job cancelled while role ran.
+func cancelledResult(role string) *workspace.JobResult {
+	return &workspace.JobResult{
+		JobID: "42", Outcome: workspace.OutcomeCancelled, Reason: "job cancelled (terminated)",
+		Steps: []workspace.StepResult{{Role: role, Outcome: workspace.StepCancelled, ExitCode: 143, SrunExitCode: 0}},
+	}
 }

@@ -45,6 +45,9 @@ type Options struct {
 	// reads Result when it is written, so its outcome may be set after
 	// BuildWorkspace.
 	Result *workspace.JobResult
+	// JobEnded is set by a merge after Slurm ended the job (the follower's):
+	// a runner still stopping then was killed before it recorded its end.
+	JobEnded bool
 	// Now is the clock of the summary's "generated" line; nil: time.Now.
 	Now func() time.Time
 	// LogTailLines is how many log lines a synthetic error carries; 0: the

@@ -19,6 +19,24 @@ func (t *task) stopMessage() string {
 	return defaultStopMessage
 }
 
+// markStopping marks the tasks whose runner was still stopping when the
+// job merged: a record left running in a step the job cancelled. srun may
+// end before its tasks on scancel, and such a runner is not dead.
+func (b *wsBuild) markStopping() {
+	if b.result == nil {
+		return
+	}
+	for _, st := range b.result.Steps {
+		if st.Outcome != workspace.StepCancelled {
+			continue
+		}
+		for _, t := range b.tasks[st.Role] {
+			t.stopping = t.rec != nil && t.rec.State == workspace.StateRunning
+			t.jobEnded = b.o.JobEnded
+		}
+	}
+}
+
 // markStops finds the root cause's task and says of every task asked to
 // stop after it why it was stopped.
 func (b *wsBuild) markStops() {
@@ -104,6 +122,10 @@ func groupCause(typ, msg string) string {
 	case taskLost:
 		msg, _, _ = strings.Cut(msg, ":")
 		return msg
+	case taskStillStopping:
+		return "were still stopping when results were merged"
+	case taskKilledStopping:
+		return "were killed while still stopping (Slurm's KillWait ended)"
 	case taskFailedToStart:
 		msg, _, _ = strings.Cut(msg, ": ")
 	case brokenMissing:

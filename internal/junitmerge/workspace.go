@@ -45,6 +45,7 @@ func BuildWorkspace(ws workspace.Layout, o Options) (*Document, *Report) {
 	b.loadResult()
 	b.collect()
 	b.markStops()
+	b.markStopping()
 	if why := b.jobEnd(); why != "" {
 		for _, byRank := range b.tasks {
 			for _, t := range byRank {
@@ -127,6 +128,11 @@ type task struct {
 	// lostOn is the failed node a task was lost with: its runner never
 	// recorded an end there.
 	lostOn string
+	// stopping: its step was cancelled and its runner had not recorded its
+	// end yet when the job merged (markStopping).
+	stopping bool
+	// jobEnded: the merge runs after Slurm ended the job (Options.JobEnded).
+	jobEnded bool
 }
 
 func (b *wsBuild) note(name, typ, msg string) {

@@ -18,6 +18,10 @@ type testWorkspace struct {
 	ws    workspace.Layout
 	spec  *jobspec.Spec
 	stops map[string]bool
+	// result is the job's result the merge is given; nil: none.
+	result *workspace.JobResult
+	// jobEnded is Options.JobEnded.
+	jobEnded bool
 }
 
 func step(role string, tasks int, pytest bool) jobspec.Step {
@@ -43,7 +47,7 @@ func newTestWorkspace(t *testing.T, steps ...jobspec.Step) *testWorkspace {
 
 func (w *testWorkspace) opts() Options {
 	// Not the process's environment: a secret there must not change a test.
-	return Options{Spec: w.spec, ExpectedStops: w.stops, Now: fixedNow, Environ: []string{}}
+	return Options{Spec: w.spec, ExpectedStops: w.stops, Result: w.result, JobEnded: w.jobEnded, Now: fixedNow, Environ: []string{}}
 }
 
 var t0 = time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC)

@@ -1,6 +1,6 @@
 // Package slurmlab lets integration tests use the local Slurm lab that
-// scripts/slurm-lab.sh runs: several slurmd "nodes" (n1..nN, 4 CPUs and 4
-// fake GPUs each) on this one machine.
+// scripts/slurm-lab.sh runs: several slurmd "nodes" (n1..nN, 4 CPUs unless
+// started with --cpus, and 4 fake GPUs each) on this one machine.
 //
 // Tests never start the lab themselves: scripts/test.sh starts it once and
 // exports NODERUN_SLURM_LAB, so `go test` without the script (or with -short)
