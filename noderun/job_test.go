@@ -551,6 +551,11 @@ func TestJobNodeFailure(t *testing.T) {
 			j := startJob(t, spec, starter)
 			stopped := &workspace.TaskRecord{Role: "CTX_0", Node: "n1", JobID: "5", State: workspace.StateSignaled, Signal: "SIGINT",
 				ExitCode: 130, Stopped: true, Start: time.Now().UTC(), End: time.Now().Add(time.Minute).UTC()}
+			// Started now, not when the table was built: an older record
+			// is an earlier attempt's.
+			for _, rec := range tc.recs {
+				rec.Start = time.Now().UTC()
+			}
 			saveRecords(t, spec, append(tc.recs, stopped)...)
 			tc.act(t, j)
 			code, res := j.wait(t)
