@@ -52,7 +52,7 @@ type telemetry struct {
 
 	stop    chan struct{} // the child ended: take the last sample
 	abandon func()        // finish gave up waiting: read no further GPU
-	sampled chan struct{} // closed when sampling ended (or never began)
+	sampled chan struct{} // closed when both readers ended (or never began)
 	ended   chan struct{} // closed when the readers ended and the telemetry is closed
 }
 
@@ -106,7 +106,10 @@ func (tm *telemetry) run(ctx context.Context) {
 		tm.events(t)
 	}()
 	tm.sample(ctx, t)
+	// The event reader's last wait may hold an XID of the task's last
+	// moments: finish waits for it too (within its bound, > eventWait).
 	events.Wait()
+	close(tm.sampled)
 }
 
 // open opens the telemetry and its file, unless the task ended meanwhile.
@@ -138,7 +141,6 @@ func (tm *telemetry) open() (gpu.Telemetry, error) {
 }
 
 func (tm *telemetry) sample(ctx context.Context, t gpu.Telemetry) {
-	defer close(tm.sampled)
 	tick := time.NewTicker(tm.every)
 	defer tick.Stop()
 	for {

@@ -25,6 +25,9 @@ type fakeTelemetry struct {
 	openErr  error
 	util     uint32
 	xids     []workspace.GPUSample
+	// xidAfter delays each XID within its wait, as a driver reports it
+	// while the reader waits.
+	xidAfter time.Duration
 
 	mu     sync.Mutex
 	opened []string
@@ -58,6 +61,7 @@ func (f *fakeTelemetry) Sample(_ context.Context, now time.Time) []workspace.GPU
 }
 
 func (f *fakeTelemetry) WaitEvent(timeout time.Duration) (workspace.GPUSample, bool, error) {
+	time.Sleep(min(f.xidAfter, timeout))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.xids) > 0 {
@@ -185,6 +189,22 @@ func TestRunTelemetry(t *testing.T) {
 		}
 		if _, err := os.Stat(workspace.New(spec.Workspace).Telemetry(spec.Steps[0].Role, 0)); !os.IsNotExist(err) {
 			t.Errorf("telemetry file: %v, want none", err)
+		}
+	})
+
+	// An XID the driver reports while the task ends is in the record: the
+	// end waits for the event reader's last wait, not only the sampler.
+	t.Run("xid at the end", func(t *testing.T) {
+		for i := range 10 {
+			spec := telemetrySpec(t, time.Hour)
+			spec.Steps[0].Command.Argv = []string{"true"}
+			f := &fakeTelemetry{util: 1, xidAfter: eventWait / 2, xids: []workspace.GPUSample{{UUID: "GPU-0", XID: 79}}}
+			if code, err := Run(t.Context(), RunOptions{Spec: spec, Role: spec.Steps[0].Role, Environ: env, GPUs: gpus, Telemetry: f, Log: zerolog.Nop(), Signals: make(chan os.Signal)}); code != 0 || err != nil {
+				t.Fatalf("run %d: %d %v", i, code, err)
+			}
+			if g := record(t, spec, 0).GPU; g == nil || g.XIDCount != 1 {
+				t.Fatalf("run %d: the XID reported as the task ended is missing: %+v", i, g)
+			}
 		}
 	})
 
