@@ -38,9 +38,11 @@ func notable(g *workspace.GPUSummary) bool {
 }
 
 // gpuSection sums up the GPU telemetry of the tasks that have it, in role
-// and rank order.
+// and rank order; of the tasks worth a line, those with GPU faults come
+// first, then the throttled ones, maxGroupTasks in all.
 func (b *wsBuild) gpuSection() GPUSection {
 	var sec GPUSection
+	var faultedLines, throttledLines []GPULine
 	for _, role := range b.roles() {
 		var agg workspace.GPUSummary
 		var tasks, faulted, throttled int
@@ -61,14 +63,13 @@ func (b *wsBuild) gpuSection() GPUSection {
 			if !notable(g) {
 				continue
 			}
-			if len(g.Faults) == 0 {
+			line := GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank), Text: GPUText(g), Faults: g.Faults}
+			if len(g.Faults) > 0 {
+				faultedLines = append(faultedLines, line)
+			} else {
 				throttled++
+				throttledLines = append(throttledLines, line)
 			}
-			if len(sec.Tasks) == maxGroupTasks {
-				sec.Unlisted++
-				continue
-			}
-			sec.Tasks = append(sec.Tasks, GPULine{Task: fmt.Sprintf("%s rank %d", t.role, t.rank), Text: GPUText(g), Faults: g.Faults})
 		}
 		if tasks == 0 {
 			continue
@@ -83,6 +84,9 @@ func (b *wsBuild) gpuSection() GPUSection {
 		}
 		sec.Roles = append(sec.Roles, GPULine{Task: role, Text: text})
 	}
+	all := append(faultedLines, throttledLines...)
+	sec.Tasks = all[:min(len(all), maxGroupTasks)]
+	sec.Unlisted = len(all) - len(sec.Tasks)
 	return sec
 }
 

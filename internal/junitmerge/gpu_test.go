@@ -1,6 +1,7 @@
 package junitmerge
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -103,5 +104,14 @@ func TestGPUSectionIsBounded(t *testing.T) {
 	}
 	if strings.Contains(out, "WORKER rank 0:") {
 		t.Errorf("a healthy task has a line:\n%s", out)
+	}
+	// Faulted tasks (ranks 1, 5, 9, …) take the lines before throttled ones.
+	for _, k := range []int{1, 5, 9, 13, 17, 21, 25, 29} {
+		if !strings.Contains(out, fmt.Sprintf("  WORKER rank %d: ", k)) {
+			t.Errorf("faulted rank %d has no line though throttled ranks do:\n%s", k, out)
+		}
+	}
+	if strings.Contains(out, "WORKER rank 2: ") {
+		t.Errorf("a throttled task took the line of a faulted one:\n%s", out)
 	}
 }
