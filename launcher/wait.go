@@ -148,9 +148,8 @@ func (l *Launcher) finish(p *Prepared, localCode int) error {
 // says the job ended: while it runs, its batch step writes the results.
 func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, outcome, reason string) error {
 	ws, id, slurmState := p.Workspace, st.ID, st.State
-	bound, why := resultVisible, l.noResultOfItsOwn(ctx, st)
+	why, bound := l.noResultOfItsOwn(ctx, st)
 	if why != "" {
-		bound = 0 // nothing of the job's to wait for
 		if reason == "" {
 			reason = fmt.Sprintf("job %s ended in Slurm's state %s without a result of its own: %s", id, orDefault(slurmState, "(forgotten)"), why)
 		}
@@ -175,21 +174,26 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, ou
 	return l.report(p, res)
 }
 
-// noResultOfItsOwn says why an ended job cannot have written a result: it
-// never ran (Slurm counts no elapsed time), or a signal killed its batch
-// step. "" when it may have. A cancelled job is left out: Slurm may put the
-// cancel's signal in its exit code though noderun job caught it and is
-// writing its result.
-func (l *Launcher) noResultOfItsOwn(ctx context.Context, st JobState) string {
+// noResultOfItsOwn says why an ended job may have written no result of its
+// own, and how long to look for one: none when it never ran (Slurm counts
+// no elapsed time) or a signal killed its batch step; briefly for a
+// cancelled or preempted job, where Slurm may show the cancel's signal
+// although noderun job caught it and wrote its result. ("", resultVisible)
+// when it should have written one.
+func (l *Launcher) noResultOfItsOwn(ctx context.Context, st JobState) (string, time.Duration) {
 	if st.Elapsed == "0:00" || st.Elapsed == "00:00:00" {
-		return "it never started"
+		return "it never started", 0
 	}
-	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone && st.State != "CANCELLED" {
+	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone {
 		if sig := b.BatchSignal(ctx, st.ID); sig > 0 {
-			return fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
+			why := fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
+			if st.State == "CANCELLED" || st.State == "PREEMPTED" {
+				return why, cancelMargin
+			}
+			return why, 0
 		}
 	}
-	return ""
+	return "", resultVisible
 }
 
 // awaitResult reads the job's result, looking for up to bound for one

@@ -459,23 +459,26 @@ type signalReporter struct {
 
 func (s *signalReporter) BatchSignal(context.Context, string) int { return s.sig }
 
-// A batch step killed by a signal cannot have written its result, unless
-// the job was cancelled: Slurm may show the cancel's signal although
-// noderun job caught it and is writing its result.
+// A batch step killed by a signal cannot have written its result: no look
+// for one. A cancelled or preempted job gets a brief look: Slurm may show
+// the cancel's signal although noderun job caught it and wrote its result.
 func TestNoResultOfItsOwn(t *testing.T) {
 	l := New(Options{Scheduler: &signalReporter{sig: 9}})
 	ctx := context.Background()
+	killed := "its batch step (noderun job) was killed by SIGKILL"
 	for _, tc := range []struct {
-		st   JobState
-		want string
+		st    JobState
+		why   string
+		bound time.Duration
 	}{
-		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12"}, "its batch step (noderun job) was killed by SIGKILL"},
-		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:12"}, ""},
-		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:00"}, "it never started"},
-		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12", Gone: true}, ""},
+		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12"}, killed, 0},
+		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:12"}, killed, cancelMargin},
+		{JobState{ID: "1", State: "PREEMPTED", Elapsed: "0:12"}, killed, cancelMargin},
+		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:00"}, "it never started", 0},
+		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12", Gone: true}, "", resultVisible},
 	} {
-		if got := l.noResultOfItsOwn(ctx, tc.st); got != tc.want {
-			t.Errorf("%+v: %q, want %q", tc.st, got, tc.want)
+		if why, bound := l.noResultOfItsOwn(ctx, tc.st); why != tc.why || bound != tc.bound {
+			t.Errorf("%+v: %q, %s; want %q, %s", tc.st, why, bound, tc.why, tc.bound)
 		}
 	}
 }
