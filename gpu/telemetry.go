@@ -25,7 +25,8 @@ type Telemetry interface {
 	// Missing names the NVML functions the driver lacks; Sample and
 	// WaitEvent do without them.
 	Missing() []string
-	// Close frees the telemetry once no call of it is running.
+	// Close frees the telemetry. Call it only once no call of it is running:
+	// the event set must not be freed under a wait.
 	Close()
 }
 

@@ -181,6 +181,9 @@ func conclude(o JobOptions, result *workspace.JobResult, decide func(testsFailed
 	if result.Outcome != workspace.OutcomePassed {
 		result.Verdict = "failed"
 	}
+	// A page `noderun report` wrote while the job ran must not outlive it
+	// saying "running" if the one below cannot be written.
+	_ = os.Remove(ws.Report())
 	if err := ws.SaveJobResult(result); err != nil {
 		return exitcode.Internal, exitcode.With(exitcode.Internal, err)
 	}

@@ -52,7 +52,7 @@ report() {
 	local rc=$? i
 	[[ -n $phase_name ]] && echo "!!! phase '$phase_name' failed (exit $rc)" >&2
 	echo "---- timings"
-	for i in "${!phase_names[@]}"; do printf '  %-10s %6ss\n' "${phase_names[$i]}" "${phase_secs[$i]}"; done
+	for i in "${!phase_names[@]}"; do printf '  %-12s %6ss\n' "${phase_names[$i]}" "${phase_secs[$i]}"; done
 	if [[ ${lab_started:-0} == 1 ]]; then
 		bash scripts/slurm-lab.sh stop --dir "$lab_dir" || rc=1
 	fi
@@ -171,4 +171,6 @@ if [[ -n ${NODERUN_SLURM_LAB:-} && ${NODERUN_GO_PACKAGES:-./...} == ./... ]]; th
 	begin "node failure"
 	NODERUN_LAB_NODE_FAILURE=1 go test -count=1 -timeout 5m -run '^TestLabNodeFailure$' ./internal/e2e
 	end
+else
+	echo "node failure: skipped (no lab, or NODERUN_GO_PACKAGES narrows the packages)"
 fi

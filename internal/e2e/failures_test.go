@@ -20,9 +20,6 @@ import (
 // (FAILED), nothing of the job writes a result, so the follower does, at
 // once: every task is an error saying the batch step was killed, and
 // submit --wait exits 1 (outcome failed, Slurm's state).
-// envNodeFailure asks for TestLabNodeFailure.
-const envNodeFailure = "NODERUN_LAB_NODE_FAILURE"
-
 func TestLabBatchStepKilled(t *testing.T) {
 	lt := requireLab(t)
 	t.Parallel()
@@ -68,6 +65,9 @@ func TestLabBatchStepKilled(t *testing.T) {
 	j.checkNoOrphans(ctx)
 }
 
+// envNodeFailure asks for TestLabNodeFailure.
+const envNodeFailure = "NODERUN_LAB_NODE_FAILURE"
+
 // kill -9 of one node (its slurmd, slurmstepds and tasks) while a
 // two-node job runs: Slurm marks it DOWN and ends the job in NODE_FAIL;
 // the outcome is node_failure naming the node, the rank that ran there is
@@ -79,10 +79,10 @@ func TestLabBatchStepKilled(t *testing.T) {
 // when asked, with nothing else on the lab. scripts/test.sh runs it alone
 // after the suite.
 func TestLabNodeFailure(t *testing.T) {
-	lt := requireLab(t)
 	if os.Getenv(envNodeFailure) == "" {
 		t.Skipf("kills a lab node under every job on it: runs alone, with %s=1 (scripts/test.sh does, after the suite)", envNodeFailure)
 	}
+	lt := requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// --no-requeue: Slurm requeues a batch job after a node failure by
