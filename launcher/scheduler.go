@@ -38,6 +38,10 @@ type JobState struct {
 	// Gone is set when the controller no longer knows the job: it ended
 	// and was purged (MinJobAge), and no accounting says more.
 	Gone bool
+	// Signal is the signal that ended the batch step, when the same query
+	// told it (scontrol's ExitCode=0:9): the job may be purged by the time
+	// a second query asks.
+	Signal int
 }
 
 // Ended reports whether the job will not run any more.
@@ -310,6 +314,9 @@ func (s *Slurm) showJob(ctx context.Context, id string) JobState {
 	out, err := exec.CommandContext(ctx, s.Scontrol, "show", "job", "-o", id).Output()
 	if err != nil {
 		return st
+	}
+	if m := exitSignal.FindSubmatch(out); m != nil {
+		st.Signal, _ = strconv.Atoi(string(m[1]))
 	}
 	for _, m := range scontrolField.FindAllStringSubmatch(string(out), -1) {
 		switch m[1] {

@@ -181,17 +181,21 @@ func (l *Launcher) finishSlurm(ctx context.Context, p *Prepared, st JobState, ou
 // although noderun job caught it and wrote its result. ("", resultVisible)
 // when it should have written one.
 func (l *Launcher) noResultOfItsOwn(ctx context.Context, st JobState) (string, time.Duration) {
+	// The signal first: a job killed within its first second shows no
+	// elapsed time either.
+	sig := st.Signal
+	if b, ok := l.o.Scheduler.(BatchReporter); ok && sig == 0 && !st.Gone {
+		sig = b.BatchSignal(ctx, st.ID)
+	}
+	if sig > 0 {
+		why := fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
+		if st.State == "CANCELLED" || st.State == "PREEMPTED" {
+			return why, cancelMargin
+		}
+		return why, 0
+	}
 	if st.Elapsed == "0:00" || st.Elapsed == "00:00:00" {
 		return "it never started", 0
-	}
-	if b, ok := l.o.Scheduler.(BatchReporter); ok && !st.Gone {
-		if sig := b.BatchSignal(ctx, st.ID); sig > 0 {
-			why := fmt.Sprintf("its batch step (noderun job) was killed by %s", signalName(syscall.Signal(sig)))
-			if st.State == "CANCELLED" || st.State == "PREEMPTED" {
-				return why, cancelMargin
-			}
-			return why, 0
-		}
 	}
 	return "", resultVisible
 }

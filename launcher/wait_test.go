@@ -474,11 +474,23 @@ func TestNoResultOfItsOwn(t *testing.T) {
 		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12"}, killed, 0},
 		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:12"}, killed, cancelMargin},
 		{JobState{ID: "1", State: "PREEMPTED", Elapsed: "0:12"}, killed, cancelMargin},
-		{JobState{ID: "1", State: "CANCELLED", Elapsed: "0:00"}, "it never started", 0},
+		// Killed within its first second: no elapsed time, yet it ran.
+		{JobState{ID: "1", State: "FAILED", Elapsed: "0:00"}, killed, 0},
 		{JobState{ID: "1", State: "FAILED", Elapsed: "0:12", Gone: true}, "", resultVisible},
 	} {
 		if why, bound := l.noResultOfItsOwn(ctx, tc.st); why != tc.why || bound != tc.bound {
 			t.Errorf("%+v: %q, %s; want %q, %s", tc.st, why, bound, tc.why, tc.bound)
 		}
+	}
+	// No signal known: no elapsed time means it never started.
+	quiet := New(Options{Scheduler: &signalReporter{}})
+	if why, bound := quiet.noResultOfItsOwn(ctx, JobState{ID: "1", State: "CANCELLED", Elapsed: "0:00"}); why != "it never started" || bound != 0 {
+		t.Errorf("a job cancelled while pending: %q, %s", why, bound)
+	}
+	// The signal that the query which found the job ended told, though the
+	// job is gone by now (MinJobAge) and a second query cannot tell.
+	gone := New(Options{Scheduler: &signalReporter{}})
+	if why, _ := gone.noResultOfItsOwn(ctx, JobState{ID: "1", State: "FAILED", Elapsed: "00:00:02", Signal: 9}); why != killed {
+		t.Errorf("signal from the state's own query: %q", why)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/noderun/noderun/internal/exitcode"
-	"github.com/noderun/noderun/internal/jobspec"
 	"github.com/noderun/noderun/internal/slurmlab"
 	"github.com/noderun/noderun/internal/workspace"
 )
@@ -28,7 +27,11 @@ func TestLabBatchStepKilled(t *testing.T) {
 	j := newJob(t, lt, "disagg-tiny.yaml")
 	j.env = append(j.env, "EXAMPLE_SLEEP=60")
 	j.start(ctx)
-	j.waitRecordState(ctx, taskKey{jobspec.RoleBenchmark, 0}, workspace.StateRunning)
+	// Every task runs before the kill: one that never recorded a start is
+	// another case (a role with nothing, reported for the role).
+	for _, k := range expectedTasks(j.spec()) {
+		j.waitRecordState(ctx, k, workspace.StateRunning)
+	}
 	procs, err := slurmlab.Processes(j.ws.Dir)
 	var batch []slurmlab.Process
 	for _, p := range procs {
