@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/noderun/noderun/internal/junitmerge"
@@ -15,7 +16,10 @@ import (
 //go:embed report.html.tmpl
 var pageSource string
 
-var page = template.Must(template.New("report").Parse(pageSource))
+// page is parsed on first use: every task's runner starts this binary.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Parse(pageSource))
+})
 
 // view is everything the page shows, computed before the template runs so
 // that the template only places it.
@@ -96,7 +100,7 @@ func Render(w io.Writer, ws workspace.Layout, rep *junitmerge.Report) error {
 	if !rep.Generated.IsZero() {
 		v.Generated = rep.Generated.UTC().Format(time.RFC3339)
 	}
-	return page.Execute(w, v)
+	return page().Execute(w, v)
 }
 
 // running reports whether a task is still running: it has a record and no end.

@@ -3,6 +3,7 @@ package workspace
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Kind says who writes a workspace entry and when, so that a command knows
@@ -121,8 +122,9 @@ func Entries() []Entry { return append([]Entry(nil), entries...) }
 var placeholder = regexp.MustCompile(`<([a-z]+)>`)
 
 // patterns match the entries' paths, in the order of entries, with one
-// named group per placeholder.
-var patterns = func() []*regexp.Regexp {
+// named group per placeholder. Compiled on first use: every task's runner
+// starts this binary, and most never look a path up.
+var patterns = sync.OnceValue(func() []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(entries))
 	for i, e := range entries {
 		var b strings.Builder
@@ -137,12 +139,12 @@ var patterns = func() []*regexp.Regexp {
 		res[i] = regexp.MustCompile(b.String())
 	}
 	return res
-}()
+})
 
 // Lookup finds the entry that rel, a slash-separated path relative to the
 // workspace, belongs to, by its name alone.
 func Lookup(rel string) (Entry, bool) {
-	for i, re := range patterns {
+	for i, re := range patterns() {
 		if re.MatchString(rel) {
 			return entries[i], true
 		}
@@ -157,12 +159,12 @@ func match(e Entry, rel string) map[string]string {
 		if entries[i].Path != e.Path {
 			continue
 		}
-		m := patterns[i].FindStringSubmatch(rel)
+		m := patterns()[i].FindStringSubmatch(rel)
 		if m == nil {
 			return nil
 		}
 		vals := map[string]string{}
-		for k, name := range patterns[i].SubexpNames() {
+		for k, name := range patterns()[i].SubexpNames() {
 			if name != "" {
 				vals[name] = m[k]
 			}
