@@ -291,16 +291,7 @@ var exitSignal = regexp.MustCompile(`\bExitCode=[0-9]+:([0-9]+)`)
 // BatchSignal reads the signal half of the job's ExitCode (scontrol show
 // job): the batch step died of it.
 func (s *Slurm) BatchSignal(ctx context.Context, id string) int {
-	out, err := exec.CommandContext(ctx, s.Scontrol, "show", "job", "-o", id).Output()
-	if err != nil {
-		return 0
-	}
-	m := exitSignal.FindSubmatch(out)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return s.showJob(ctx, id).Signal
 }
 
 var scontrolField = regexp.MustCompile(`\b(JobState|RunTime|Reason)=(\S*)`)

@@ -104,6 +104,11 @@ func TestSlurmPoll(t *testing.T) {
 		{"purged, scontrol knows", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
 			"echo 'JobId=42 JobName=x JobState=TIMEOUT Reason=TimeLimit RunTime=00:10:00 TimeLimit=00:10:00'",
 			JobState{ID: "42", State: "TIMEOUT", Elapsed: "00:10:00", Reason: "TimeLimit"}, ""},
+		// A batch step killed by a signal: the query that finds the job
+		// ended tells it, before MinJobAge purges the job.
+		{"purged, batch step killed", "true",
+			"echo 'JobId=42 JobName=x JobState=FAILED Reason=None RunTime=00:00:02 ExitCode=0:9'",
+			JobState{ID: "42", State: "FAILED", Elapsed: "00:00:02", Reason: "None", Signal: 9}, ""},
 		// Purged everywhere, and no accounting: the job is gone.
 		{"gone", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
 			"echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
