@@ -40,7 +40,13 @@ func TestRunning(t *testing.T) {
 // its first line, so that its traps are in place before a test signals it.
 func startReady(t *testing.T, script string) (*Group, string) {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", script)
+	return startCmdReady(t, exec.Command("sh", "-c", script))
+}
+
+// startCmdReady starts cmd in its own group, killed at the test's end, and
+// returns its first line of output.
+func startCmdReady(t *testing.T, cmd *exec.Cmd) (*Group, string) {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,17 +92,9 @@ func startIgnoring(t *testing.T, ignore ...syscall.Signal) *Group {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(nums, " "))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.Signal(syscall.SIGKILL) })
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("the helper's first line: %q, %v", line, err)
+	g, line := startCmdReady(t, cmd)
+	if line != "ready" {
+		t.Fatalf("the helper's first line: %q", line)
 	}
 	return g
 }
@@ -116,16 +114,7 @@ func TestChildrenHearStopSignals(t *testing.T) {
 	if !signal.Ignored(syscall.SIGINT) {
 		t.Fatal("the test process was meant to start with SIGINT ignored")
 	}
-	cmd := exec.Command("grep", "^SigIgn:", "/proc/self/status")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
+	g, line := startCmdReady(t, exec.Command("grep", "^SigIgn:", "/proc/self/status"))
 	<-g.Done()
 	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
 	if err != nil {
