@@ -8,8 +8,8 @@
 #
 #   bash scripts/demo.sh [extra `noderun submit` flags]
 #
-# Needs Go, make and python3-pytest; installs make and python3-pytest with
-# apt-get when they are missing and this runs as root, otherwise says what
+# Needs Go, make, gcc and python3-pytest; installs make, gcc and python3-pytest
+# with apt-get when they are missing and this runs as root, otherwise says what
 # to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ command -v go >/dev/null || { echo "demo: Go is not on PATH; install Go $(sed -n
 # command -> Debian package
 missing=()
 command -v make >/dev/null || missing+=(make)
+# The binary is built with cgo (go-nvml).
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 command -v pytest >/dev/null || missing+=(python3-pytest)
 if ((${#missing[@]})); then
 	if [[ $(id -u) -eq 0 ]]; then

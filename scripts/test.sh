@@ -27,7 +27,7 @@ export CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations"
 
 # tool -> Debian package; slurm-lab.sh would install the Slurm ones itself,
 # one apt-get run for all is faster. make runs the Makefile's vet.
-readonly PACKAGES=(make python3-pytest python3-yaml python3-junitparser libxml2-utils time slurmctld slurmd slurm-client munge chromium)
+readonly PACKAGES=(make gcc libc6-dev python3-pytest python3-yaml python3-junitparser libxml2-utils time slurmctld slurmd slurm-client munge chromium)
 readonly GO_TEST_TIMEOUT=${NODERUN_GO_TEST_TIMEOUT:-30m}
 # NODERUN_GO_PACKAGES narrows vet and test while working on one package.
 read -r -a GO_PACKAGES <<<"${NODERUN_GO_PACKAGES:-./...}"
