@@ -342,13 +342,19 @@ func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 
 // cancelRace is how long a step killed by a signal waits for the batch
 // step's own signal. On scancel and at the time limit Slurm signals every
-// step and the batch step at once; srun may report first.
-const cancelRace = 300 * time.Millisecond
+// step and the batch step at once; srun may report first. cancelLate is
+// the longer wait when neither noderun's cancel note nor Slurm's state
+// tells (squeue slow or failing on a loaded controller).
+const (
+	cancelRace = 300 * time.Millisecond
+	cancelLate = time.Second
+)
 
 // killedByCancel reports whether a step that just ended by a signal nobody
 // here sent was part of a cancel of the whole job, and the job's signal.
 // Slurm signals the nodes one by one, so the batch step's own SIGTERM may
-// come later than the window; then the job's state tells.
+// come later than the window; then noderun's cancel note or the job's
+// state tells, else a last, longer wait for the signal.
 func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signal, bool) {
 	if r.stopped != "" || r.running.ExitCode() < exitcode.SignalBase {
 		return nil, false
@@ -358,10 +364,18 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 		return sig, true
 	case <-time.After(cancelRace):
 	}
+	if workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.o.JobID, s.started.Add(-clockSkew)) != nil {
+		return syscall.SIGTERM, true
+	}
 	if j, ok := s.o.Starter.(JobEndReporter); ok {
 		if outcome, _ := j.JobEnd(context.Background(), nil); outcome != "" {
 			return syscall.SIGTERM, true
 		}
+	}
+	select {
+	case sig := <-sigs:
+		return sig, true
+	case <-time.After(cancelLate):
 	}
 	return nil, false
 }

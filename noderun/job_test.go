@@ -236,6 +236,38 @@ func TestJobCancelled(t *testing.T) {
 	}
 }
 
+// scancel: a step's srun reports its signal before the batch step gets its
+// own SIGTERM, later than cancelRace, while squeue cannot tell (the fake
+// says nothing). noderun's cancel note, or the signal within cancelLate,
+// still makes it a cancel, not the step's failure.
+func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		act  func(j *jobRun)
+	}{
+		{"noderun cancel's note", func(j *jobRun) {
+			if err := workspace.New(j.spec.Workspace).WriteCancelNote("5", "noderun cancel"); err != nil {
+				t.Fatal(err)
+			}
+			j.starter.step("CTX_0").end(exitcode.SignalBase + int(syscall.SIGTERM))
+		}},
+		{"the batch step's signal comes late", func(j *jobRun) {
+			j.starter.step("CTX_0").end(exitcode.SignalBase + int(syscall.SIGTERM))
+			time.Sleep(2 * cancelRace)
+			j.sigs <- syscall.SIGTERM
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := startJob(t, disaggSpec(t), &fakeStarter{})
+			tc.act(j)
+			code, res := j.wait(t)
+			if code != exitcode.JobCancelled || res.Outcome != workspace.OutcomeCancelled || res.RootCause != nil {
+				t.Errorf("code %d outcome %s root cause %+v, want %d cancelled and no root cause", code, res.Outcome, res.RootCause, exitcode.JobCancelled)
+			}
+		})
+	}
+}
+
 // A step srun cannot start ends the job with that reason.
 func TestJobStepStartFailure(t *testing.T) {
 	j := startJob(t, disaggSpec(t), &fakeStarter{failOn: jobspec.RoleDisaggServer})
