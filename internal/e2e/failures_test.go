@@ -27,11 +27,7 @@ func TestLabBatchStepKilled(t *testing.T) {
 	j := newJob(t, lt, "disagg-tiny.yaml")
 	j.env = append(j.env, "EXAMPLE_SLEEP=60")
 	j.start(ctx)
-	// Every task runs before the kill: one that never recorded a start is
-	// another case (a role with nothing, reported for the role).
-	for _, k := range expectedTasks(j.spec()) {
-		j.waitRecordState(ctx, k, workspace.StateRunning)
-	}
+	j.waitAllRunning(ctx)
 	procs, err := slurmlab.Processes(j.ws.Dir)
 	var batch []slurmlab.Process
 	for _, p := range procs {

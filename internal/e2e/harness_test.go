@@ -455,6 +455,17 @@ func (j *labJob) waitRecordState(ctx context.Context, k taskKey, state string) {
 	}
 }
 
+// waitAllRunning waits until every planned task's child runs. A test that
+// cuts a job short from outside waits for it: a task signalled while its
+// runner is still loading dies before it can record anything, which the
+// results report as "no task record" (another case than the one tested).
+func (j *labJob) waitAllRunning(ctx context.Context) {
+	j.t.Helper()
+	for _, k := range expectedTasks(j.spec()) {
+		j.waitRecordState(ctx, k, workspace.StateRunning)
+	}
+}
+
 // followState polls squeue for the job until it has ended and returns a
 // function giving the last state Slurm showed (COMPLETED, CANCELLED,
 // TIMEOUT, ...). It must start right after submission: the lab forgets a job

@@ -233,7 +233,7 @@ func TestLabScancel(t *testing.T) {
 	j.start(ctx)
 	state := j.followState(ctx)
 	bench := taskKey{jobspec.RoleBenchmark, 0}
-	j.waitRecordState(ctx, bench, workspace.StateRunning)
+	j.waitAllRunning(ctx)
 	if err := lt.lab.Scancel(ctx, j.jobID); err != nil {
 		t.Fatal(err)
 	}
