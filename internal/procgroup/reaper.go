@@ -29,7 +29,7 @@ const killRounds = 50
 
 // Descendants lists the living descendants of this process.
 func Descendants() ([]int, error) {
-	procs, err := processTable()
+	procs, err := processTree(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func KillDescendants(spare ...int) ([]int, error) {
 	var killed []int
 	seen := map[int]bool{}
 	for round := 0; round < killRounds; round++ {
-		procs, err := processTable()
+		procs, err := processTree(self)
 		if err != nil {
 			return killed, err
 		}
@@ -96,6 +96,63 @@ type proc struct {
 	zombie bool
 }
 
+// processTree reads root's descendants from /proc: through each thread's
+// children file where the kernel has one, so a task's cost does not grow
+// with the node's other processes (hundreds of runners on a big node, or a
+// whole lab on one machine); else every process's stat.
+func processTree(root int) (map[int]proc, error) {
+	procs := map[int]proc{}
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		kids, err := children(pid)
+		if errors.Is(err, errNoChildrenFile) {
+			return processTable()
+		}
+		for _, c := range kids {
+			if _, dup := procs[c]; dup {
+				continue
+			}
+			// The stat's parent, not the listing's: a pid listed by a
+			// parent that died meanwhile is placed where it now is.
+			if p, ok := readStat(c); ok {
+				procs[c] = p
+				queue = append(queue, c)
+			}
+		}
+	}
+	return procs, nil
+}
+
+var errNoChildrenFile = errors.New("no /proc/<pid>/task/<tid>/children (kernel without CONFIG_PROC_CHILDREN)")
+
+// children lists pid's children from each of its threads' children file.
+// A process gone meanwhile has none.
+func children(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if errors.Is(err, os.ErrNotExist) {
+			if _, serr := os.Stat(dir + "/" + t.Name()); serr == nil {
+				return nil, errNoChildrenFile
+			}
+			continue // the thread ended meanwhile
+		}
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
 // processTable reads every process's parent from /proc.
 func processTable() (map[int]proc, error) {
 	dir, err := os.ReadDir("/proc")
@@ -108,26 +165,34 @@ func processTable() (map[int]proc, error) {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
+		if p, ok := readStat(pid); ok {
+			procs[pid] = p
 		}
-		// "pid (comm) S ppid ...": comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, err := strconv.Atoi(string(f[1]))
-		if err != nil {
-			continue
-		}
-		procs[pid] = proc{ppid: ppid, zombie: string(f[0]) == "Z" || string(f[0]) == "X"}
 	}
 	return procs, nil
+}
+
+// readStat reads a process's parent and whether it is dead from
+// /proc/<pid>/stat; false when it is gone.
+func readStat(pid int) (proc, bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return proc{}, false
+	}
+	// "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return proc{}, false
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 2 {
+		return proc{}, false
+	}
+	ppid, err := strconv.Atoi(string(f[1]))
+	if err != nil {
+		return proc{}, false
+	}
+	return proc{ppid: ppid, zombie: string(f[0]) == "Z" || string(f[0]) == "X"}, true
 }
 
 // descendants lists the descendants of root in procs, parents first,
