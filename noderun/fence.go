@@ -35,7 +35,7 @@ type startFence struct {
 // Wait leaves this task's marker and returns once every task has left its
 // own: rank 0 sees them all and opens the fence with the go file.
 func (f *startFence) Wait(ctx context.Context) error {
-	if err := atomicfile.WriteFile(filepath.Join(f.Dir, strconv.Itoa(f.Rank)), nil, 0o644); err != nil {
+	if err := atomicfile.Touch(filepath.Join(f.Dir, strconv.Itoa(f.Rank)), 0o644); err != nil {
 		return exitcode.With(exitcode.FenceTimeout, fmt.Errorf("leave start marker: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
@@ -79,7 +79,7 @@ func (f *startFence) open() (bool, error) {
 	if len(f.missing()) > 0 {
 		return false, nil
 	}
-	if err := atomicfile.WriteFile(goFile, nil, 0o644); err != nil {
+	if err := atomicfile.Touch(goFile, 0o644); err != nil {
 		return false, fmt.Errorf("open the start fence: %w", err)
 	}
 	return true, nil

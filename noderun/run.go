@@ -258,9 +258,6 @@ func (r *runner) prepare(ctx context.Context) error {
 		r.env.Unset(jobspec.EnvServingType)
 	}
 
-	if err := os.MkdirAll(r.ws.LogDir(r.step.Role), 0o755); err != nil {
-		return exitcode.With(exitcode.Internal, fmt.Errorf("create log directory: %w", err))
-	}
 	if r.spec.Setup != nil {
 		setupEnv := newEnviron(base)
 		setupEnv.Apply(*r.spec.Setup)
@@ -361,7 +358,8 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	argv := r.argv()
 	if r.rec.Junit != "" {
 		// A junit file from an earlier attempt must not pass for this one's.
-		if err := os.Remove(r.rec.Junit); err != nil && !os.IsNotExist(err) {
+		// Unlink, not os.Remove: that tries rmdir too when there is none.
+		if err := syscall.Unlink(r.rec.Junit); err != nil && !errors.Is(err, syscall.ENOENT) {
 			return r.failedToStart(exitcode.With(exitcode.Internal, fmt.Errorf("remove old junit file: %w", err)))
 		}
 		if err := os.MkdirAll(filepath.Dir(r.rec.Junit), 0o755); err != nil {
@@ -373,7 +371,7 @@ func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	if err != nil {
 		return r.failedToStart(err)
 	}
-	logf, err := os.OpenFile(r.rec.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := openTaskLog(r.rec.Log)
 	if err != nil {
 		return r.failedToStart(exitcode.With(exitcode.Internal, fmt.Errorf("open task log: %w", err)))
 	}
@@ -575,6 +573,20 @@ func (r *runner) failedToStart(err error) (int, error) {
 	r.rec.Error = err.Error()
 	r.save()
 	return code, err
+}
+
+// openTaskLog opens the task's log for appending. Its directory is made
+// only when missing (srun's --output made it): one round trip less per task
+// on a shared filesystem.
+func openTaskLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	return f, err
 }
 
 func (r *runner) save() {

@@ -33,3 +33,24 @@ func TestWrite(t *testing.T) {
 		t.Errorf("mode %v", fi.Mode())
 	}
 }
+
+// Touch creates a marker and its directories, and leaves an existing file
+// as it is.
+func TestTouch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "marker")
+	if err := Touch(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("marker: %v, %v", fi, err)
+	}
+	if err := os.WriteFile(path, []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Touch(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "kept" {
+		t.Errorf("content %q after a second Touch, want it kept", b)
+	}
+}
