@@ -3,8 +3,8 @@
 #
 # Starts (or reuses) a lab of 32 nodes x 32 CPUs in its own folder and ports,
 # and runs one aggregated job per size: a WORKER step of N tasks, 32 a node
-# (8 tasks: one node of 8), whose child is a stand-in pytest (a shell script
-# that writes a one-testcase junit file). Per size it prints:
+# (8 tasks: one node of 8), whose child is a stand-in pytest (examples/scale/pytest:
+# a one-testcase junit file). Per size it prints:
 #   wall      submission -> `noderun wait` returned (it polls 1, 2, 4 s:
 #             coarse) and in-job, job-result.json's start -> end
 #   cpu/task  the mean on-CPU time of `noderun run` up to its child's start:
@@ -20,10 +20,17 @@
 #             follower merges what landed late; a runner Slurm killed at the
 #             end of KillWait before it recorded its end is "killed" then:
 #             on the lab, KillWait=2 s, with every runner on 2 shared cores)
+#   ws ops    8 tasks of the same job in --local mode (the same runner) under
+#             strace: per task, the runner's calls on the workspace that
+#             cost a shared filesystem a round trip (open, stat, mkdir,
+#             rename, unlink, fsync, close, readdir), its data reads and
+#             writes (log lines, records; cached by an NFS client), and its
+#             polling (stop request, fence)
 # Then the ratios, and the goals of issue 13 (exit 1 when one is missed):
 #   T(1024)/T(256) <= 5 (in-job wall; only with --with-1024), cpu/task <= 10 ms
 #   at the largest size, scancel -> results <= 10 s, and after the follower
-#   every task shows how it ended (no task still stopping or dead).
+#   every task shows how it ended (no task still stopping or dead), and at
+#   most 30 workspace round trips per task besides polling.
 #
 # Usage:
 #   scripts/bench-scale.sh               8, 64 and 256 tasks
@@ -34,7 +41,8 @@
 #        NODERUN_SCALE_LAB_PORT=P    its port base (default 18700: P..P+32)
 #        NODERUN_SCALE_KEEP_LAB=1    leave the lab running at the end
 #        NODERUN_BIN=PATH            the noderun to bench (default: `make build`)
-# Needs: root (the lab), go and make (unless NODERUN_BIN), python3.
+# Needs: root (the lab), go and make (unless NODERUN_BIN), python3, strace
+# (installed with apt-get when missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,25 +86,10 @@ if [[ -z $bin ]]; then
 fi
 [[ -x $bin ]] || die "$bin is not executable"
 
-# ---- the stand-in pytest: a junit file of one passing testcase (written on
-# SIGINT or SIGTERM too, as pytest does on SIGINT), and its runner's CPU.
-cat >"$tmp/pytest" <<'EOF'
-#!/bin/sh
-j=
-for a; do case $a in --junit-xml=*) j=${a#--junit-xml=} ;; esac; done
-cat /proc/$PPID/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' >"$j.cpu"
-write() {
-	printf '<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="pytest" tests="1" errors="0" failures="0" skipped="0" time="0.001"><testcase classname="scale" name="test_task" time="0.001"/></testsuite></testsuites>\n' >"$j.tmp"
-	mv "$j.tmp" "$j"
-}
-if [ -n "${NODERUN_BENCH_HOLD:-}" ]; then
-	trap 'write; exit 2' INT TERM
-	sleep "$NODERUN_BENCH_HOLD" &
-	wait
-fi
-write
-EOF
-chmod +x "$tmp/pytest"
+# ---- the stand-in pytest (examples/scale/pytest): a junit file of one
+# passing testcase, and its runner's CPU up to its start.
+standin=$root/examples/scale/pytest
+export NODERUN_SCALE_CPU=1
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
@@ -129,7 +122,7 @@ config() {
 }
 
 submit_args() {
-	echo --config "$(config "$1")" --server-name scale --pytest "$tmp/pytest" --test-root "$tmp" \
+	echo --config "$(config "$1")" --server-name scale --pytest "$standin" --test-root "$tmp" \
 		--no-gres-gpus --gpu-precheck off --max-gpus-per-node 32 --kill-grace 1s --fence-timeout 5m
 }
 
@@ -198,7 +191,7 @@ cancel() {
 	local n=$1 ws=$tmp/cancel$1 id i t0 to_result
 	wait_idle
 	# shellcheck disable=SC2046
-	NODERUN_BENCH_HOLD=600 "$bin" submit --workspace "$ws" $(submit_args "$n") >"$ws.out" 2>&1 ||
+	NODERUN_SCALE_HOLD=600 "$bin" submit --workspace "$ws" $(submit_args "$n") >"$ws.out" 2>&1 ||
 		{ cat "$ws.out" >&2; die "submit of the $n-task cancel job failed"; }
 	id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["job_id"])' "$ws/.noderun/owner.json")
 	for ((i = 0; ; i++)); do
@@ -242,6 +235,76 @@ for n in $sizes; do
 	echo "$n $client $injob $cpu $rss $to_result $st_b $dead_b $st_a $dead_a" >>"$tmp/table"
 done
 
+# ws_ops: "ROUND_TRIPS DATA POLLS TASKS" per task of 8 local tasks.
+ws_ops() {
+	local ws=$tmp/wsops
+	strace -f -y -qq -e trace=%file,%desc,clone,clone3,fork,vfork -o "$tmp/strace.txt" \
+		"$bin" --log-level warn submit --local --wait --workspace "$ws" $(submit_args 8) >"$ws.out" 2>&1 ||
+		{ cat "$ws.out" >&2; die "the local 8-task job under strace failed"; }
+	python3 - "$tmp/strace.txt" "$ws" <<-'EOF'
+		import re, sys, collections
+		trace, ws = sys.argv[1], sys.argv[2]
+		group = {}      # tid -> tgid
+		runner = set()  # tgids running `noderun run`
+		pending = {}    # tid -> flags of an unfinished clone
+		ops = collections.Counter(); polls = collections.Counter(); kinds = collections.Counter()
+		line_re = re.compile(r'^(\d+)\s+(.*)$')
+		for line in open(trace):
+		    m = line_re.match(line)
+		    if not m:
+		        continue
+		    tid, rest = int(m.group(1)), m.group(2)
+		    g = group.setdefault(tid, tid)
+		    c = re.match(r'(?:<\.\.\. )?(\w+)', rest)
+		    if not c:
+		        continue
+		    call = c.group(1)
+		    if call in ('clone', 'clone3', 'fork', 'vfork'):
+		        if 'unfinished' in rest:
+		            pending[tid] = rest
+		            continue
+		        full = pending.pop(tid, '') + rest
+		        r = re.search(r'= (\d+)\s*$', rest)
+		        if r:
+		            child = int(r.group(1))
+		            group[child] = g if 'CLONE_THREAD' in full else child
+		        continue
+		    if rest.startswith('<...'):
+		        continue  # the end of a call counted at its start
+		    if call == 'execve' and '"run"' in rest and 'noderun' in rest:
+		        runner.add(g)
+		        continue
+		    # fd-local calls never reach a shared filesystem's server.
+		    if g not in runner or ws not in rest or call in ('fcntl', 'epoll_ctl', 'ioctl', 'dup', 'dup2', 'dup3', 'lseek'):
+		        continue
+		    path = rest
+		    # Polling: the stop request's stat, the fence's go file, rank 0's
+		    # listings of the fence (the directory itself, not a file in it).
+		    if ('/.noderun/stop/' in path or re.search(r'/fence/[^"]*/go"', path) or
+		            (call in ('openat', 'getdents64', 'close', 'newfstatat') and re.search(r'/\.noderun/fence/[^/"<>]+/[A-Z_0-9]+[>"]', path))):
+		        polls[g] += 1
+		    else:
+		        ops[g] += 1
+		        kinds[call] += 1
+		n = len(set(ops) | set(polls))
+		data = kinds['read'] + kinds['write'] + kinds['pread64'] + kinds['pwrite64']
+		meta = sum(kinds.values()) - data
+		print(f"{meta / max(n, 1):.1f} {data / max(n, 1):.1f} {sum(polls.values()) / max(n, 1):.1f} {n}")
+	EOF
+}
+if ! command -v strace >/dev/null && [[ $(id -u) == 0 ]]; then
+	apt-get install -y -qq strace >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq strace >/dev/null 2>&1; } || true
+fi
+ops=""
+if command -v strace >/dev/null; then
+	ops=$(ws_ops)
+	read -r trips data polls tasks <<<"$ops"
+	echo "workspace per task ($tasks local tasks under strace): $trips round trips, $data data reads/writes, $polls polls"
+else
+	echo "strace unavailable: workspace operations not measured" >&2
+fi
+
+rc=0
 awk '
 	{ n[NR] = $1; injob[$1] = $3; cpu[$1] = $4; scancel[$1] = $6; after[$1] = $9 + $10; last = $1 }
 	END {
@@ -259,4 +322,10 @@ awk '
 		for (k in after) bad += after[k]
 		printf "goal every task in its true state after the follower: %d still stopping or dead %s\n", bad, bad == 0 ? "ok" : "MISSED"; fail += bad > 0
 		exit fail > 0
-	}' "$tmp/table"
+	}' "$tmp/table" || rc=1
+if [[ -n $ops ]]; then
+	ok=$(awk -v t="$trips" 'BEGIN { print (t <= 30) ? "ok" : "MISSED" }')
+	echo "goal workspace round trips <= 30 per task, besides polling: $trips $ok"
+	[[ $ok == ok ]] || rc=1
+fi
+exit "$rc"

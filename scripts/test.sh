@@ -11,6 +11,10 @@
 #                 the integration tests run against real Slurm
 #   7. node failure  TestLabNodeFailure alone (it kills a lab node under every
 #                 job on it), when the lab runs and the whole tree is tested
+#   8. scale      TestLabScale alone: 256 stand-in tasks pass, then are
+#                 cancelled, on a second lab of 8 nodes x 32 CPUs (as root,
+#                 when the whole tree is tested); scripts/bench-scale.sh
+#                 measures sizes up to 1,024
 #
 # The lab is stopped on exit if this script started it; a lab that already
 # ran (NODERUN_SLURM_LAB set and healthy) is used and left running.
@@ -55,6 +59,9 @@ report() {
 	for i in "${!phase_names[@]}"; do printf '  %-12s %6ss\n' "${phase_names[$i]}" "${phase_secs[$i]}"; done
 	if [[ ${lab_started:-0} == 1 ]]; then
 		bash scripts/slurm-lab.sh stop --dir "$lab_dir" || rc=1
+	fi
+	if [[ ${scale_lab_started:-0} == 1 ]]; then
+		bash scripts/slurm-lab.sh stop --dir "$scale_lab_dir" || rc=1
 	fi
 	if ((rc == 0)); then echo "---- all tests passed"; else echo "---- FAILED (exit $rc)" >&2; fi
 	exit "$rc"
@@ -173,4 +180,21 @@ if [[ -n ${NODERUN_SLURM_LAB:-} && ${NODERUN_GO_PACKAGES:-./...} == ./... ]]; th
 	end
 else
 	echo "node failure: skipped (no lab, or NODERUN_GO_PACKAGES narrows the packages)"
+fi
+
+# ---- 8. scale
+# Its own lab: the one above runs 4 tasks a node, and its tests' timing
+# assumes that.
+if [[ ${NODERUN_NO_SLURM_LAB:-0} != 1 && $(id -u) -eq 0 && ${NODERUN_GO_PACKAGES:-./...} == ./... ]]; then
+	begin scale
+	scale_lab_dir=${NODERUN_SCALE_CI_LAB_DIR:-/tmp/noderun-scale-ci-lab}
+	scale_lab_started=1
+	bash scripts/slurm-lab.sh start --dir "$scale_lab_dir" --port-base "${NODERUN_SCALE_CI_LAB_PORT:-18600}" --nodes 8 --cpus 32
+	(
+		eval "$(bash scripts/slurm-lab.sh env --dir "$scale_lab_dir")"
+		NODERUN_LAB_SCALE=1 go test -count=1 -timeout 10m -run '^TestLabScale$' ./internal/e2e
+	)
+	end
+else
+	echo "scale: skipped (needs root for its lab, the lab, and the whole tree tested)"
 fi
