@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -573,6 +574,16 @@ func (r *runner) failedToStart(err error) (int, error) {
 	r.rec.Error = err.Error()
 	r.save()
 	return code, err
+}
+
+// LimitProcs runs the runner's goroutines on one OS thread at a time
+// (GOMAXPROCS=1) unless GOMAXPROCS says otherwise. A runner mostly waits on
+// its child; with more Ps each timer or signal wakes several threads, which
+// costs every waiting task CPU (BenchmarkIdleRunnerCPU).
+func LimitProcs() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 }
 
 // openTaskLog opens the task's log for appending. Its directory is made

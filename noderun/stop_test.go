@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -142,6 +143,8 @@ func TestStopWatchSeesRequestWithinASecond(t *testing.T) {
 // Run: go test -run '^$' -bench IdleRunnerCPU -benchtime 3x ./noderun
 func BenchmarkIdleRunnerCPU(b *testing.B) {
 	const window = 3 * time.Second
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	LimitProcs() // as `noderun run` does
 	var base, cpu idleUse
 	for i := 0; i < b.N; i++ {
 		base.add(measureIdle(b, window))

@@ -57,6 +57,7 @@ func NewCommand(env *appenv.Env) *cli.Command {
 			return nil
 		},
 		Action: func(c *cli.Context) error {
+			noderun.LimitProcs()
 			spec, err := jobspec.Load(o.spec)
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
