@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -92,7 +93,7 @@ func (l *Launcher) validate(v *validator, req Request, p *Prepared) (*Config, St
 	}
 	if cfg != nil {
 		id.ServerName = v.serverName(cfg, cfgPath, req.ServerName)
-		if req.MPI != "" && !mpiType.MatchString(req.MPI) {
+		if req.MPI != "" && !mpiType().MatchString(req.MPI) {
 			v.add(usageError(flagMPI, "%q is not an MPI type: use a name such as pmix, pmi2 or none", req.MPI))
 		}
 	}
@@ -350,7 +351,7 @@ func (v *validator) stub(req Request, cfg *Config) Stub {
 }
 
 // mpiType is what srun --mpi takes: a plugin name.
-var mpiType = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+var mpiType = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]+$`) })
 
 // findConfig locates and parses the config: --config FILE, or
 // --config-name NAME searched in --config-dir or TensorRT-LLM's two

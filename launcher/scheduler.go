@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/noderun/noderun/internal/slurmenv"
@@ -123,7 +124,7 @@ func noSbatch(name string, err error) error {
 	return fmt.Errorf("%w (%s: %v): this machine cannot submit Slurm jobs; run on a Slurm login node, or run the job here with --local", ErrNoSbatch, name, err)
 }
 
-var parsableJobID = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)?$`)
+var parsableJobID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(?:_[0-9]+)?$`) })
 
 // sbatchTries bounds the tries of an sbatch the controller did not answer;
 // the pauses between them double from sbatchFirstPause (1+2+4+8+16 s).
@@ -135,12 +136,14 @@ const (
 // transientSbatch are sbatch's words for a controller that accepted
 // nothing, as opposed to one that refused the job: only these are tried
 // again.
-var transientSbatch = regexp.MustCompile(`(?i)unable to contact slurm controller|connection refused|temporarily unable to accept job`)
+var transientSbatch = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)unable to contact slurm controller|connection refused|temporarily unable to accept job`)
+})
 
 // ambiguousSbatch are sbatch's words for a controller that may have
 // accepted the job before its answer was lost: another try could submit
 // it twice.
-var ambiguousSbatch = regexp.MustCompile(`(?i)socket timed out`)
+var ambiguousSbatch = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)socket timed out`) })
 
 // Submit runs `sbatch --parsable SCRIPT` in the script's directory, again
 // with a growing pause while the controller accepts nothing; a refusal is
@@ -155,10 +158,10 @@ func (s *Slurm) Submit(ctx context.Context, script string) (string, error) {
 		if errors.Is(err, ErrNoSbatch) {
 			return "", err
 		}
-		if ambiguousSbatch.MatchString(msg) {
+		if ambiguousSbatch().MatchString(msg) {
 			return "", fmt.Errorf("%w: sbatch's answer was lost (%s), but the controller may have accepted the job: look for it with `squeue --me` before submitting again", ErrSubmitUnknown, msg)
 		}
-		if !transientSbatch.MatchString(msg) || try == sbatchTries {
+		if !transientSbatch().MatchString(msg) || try == sbatchTries {
 			if msg == "" {
 				msg = err.Error()
 			}
@@ -213,7 +216,7 @@ func parseJobID(stdout, stderr string) (string, error) {
 	// --parsable prints "jobid" or "jobid;cluster".
 	line, _, _ := strings.Cut(strings.TrimSpace(stdout), "\n")
 	id, _, _ := strings.Cut(strings.TrimSpace(line), ";")
-	if !parsableJobID.MatchString(id) {
+	if !parsableJobID().MatchString(id) {
 		return "", fmt.Errorf("sbatch printed no job id: %q (stderr: %s)", stdout, stderr)
 	}
 	return id, nil
@@ -286,7 +289,7 @@ func (s *Slurm) Poll(ctx context.Context, ids []string) ([]JobState, error) {
 	return out, nil
 }
 
-var exitSignal = regexp.MustCompile(`\bExitCode=[0-9]+:([0-9]+)`)
+var exitSignal = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bExitCode=[0-9]+:([0-9]+)`) })
 
 // BatchSignal reads the signal half of the job's ExitCode (scontrol show
 // job): the batch step died of it.
@@ -294,7 +297,7 @@ func (s *Slurm) BatchSignal(ctx context.Context, id string) int {
 	return s.showJob(ctx, id).Signal
 }
 
-var scontrolField = regexp.MustCompile(`\b(JobState|RunTime|Reason)=(\S*)`)
+var scontrolField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(JobState|RunTime|Reason)=(\S*)`) })
 
 // showJob is the fallback for a job squeue no longer lists.
 func (s *Slurm) showJob(ctx context.Context, id string) JobState {
@@ -306,10 +309,10 @@ func (s *Slurm) showJob(ctx context.Context, id string) JobState {
 	if err != nil {
 		return st
 	}
-	if m := exitSignal.FindSubmatch(out); m != nil {
+	if m := exitSignal().FindSubmatch(out); m != nil {
 		st.Signal, _ = strconv.Atoi(string(m[1]))
 	}
-	for _, m := range scontrolField.FindAllStringSubmatch(string(out), -1) {
+	for _, m := range scontrolField().FindAllStringSubmatch(string(out), -1) {
 		switch m[1] {
 		case "JobState":
 			st.State, st.Gone = m[2], false

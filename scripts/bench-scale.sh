@@ -26,11 +26,15 @@
 #             rename, unlink, fsync, close, readdir), its data reads and
 #             writes (log lines, records; cached by an NFS client), and its
 #             polling (stop request, fence)
+#   local     the same job in --local mode (no Slurm: every task a local
+#             process), 32 and 256 tasks (and 1,024 with --with-1024):
+#             submit -> summary
 # Then the ratios, and the goals of issue 13 (exit 1 when one is missed):
 #   T(1024)/T(256) <= 5 (in-job wall; only with --with-1024), cpu/task <= 10 ms
 #   at the largest size, scancel -> results <= 10 s, and after the follower
 #   every task shows how it ended (no task still stopping or dead), and at
-#   most 30 workspace round trips per task besides polling.
+#   most 30 workspace round trips per task besides polling; locally,
+#   T(256)/T(32) <= 12, and 1,024 tasks complete (with --with-1024).
 #
 # Usage:
 #   scripts/bench-scale.sh               8, 64 and 256 tasks
@@ -48,9 +52,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "bench-scale: $*" >&2; exit 2; }
 sizes=${SIZES:-8 64 256}
+local_sizes="32 256"
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--with-1024) sizes="$sizes 1024"; shift ;;
+	--with-1024) sizes="$sizes 1024" local_sizes="$local_sizes 1024"; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
@@ -304,6 +309,21 @@ else
 	echo "strace unavailable: workspace operations not measured" >&2
 fi
 
+# local_run N: seconds from submit --local to its summary, N tasks passing.
+local_run() {
+	local n=$1 ws=$tmp/local$1 t0
+	t0=$(now)
+	# shellcheck disable=SC2046
+	"$bin" --log-level warn submit --local --wait --workspace "$ws" $(submit_args "$n") >"$ws.out" 2>&1 ||
+		{ tail -20 "$ws.out" >&2; die "the local $n-task job did not pass"; }
+	since "$t0"
+}
+declare -A local_t=()
+for n in $local_sizes; do
+	local_t[$n]=$(local_run "$n")
+	echo "local simulation, $n tasks: ${local_t[$n]} s"
+done
+
 rc=0
 awk '
 	{ n[NR] = $1; injob[$1] = $3; cpu[$1] = $4; scancel[$1] = $6; after[$1] = $9 + $10; last = $1 }
@@ -328,4 +348,10 @@ if [[ -n $ops ]]; then
 	echo "goal workspace round trips <= 30 per task, besides polling: $trips $ok"
 	[[ $ok == ok ]] || rc=1
 fi
+if [[ -n ${local_t[32]:-} && -n ${local_t[256]:-} ]]; then
+	ok=$(awk -v a="${local_t[256]}" -v b="${local_t[32]}" 'BEGIN { r = a / b; printf "%.2f %s", r, (r <= 12) ? "ok" : "MISSED" }')
+	echo "goal local T(256)/T(32) <= 12: $ok"
+	[[ $ok == *ok ]] || rc=1
+fi
+[[ -z ${local_t[1024]:-} ]] || echo "goal local 1,024 tasks complete: ${local_t[1024]} s ok"
 exit "$rc"
