@@ -587,8 +587,8 @@ func LimitProcs() {
 }
 
 // openTaskLog opens the task's log for appending. Its directory is made
-// only when missing (srun's --output made it): one round trip less per task
-// on a shared filesystem.
+// only when missing (the step's starter made it, for srun's --output): one
+// round trip less per task on a shared filesystem.
 func openTaskLog(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if errors.Is(err, os.ErrNotExist) {

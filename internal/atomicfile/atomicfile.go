@@ -61,15 +61,16 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // Touch creates path empty if it does not exist, and its missing parents:
 // a marker whose existence is all it says needs no temporary file.
 func Touch(path string, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, perm)
+	// Read-only: a marker left read-only is still there to be found.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, perm)
 	if errors.Is(err, os.ErrNotExist) {
 		if err = os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("create directory for %s: %w", path, err)
 		}
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, perm)
+		f, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, perm)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("create %s: %w", path, err)
 	}
 	return f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -29,7 +30,9 @@ func TestWrite(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640&^os.FileMode(umask) {
 		t.Errorf("mode %v", fi.Mode())
 	}
 }

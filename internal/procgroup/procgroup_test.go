@@ -44,14 +44,19 @@ func startReady(t *testing.T, script string) (*Group, string) {
 }
 
 // startCmdReady starts cmd in its own group, killed at the test's end, and
-// returns its first line of output.
+// returns its first line of output. The pipe is the test's own, not
+// StdoutPipe's: the group's Wait would close that one as soon as a quick
+// child exits, maybe before its line is read.
 func startCmdReady(t *testing.T, cmd *exec.Cmd) (*Group, string) {
 	t.Helper()
-	out, err := cmd.StdoutPipe()
+	out, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() })
+	cmd.Stdout = w
 	g, err := Start(cmd)
+	w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

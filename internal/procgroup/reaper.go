@@ -110,6 +110,9 @@ func processTree(root int) (map[int]proc, error) {
 		if errors.Is(err, errNoChildrenFile) {
 			return processTable()
 		}
+		if err != nil && pid == root {
+			return nil, err
+		}
 		for _, c := range kids {
 			if _, dup := procs[c]; dup {
 				continue
@@ -128,12 +131,14 @@ func processTree(root int) (map[int]proc, error) {
 var errNoChildrenFile = errors.New("no /proc/<pid>/task/<tid>/children (kernel without CONFIG_PROC_CHILDREN)")
 
 // children lists pid's children from each of its threads' children file.
-// A process gone meanwhile has none.
+// The kernel may miss a child that exits while the file is read;
+// KillDescendants walks again until a walk finds nothing. A process gone meanwhile
+// has no children (err only says why, for the root).
 func children(pid int) ([]int, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task"
 	tasks, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil
+		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	var out []int
 	for _, t := range tasks {
@@ -198,16 +203,16 @@ func readStat(pid int) (proc, bool) {
 // descendants lists the descendants of root in procs, parents first,
 // leaving out the spared ones and their own descendants.
 func descendants(procs map[int]proc, root int, spared map[int]bool) []int {
-	children := map[int][]int{}
+	kids := map[int][]int{}
 	for pid, p := range procs {
-		children[p.ppid] = append(children[p.ppid], pid)
+		kids[p.ppid] = append(kids[p.ppid], pid)
 	}
 	var out []int
 	queue := []int{root}
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		for _, c := range children[pid] {
+		for _, c := range kids[pid] {
 			if spared[c] {
 				continue
 			}
