@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,18 +32,26 @@ func TestLabScale(t *testing.T) {
 	lt := requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	out, err := lt.lab.Run(ctx, "sinfo", "-h", "-o", "%D %c")
+	// One line a node: sinfo groups nodes by state otherwise.
+	out, err := lt.lab.Run(ctx, "sinfo", "-h", "-N", "-p", "lab", "-o", "%c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nodes, cpus int
-	if _, err := fmt.Sscan(out, &nodes, &cpus); err != nil || nodes*cpus < scaleTasks || cpus < 32 {
-		t.Fatalf("lab %s has %q nodes and CPUs a node, want %d tasks at 32 a node (scripts/slurm-lab.sh start --nodes 8 --cpus 32)", lt.lab.Dir, out, scaleTasks)
+	slots := 0
+	for _, f := range strings.Fields(out) {
+		if cpus, err := strconv.Atoi(f); err == nil && cpus >= 32 {
+			slots += 32
+		}
 	}
-	config := scaleConfig(t, scaleTasks)
+	if slots < scaleTasks {
+		t.Fatalf("lab %s holds %d tasks at 32 a node (CPUs a node: %q), want %d (scripts/slurm-lab.sh start --nodes 8 --cpus 32)",
+			lt.lab.Dir, slots, strings.Fields(out), scaleTasks)
+	}
+	config := scaleConfig(t, lt.root, scaleTasks)
+	testRoot := t.TempDir()
 	args := func(ws string) []string {
 		return []string{"--workspace", ws, "--config", config, "--server-name", "scale",
-			"--pytest", filepath.Join(lt.root, "examples", "scale", "pytest"), "--test-root", t.TempDir(),
+			"--pytest", filepath.Join(lt.root, "examples", "scale", "pytest"), "--test-root", testRoot,
 			"--no-gres-gpus", "--gpu-precheck", "off", "--max-gpus-per-node", "32",
 			"--kill-grace", "1s", "--fence-timeout", "5m"}
 	}
@@ -121,22 +128,16 @@ func TestLabScale(t *testing.T) {
 	})
 }
 
-// scaleConfig writes an aggregated config of n GPUs, 32 a node, and returns
-// its path.
-func scaleConfig(t *testing.T, n int) string {
+// scaleConfig writes examples/scale/config.yaml.in for n GPUs, 32 a node,
+// and returns its path.
+func scaleConfig(t *testing.T, root string, n int) string {
 	t.Helper()
+	in, err := os.ReadFile(filepath.Join(root, "examples", "scale", "config.yaml.in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.NewReplacer("@TASKS@", strconv.Itoa(n), "@GPUS_PER_NODE@", "32").Replace(string(in))
 	p := filepath.Join(t.TempDir(), "scale"+strconv.Itoa(n)+".yaml")
-	yaml := `metadata: {model_name: tiny_example, supported_gpus: [GB200]}
-hardware: {gpus_per_node: 32}
-server_configs:
-  - name: "scale"
-    model_name: "tiny_example"
-    tensor_parallel_size: ` + strconv.Itoa(n) + `
-    pipeline_parallel_size: 1
-    max_batch_size: 1
-    client_configs:
-      - {name: "c1", concurrency: 1, iterations: 1, isl: 16, osl: 16, backend: "openai"}
-`
 	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
