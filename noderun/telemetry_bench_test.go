@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ import (
 // of one interval. It reports the CPU time of that as a share of one core
 // (core-%); scripts/bench-telemetry.sh holds it to the goal of 1 %.
 func BenchmarkTelemetryCost(b *testing.B) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	LimitProcs() // as `noderun run` does
 	dir := nvmlstandin.BuildT(b)
 	b.Setenv("NVMLSTANDIN_GPUS", "8")
 	for _, v := range []string{"UTIL", "MEM_UTIL", "MEM_USED_MIB", "POWER_W", "TEMP_C", "SM_CLOCK_MHZ", "CLOCK_EVENTS", "ECC_CORRECTED", "ECC_UNCORRECTED"} {
