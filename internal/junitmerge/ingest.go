@@ -60,7 +60,7 @@ func ingestFiles(paths []string) []ingested {
 // ingestFile reads one junit file. Messages do not name the file: the
 // caller knows the name its reader knows it by.
 func ingestFile(path string) ingested {
-	raw, err := os.ReadFile(path)
+	raw, err := readJunit(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ingested{missing: true, broken: &Result{Type: brokenMissing, Message: "junit file does not exist"}}
@@ -68,6 +68,27 @@ func ingestFile(path string) ingested {
 		return ingested{broken: &Result{Type: brokenUnreadable, Message: "cannot read junit file: " + err.Error()}}
 	}
 	return ingestBytes(raw)
+}
+
+// readJunit reads a junit file; one that may hold a text run longer than
+// textHead+textTail is read through readBounded.
+func readJunit(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > textHead+textTail {
+		return readBounded(f, path, textHead, textTail)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(info.Size()) + bytes.MinRead)
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
 }
 
 // ingestBytes parses one junit document with go-junit and converts it to our
