@@ -30,9 +30,14 @@ func (b *wsBuild) qualifyCases(t *task, suites []*Suite) {
 		}
 		return
 	}
+	var from, to string
 	for _, s := range suites {
 		for _, c := range s.Cases {
-			c.Classname = rankClassname(t.role, t.rank, c.Classname)
+			// One copy per classname, as ingest keeps them.
+			if c.Classname != from || to == "" {
+				from, to = c.Classname, rankClassname(t.role, t.rank, c.Classname)
+			}
+			c.Classname = to
 		}
 	}
 }
@@ -50,7 +55,11 @@ func (b *wsBuild) decidingTask(t *task) bool {
 // their name to another file's case.
 func distinctCases(suites []*Suite) {
 	type key struct{ classname, name string }
-	used := map[key]bool{}
+	n := 0
+	for _, s := range suites {
+		n += len(s.Cases)
+	}
+	used := make(map[key]bool, n)
 	// next is the first suffix not yet tried for a pair: every rank of a
 	// file-mode merge shares pytest's names, and probing from #2 each time
 	// made 1,024 files quadratic (a minute instead of milliseconds).

@@ -130,8 +130,15 @@ func flatten(s *junit.Suite, prefix string, out *[]*Suite) int {
 	if len(s.Tests) > 0 || len(s.Suites) == 0 {
 		suite := &Suite{Name: name, Cases: make([]*Case, 0, len(s.Tests))}
 		var sum time.Duration
+		var classname string
 		for i := range s.Tests {
 			c := convertCase(&s.Tests[i])
+			// A suite's testcases share a classname: keep one copy, not
+			// one per testcase, of what the merge holds until it writes.
+			if c.Classname == classname {
+				c.Classname = classname
+			}
+			classname = c.Classname
 			if c.Name == "" && c.Classname == "" && c.Status() == StatusPassed {
 				// pytest interrupted by SIGINT (how noderun stops a step)
 				// writes an empty testcase: it is no test, and no pass.
