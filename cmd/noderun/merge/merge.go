@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
@@ -113,10 +112,6 @@ func envWorkspace() string {
 
 func (o *options) run(env *appenv.Env) error {
 	log := env.Logger()
-	// A merge is a short batch over many small documents: trade memory for
-	// time by collecting garbage less often.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-
 	opts := junitmerge.Options{LogTailLines: o.logTail, Log: log}
 	if o.logTail == 0 {
 		opts.LogTailLines = -1
