@@ -264,7 +264,7 @@ func encodeSuites(suites []*Suite) *suiteEncoder {
 				if i >= len(suites) {
 					return
 				}
-				p.chunks[i] = appendSuite(nil, suites[i])
+				p.chunks[i] = appendSuite(make([]byte, 0, encodedSize(suites[i])), suites[i])
 				close(p.done[i])
 			}
 		}()

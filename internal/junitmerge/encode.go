@@ -57,6 +57,21 @@ func appendSuite(b []byte, s *Suite) []byte {
 	return append(b, "</testsuite>"...)
 }
 
+// encodedSize is about how many bytes appendSuite writes for s (more when
+// much is escaped): the buffer is sized once instead of grown by copying.
+func encodedSize(s *Suite) int {
+	n := 256 + len(s.Name) + len(s.SystemOut) + len(s.SystemErr)
+	for _, c := range s.Cases {
+		n += 64 + len(c.Name) + len(c.Classname) + len(c.SystemOut) + len(c.SystemErr)
+		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
+			if r != nil {
+				n += 48 + len(r.Type) + len(r.Message) + len(r.Body)
+			}
+		}
+	}
+	return n
+}
+
 func appendCase(b []byte, c *Case) []byte {
 	b = append(b, "\n    <testcase name=\""...)
 	b = appendEscaped(b, c.Name, true)
