@@ -54,38 +54,65 @@ func (b *wsBuild) decidingTask(t *task) bool {
 // name. The deciding task's cases are visited first, so they never lose
 // their name to another file's case.
 func distinctCases(suites []*Suite) {
-	type key struct{ classname, name string }
-	n := 0
-	for _, s := range suites {
-		n += len(s.Cases)
+	// taken maps the names taken in one classname to the next suffix to try
+	// for each: every rank of a file-mode merge shares pytest's names, and
+	// probing from #2 each time made 1,024 files quadratic. One map per
+	// classname, sized from a first count, keeps lookups to one short string.
+	type taken map[string]int
+	counts := map[string]int{}
+	forRuns(suites, func(class string, n int) { counts[class] += n })
+	byClass := make(map[string]taken, len(counts))
+	for class, n := range counts {
+		byClass[class] = make(taken, n)
 	}
-	used := make(map[key]bool, n)
-	// next is the first suffix not yet tried for a pair: every rank of a
-	// file-mode merge shares pytest's names, and probing from #2 each time
-	// made 1,024 files quadratic (a minute instead of milliseconds).
-	next := map[key]int{}
+	var class string
+	var names taken
 	visit := func(deciding bool) {
 		for _, s := range suites {
 			if s.deciding != deciding {
 				continue
 			}
 			for _, c := range s.Cases {
-				k := key{c.Classname, c.Name}
-				if used[k] {
-					base := k
-					for n := max(next[base], 2); ; n++ {
-						name := c.Name + "#" + strconv.Itoa(n)
-						if k = (key{c.Classname, name}); !used[k] {
-							c.Name = name
-							next[base] = n + 1
-							break
-						}
+				if names == nil || c.Classname != class {
+					class, names = c.Classname, byClass[c.Classname]
+				}
+				next, dup := names[c.Name]
+				if !dup {
+					names[c.Name] = 0
+					continue
+				}
+				for n := max(next, 2); ; n++ {
+					name := c.Name + "#" + strconv.Itoa(n)
+					if _, ok := names[name]; !ok {
+						names[c.Name] = n + 1
+						names[name] = 0
+						c.Name = name
+						break
 					}
 				}
-				used[k] = true
 			}
 		}
 	}
 	visit(true)
 	visit(false)
+}
+
+// forRuns calls f for each run of testcases that share a classname, in
+// order, with the run's length.
+func forRuns(suites []*Suite, f func(class string, n int)) {
+	var class string
+	n := 0
+	for _, s := range suites {
+		for _, c := range s.Cases {
+			if n > 0 && c.Classname != class {
+				f(class, n)
+				n = 0
+			}
+			class = c.Classname
+			n++
+		}
+	}
+	if n > 0 {
+		f(class, n)
+	}
 }
