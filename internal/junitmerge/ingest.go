@@ -131,8 +131,12 @@ func flatten(s *junit.Suite, prefix string, out *[]*Suite) int {
 		suite := &Suite{Name: name, Cases: make([]*Case, 0, len(s.Tests))}
 		var sum time.Duration
 		var classname string
+		// One allocation for the suite's testcases: fewer objects for the
+		// GC to mark while the merged tree grows.
+		cases := make([]Case, len(s.Tests))
 		for i := range s.Tests {
-			c := convertCase(&s.Tests[i])
+			c := &cases[i]
+			convertCase(&s.Tests[i], c)
 			// A suite's testcases share a classname: keep one copy, not
 			// one per testcase, of what the merge holds until it writes.
 			if c.Classname == classname {
@@ -191,9 +195,9 @@ func applySuiteAttrs(dst *Suite, s *junit.Suite) {
 	dst.Properties = props
 }
 
-// convertCase turns a go-junit test into our testcase.
-func convertCase(t *junit.Test) *Case {
-	c := &Case{
+// convertCase fills c from a go-junit test.
+func convertCase(t *junit.Test, c *Case) {
+	*c = Case{
 		Name:      cleanParsed(t.Name),
 		Classname: cleanParsed(t.Classname),
 		Time:      Seconds(max(t.Duration, 0)),
@@ -201,7 +205,7 @@ func convertCase(t *junit.Test) *Case {
 		SystemErr: Text(cleanParsed(t.SystemErr)),
 	}
 	if t.Status != junit.StatusFailed && t.Status != junit.StatusError && t.Status != junit.StatusSkipped {
-		return c
+		return
 	}
 	r := &Result{Message: cleanParsed(t.Message)}
 	var je junit.Error
@@ -216,7 +220,6 @@ func convertCase(t *junit.Test) *Case {
 	default:
 		c.Skipped = r
 	}
-	return c
 }
 
 // diagnose says why go-junit could not parse raw. go-junit wraps the
