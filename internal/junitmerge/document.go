@@ -2,7 +2,6 @@ package junitmerge
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -62,16 +61,17 @@ type Property struct {
 }
 
 // Case is one <testcase>. At most one of Failure, Error and Skipped is set.
+// It has no XMLName: a large merge holds 200,000 of them, and Suite.Cases
+// names the element.
 type Case struct {
-	XMLName   xml.Name `xml:"testcase"`
-	Name      string   `xml:"name,attr"`
-	Classname string   `xml:"classname,attr,omitempty"`
-	Time      Seconds  `xml:"time,attr"`
-	Skipped   *Result  `xml:"skipped,omitempty"`
-	Failure   *Result  `xml:"failure,omitempty"`
-	Error     *Result  `xml:"error,omitempty"`
-	SystemOut Text     `xml:"system-out,omitempty"`
-	SystemErr Text     `xml:"system-err,omitempty"`
+	Name      string  `xml:"name,attr"`
+	Classname string  `xml:"classname,attr,omitempty"`
+	Time      Seconds `xml:"time,attr"`
+	Skipped   *Result `xml:"skipped,omitempty"`
+	Failure   *Result `xml:"failure,omitempty"`
+	Error     *Result `xml:"error,omitempty"`
+	SystemOut Text    `xml:"system-out,omitempty"`
+	SystemErr Text    `xml:"system-err,omitempty"`
 }
 
 // Result is the body of a <failure>, <error> or <skipped>.
@@ -182,43 +182,6 @@ func writeElement(e *xml.Encoder, start xml.StartElement, text string) error {
 	return e.EncodeToken(start.End())
 }
 
-// MarshalXML writes a testcase token by token: it is the element a large
-// merge writes 200,000 times, and encoding/xml's reflection over the struct
-// costs more than the writing itself.
-func (c *Case) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
-	start.Attr = append(start.Attr[:0:0],
-		xml.Attr{Name: xml.Name{Local: "name"}, Value: c.Name})
-	if c.Classname != "" {
-		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "classname"}, Value: c.Classname})
-	}
-	t, _ := c.Time.MarshalXMLAttr(xml.Name{Local: "time"})
-	start.Attr = append(start.Attr, t)
-	if err := e.EncodeToken(start); err != nil {
-		return err
-	}
-	for _, r := range []struct {
-		name string
-		r    *Result
-	}{{"skipped", c.Skipped}, {"failure", c.Failure}, {"error", c.Error}} {
-		if r.r != nil {
-			if err := r.r.MarshalXML(e, xml.StartElement{Name: xml.Name{Local: r.name}}); err != nil {
-				return err
-			}
-		}
-	}
-	for _, o := range []struct {
-		name string
-		text Text
-	}{{"system-out", c.SystemOut}, {"system-err", c.SystemErr}} {
-		if o.text != "" {
-			if err := o.text.MarshalXML(e, xml.StartElement{Name: xml.Name{Local: o.name}}); err != nil {
-				return err
-			}
-		}
-	}
-	return e.EncodeToken(start.End())
-}
-
 // Write encodes the document as XML to w. Output is deterministic: the same
 // document gives the same bytes. Suites are encoded in parallel, each into a
 // buffer of its own, and written in order as they are ready: encoding is a
@@ -242,12 +205,8 @@ func (d *Document) Write(w io.Writer) error {
 	p := encodeSuites(d.Suites)
 	defer p.stop()
 	for i := range d.Suites {
-		chunk, err := p.get(i)
-		if err != nil {
-			return fmt.Errorf("encode suite %q: %w", d.Suites[i].Name, err)
-		}
 		bw.WriteByte('\n')
-		if _, err := bw.Write(chunk); err != nil {
+		if _, err := bw.Write(p.get(i)); err != nil {
 			return err
 		}
 	}
@@ -282,7 +241,6 @@ func rootStart(d *Document) (xml.StartElement, error) {
 // get hands them out in order.
 type suiteEncoder struct {
 	chunks  [][]byte
-	errs    []error
 	done    []chan struct{}
 	next    atomic.Int64
 	stopped atomic.Bool
@@ -292,7 +250,6 @@ type suiteEncoder struct {
 func encodeSuites(suites []*Suite) *suiteEncoder {
 	p := &suiteEncoder{
 		chunks: make([][]byte, len(suites)),
-		errs:   make([]error, len(suites)),
 		done:   make([]chan struct{}, len(suites)),
 	}
 	for i := range p.done {
@@ -307,13 +264,7 @@ func encodeSuites(suites []*Suite) *suiteEncoder {
 				if i >= len(suites) {
 					return
 				}
-				var buf bytes.Buffer
-				enc := xml.NewEncoder(&buf)
-				enc.Indent("  ", "  ")
-				if p.errs[i] = enc.Encode(suites[i]); p.errs[i] == nil {
-					p.errs[i] = enc.Close()
-				}
-				p.chunks[i] = buf.Bytes()
+				p.chunks[i] = appendSuite(make([]byte, 0, encodedSize(suites[i])), suites[i])
 				close(p.done[i])
 			}
 		}()
@@ -322,11 +273,11 @@ func encodeSuites(suites []*Suite) *suiteEncoder {
 }
 
 // get waits for suite i and returns its encoding, releasing it.
-func (p *suiteEncoder) get(i int) ([]byte, error) {
+func (p *suiteEncoder) get(i int) []byte {
 	<-p.done[i]
 	chunk := p.chunks[i]
 	p.chunks[i] = nil
-	return chunk, p.errs[i]
+	return chunk
 }
 
 // stop ends the workers early (after an error) and waits for them.

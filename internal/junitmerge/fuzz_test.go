@@ -10,7 +10,7 @@ import (
 // FuzzMerge feeds arbitrary bytes through ingest and merge as one junit
 // file. Whatever comes in: no panic, the output parses with encoding/xml,
 // its totals add up, and a <failure> or <error> in the input never merges
-// into results that pass.
+// into results that pass; each suite is written as encoding/xml would.
 //
 //	go test ./internal/junitmerge -run '^$' -fuzz FuzzMerge -fuzztime 1m
 func FuzzMerge(f *testing.F) {
@@ -31,6 +31,11 @@ func FuzzMerge(f *testing.F) {
 		var buf bytes.Buffer
 		if err := doc.Write(&buf); err != nil {
 			t.Fatal(err)
+		}
+		for _, s := range doc.Suites {
+			if got, want := appendSuite(nil, s), xmlSuite(t, s); !bytes.Equal(got, want) {
+				t.Fatalf("appendSuite:\n%s\nencoding/xml:\n%s", got, want)
+			}
 		}
 		back := parseBack(t, buf.Bytes())
 		cases := 0

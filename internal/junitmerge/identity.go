@@ -30,9 +30,14 @@ func (b *wsBuild) qualifyCases(t *task, suites []*Suite) {
 		}
 		return
 	}
+	var from, to string
 	for _, s := range suites {
 		for _, c := range s.Cases {
-			c.Classname = rankClassname(t.role, t.rank, c.Classname)
+			// One copy per classname, as ingest keeps them.
+			if c.Classname != from || to == "" {
+				from, to = c.Classname, rankClassname(t.role, t.rank, c.Classname)
+			}
+			c.Classname = to
 		}
 	}
 }
@@ -49,27 +54,65 @@ func (b *wsBuild) decidingTask(t *task) bool {
 // name. The deciding task's cases are visited first, so they never lose
 // their name to another file's case.
 func distinctCases(suites []*Suite) {
-	used := map[string]bool{}
+	// taken maps the names taken in one classname to the next suffix to try
+	// for each: every rank of a file-mode merge shares pytest's names, and
+	// probing from #2 each time made 1,024 files quadratic. One map per
+	// classname, sized from a first count, keeps lookups to one short string.
+	type taken map[string]int
+	counts := map[string]int{}
+	forRuns(suites, func(class string, n int) { counts[class] += n })
+	byClass := make(map[string]taken, len(counts))
+	for class, n := range counts {
+		byClass[class] = make(taken, n)
+	}
+	var class string
+	var names taken
 	visit := func(deciding bool) {
 		for _, s := range suites {
 			if s.deciding != deciding {
 				continue
 			}
 			for _, c := range s.Cases {
-				key := c.Classname + "\x00" + c.Name
-				if used[key] {
-					for k := 2; ; k++ {
-						n := c.Name + "#" + strconv.Itoa(k)
-						if key = c.Classname + "\x00" + n; !used[key] {
-							c.Name = n
-							break
-						}
+				if names == nil || c.Classname != class {
+					class, names = c.Classname, byClass[c.Classname]
+				}
+				next, dup := names[c.Name]
+				if !dup {
+					names[c.Name] = 0
+					continue
+				}
+				for n := max(next, 2); ; n++ {
+					name := c.Name + "#" + strconv.Itoa(n)
+					if _, ok := names[name]; !ok {
+						names[c.Name] = n + 1
+						names[name] = 0
+						c.Name = name
+						break
 					}
 				}
-				used[key] = true
 			}
 		}
 	}
 	visit(true)
 	visit(false)
+}
+
+// forRuns calls f for each run of testcases that share a classname, in
+// order, with the run's length.
+func forRuns(suites []*Suite, f func(class string, n int)) {
+	var class string
+	n := 0
+	for _, s := range suites {
+		for _, c := range s.Cases {
+			if n > 0 && c.Classname != class {
+				f(class, n)
+				n = 0
+			}
+			class = c.Classname
+			n++
+		}
+	}
+	if n > 0 {
+		f(class, n)
+	}
 }

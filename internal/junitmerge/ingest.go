@@ -60,7 +60,7 @@ func ingestFiles(paths []string) []ingested {
 // ingestFile reads one junit file. Messages do not name the file: the
 // caller knows the name its reader knows it by.
 func ingestFile(path string) ingested {
-	raw, err := os.ReadFile(path)
+	raw, err := readJunit(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ingested{missing: true, broken: &Result{Type: brokenMissing, Message: "junit file does not exist"}}
@@ -68,6 +68,27 @@ func ingestFile(path string) ingested {
 		return ingested{broken: &Result{Type: brokenUnreadable, Message: "cannot read junit file: " + err.Error()}}
 	}
 	return ingestBytes(raw)
+}
+
+// readJunit reads a junit file; one that may hold a text run longer than
+// textHead+textTail is read through readBounded.
+func readJunit(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > textHead+textTail {
+		return readBounded(f, path, textHead, textTail)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(info.Size()) + bytes.MinRead)
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
 }
 
 // ingestBytes parses one junit document with go-junit and converts it to our
@@ -109,8 +130,19 @@ func flatten(s *junit.Suite, prefix string, out *[]*Suite) int {
 	if len(s.Tests) > 0 || len(s.Suites) == 0 {
 		suite := &Suite{Name: name, Cases: make([]*Case, 0, len(s.Tests))}
 		var sum time.Duration
+		var classname string
+		// One allocation for the suite's testcases: fewer objects for the
+		// GC to mark while the merged tree grows.
+		cases := make([]Case, len(s.Tests))
 		for i := range s.Tests {
-			c := convertCase(&s.Tests[i])
+			c := &cases[i]
+			convertCase(&s.Tests[i], c)
+			// A suite's testcases share a classname: keep one copy, not
+			// one per testcase, of what the merge holds until it writes.
+			if c.Classname == classname {
+				c.Classname = classname
+			}
+			classname = c.Classname
 			if c.Name == "" && c.Classname == "" && c.Status() == StatusPassed {
 				// pytest interrupted by SIGINT (how noderun stops a step)
 				// writes an empty testcase: it is no test, and no pass.
@@ -163,9 +195,9 @@ func applySuiteAttrs(dst *Suite, s *junit.Suite) {
 	dst.Properties = props
 }
 
-// convertCase turns a go-junit test into our testcase.
-func convertCase(t *junit.Test) *Case {
-	c := &Case{
+// convertCase fills c from a go-junit test.
+func convertCase(t *junit.Test, c *Case) {
+	*c = Case{
 		Name:      cleanParsed(t.Name),
 		Classname: cleanParsed(t.Classname),
 		Time:      Seconds(max(t.Duration, 0)),
@@ -173,7 +205,7 @@ func convertCase(t *junit.Test) *Case {
 		SystemErr: Text(cleanParsed(t.SystemErr)),
 	}
 	if t.Status != junit.StatusFailed && t.Status != junit.StatusError && t.Status != junit.StatusSkipped {
-		return c
+		return
 	}
 	r := &Result{Message: cleanParsed(t.Message)}
 	var je junit.Error
@@ -188,7 +220,6 @@ func convertCase(t *junit.Test) *Case {
 	default:
 		c.Skipped = r
 	}
-	return c
 }
 
 // diagnose says why go-junit could not parse raw. go-junit wraps the

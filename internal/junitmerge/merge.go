@@ -8,6 +8,8 @@
 // <error> testcase with the reason and the tail of the task's log, so that CI
 // shows a failure and never "no tests". The output is valid against Jenkins'
 // junit-10.xsd; characters XML forbids are replaced wherever they appear.
+// Text longer than 256 KiB (a test's 100 MB of stdout) keeps its head and
+// tail, with a note of the cut between them.
 package junitmerge
 
 import (

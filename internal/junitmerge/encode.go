@@ -1,0 +1,201 @@
+package junitmerge
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendSuite appends s as encoding/xml writes it with Indent("  ", "  ")
+// (the tests hold it to exactly those bytes). It is written by hand because
+// a large merge encodes 200,000 testcases, and encoding/xml's reflection and
+// token checks cost more than the parsing of the input.
+func appendSuite(b []byte, s *Suite) []byte {
+	b = append(b, "  <testsuite name=\""...)
+	b = appendEscaped(b, s.Name, true)
+	b = append(b, '"')
+	b = appendIntAttr(b, "tests", s.Tests)
+	b = appendIntAttr(b, "failures", s.Failures)
+	b = appendIntAttr(b, "errors", s.Errors)
+	b = appendIntAttr(b, "skipped", s.Skipped)
+	b = appendSeconds(b, s.Time)
+	b = appendAttr(b, "timestamp", s.Timestamp)
+	b = appendAttr(b, "hostname", s.Hostname)
+	b = append(b, '>')
+	children := false
+	if s.Properties != nil {
+		children = true
+		b = append(b, "\n    <properties>"...)
+		for _, p := range s.Properties.Property {
+			b = append(b, "\n      <property name=\""...)
+			b = appendEscaped(b, p.Name, true)
+			b = append(b, "\" value=\""...)
+			b = appendEscaped(b, p.Value, true)
+			b = append(b, "\"></property>"...)
+		}
+		if len(s.Properties.Property) > 0 {
+			b = append(b, "\n    "...)
+		}
+		b = append(b, "</properties>"...)
+	}
+	for _, c := range s.Cases {
+		children = true
+		b = appendCase(b, c)
+	}
+	for _, o := range [...]struct {
+		name string
+		text Text
+	}{{"system-out", s.SystemOut}, {"system-err", s.SystemErr}} {
+		if o.text != "" {
+			children = true
+			b = appendText(b, "\n    ", o.name, string(o.text))
+		}
+	}
+	if children {
+		b = append(b, "\n  "...)
+	}
+	return append(b, "</testsuite>"...)
+}
+
+// encodedSize is about how many bytes appendSuite writes for s (more when
+// much is escaped): the buffer is sized once instead of grown by copying.
+func encodedSize(s *Suite) int {
+	n := 256 + len(s.Name) + len(s.SystemOut) + len(s.SystemErr)
+	for _, c := range s.Cases {
+		n += 64 + len(c.Name) + len(c.Classname) + len(c.SystemOut) + len(c.SystemErr)
+		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
+			if r != nil {
+				n += 48 + len(r.Type) + len(r.Message) + len(r.Body)
+			}
+		}
+	}
+	return n
+}
+
+func appendCase(b []byte, c *Case) []byte {
+	b = append(b, "\n    <testcase name=\""...)
+	b = appendEscaped(b, c.Name, true)
+	b = append(b, '"')
+	b = appendAttr(b, "classname", c.Classname)
+	b = appendSeconds(b, c.Time)
+	b = append(b, '>')
+	children := false
+	for _, r := range [...]struct {
+		name string
+		r    *Result
+	}{{"skipped", c.Skipped}, {"failure", c.Failure}, {"error", c.Error}} {
+		if r.r == nil {
+			continue
+		}
+		children = true
+		b = append(b, "\n      <"...)
+		b = append(b, r.name...)
+		b = appendAttr(b, "type", r.r.Type)
+		b = appendAttr(b, "message", r.r.Message)
+		b = append(b, '>')
+		b = appendEscaped(b, r.r.Body, false)
+		b = append(b, "</"...)
+		b = append(b, r.name...)
+		b = append(b, '>')
+	}
+	for _, o := range [...]struct {
+		name string
+		text Text
+	}{{"system-out", c.SystemOut}, {"system-err", c.SystemErr}} {
+		if o.text != "" {
+			children = true
+			b = appendText(b, "\n      ", o.name, string(o.text))
+		}
+	}
+	if children {
+		b = append(b, "\n    "...)
+	}
+	return append(b, "</testcase>"...)
+}
+
+func appendText(b []byte, indent, name, text string) []byte {
+	b = append(b, indent...)
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendEscaped(b, text, false)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// appendAttr appends ` name="value"` unless value is empty.
+func appendAttr(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, "=\""...)
+	b = appendEscaped(b, value, true)
+	return append(b, '"')
+}
+
+func appendIntAttr(b []byte, name string, n int) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, "=\""...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '"')
+}
+
+// appendSeconds appends the time attribute as Seconds.MarshalXMLAttr does.
+func appendSeconds(b []byte, s Seconds) []byte {
+	b = append(b, " time=\""...)
+	b = strconv.AppendFloat(b, time.Duration(max(s, 0)).Seconds(), 'f', 3, 64)
+	return append(b, '"')
+}
+
+// appendEscaped escapes s as encoding/xml does: EscapeString for attribute
+// values (newline too), EscapeText for character data.
+func appendEscaped(b []byte, s string, attr bool) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		var esc string
+		width := 1
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"':
+				esc = "&#34;"
+			case c == '\'':
+				esc = "&#39;"
+			case c == '&':
+				esc = "&amp;"
+			case c == '<':
+				esc = "&lt;"
+			case c == '>':
+				esc = "&gt;"
+			case c == '\t':
+				esc = "&#x9;"
+			case c == '\n':
+				if attr {
+					esc = "&#xA;"
+				}
+			case c == '\r':
+				esc = "&#xD;"
+			case c < 0x20:
+				esc = "\uFFFD"
+			}
+		} else {
+			var r rune
+			r, width = utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && width == 1) || !allowedRune(r) {
+				esc = "\uFFFD"
+			}
+		}
+		i += width
+		if esc == "" {
+			continue
+		}
+		b = append(b, s[last:i-width]...)
+		b = append(b, esc...)
+		last = i
+	}
+	return append(b, s[last:]...)
+}
