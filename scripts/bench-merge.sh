@@ -44,14 +44,16 @@ fi
 [[ -n $gnutime ]] || die "GNU time (/usr/bin/time, Debian package time) is needed for the memory goal"
 
 echo "== building noderun" >&2
-make -C "$root" --no-print-directory build BIN="$tmp/noderun" >&2
+make -C "$root" --no-print-directory build BIN="$tmp/noderun" >&2 || die "make build failed"
 
 jrm_dir=${JRM_DIR:-$tmp/jrm}
 if [[ ! -x $jrm_dir/node_modules/.bin/jrm ]]; then
   echo "== installing junit-report-merger into $jrm_dir" >&2
-  npm install --silent --no-audit --no-fund --prefix "$jrm_dir" junit-report-merger >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$jrm_dir" junit-report-merger >/dev/null ||
+    die "npm install junit-report-merger failed (npm's registry unreachable?)"
 fi
-jrm_version=$(node -p "require('$jrm_dir/node_modules/junit-report-merger/package.json').version")
+jrm_version=$(node -p 'require(process.argv[1] + "/node_modules/junit-report-merger/package.json").version' "$jrm_dir") ||
+  die "cannot read jrm's version under $jrm_dir"
 
 # generate FILES DIR: FILES rank files of CASES testcases under DIR.
 generate() {
@@ -117,7 +119,7 @@ mem() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
 status=0
 for files in $FILES; do
   results=$tmp/results-$files
-  generate "$files" "$results"
+  generate "$files" "$results" || die "generating the input files failed"
   load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
   echo "== timing $files files: 1 warm-up + $RUNS runs each, one tool after the other" >&2
   measure noderun "$tmp/noderun" --log-level warn merge -o "$tmp/noderun.xml" "$results"

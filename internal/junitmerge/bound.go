@@ -10,7 +10,8 @@ import (
 )
 
 // Text runs (a system-out, a failure's body) longer than textHead+textTail
-// keep their first textHead and last textTail bytes, with a note between.
+// (256 KiB) keep their first textHead and last textTail bytes, with a note
+// between.
 // A rank that logs 100 MB to stdout must not take the merge to gigabytes,
 // nor results.xml past xmllint's 10 MB text node limit.
 const (
@@ -98,7 +99,7 @@ func (b *bounder) end(cdata bool) {
 		return
 	}
 	kept := len(b.out) - b.start
-	if b.n <= kept+len(b.last) {
+	if b.n <= b.head+b.tail && b.n <= kept+len(b.last) {
 		b.out = append(b.out, b.last...)
 	} else {
 		if len(b.last) > b.tail {
@@ -123,10 +124,14 @@ func cutNote(cut, total int, source string, cdata bool) string {
 	case cdata && !strings.Contains(source, "]]>"):
 		where = source
 	case !cdata:
-		where = strings.NewReplacer("&", "&amp;", "<", "&lt;").Replace(source)
+		// ">" too: a raw "]]>" in text is not well-formed.
+		where = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(source)
 	}
-	return fmt.Sprintf("\n\n[... noderun cut %d of these %d bytes here to keep results.xml small; the whole text is in %s ...]\n\n", cut, total, where)
+	return fmt.Sprintf("\n\n%s%d of these %d bytes here to keep results.xml small; the whole text is in %s ...]\n\n", cutNoteStart, cut, total, where)
 }
+
+// cutNoteStart begins every cut note.
+const cutNoteStart = "[... noderun cut "
 
 // safeCut returns how much of p can be kept as a head: no rune and, in
 // text, no entity reference (&amp;) cut in two.
@@ -177,9 +182,9 @@ func (b *bounder) markup(br *bufio.Reader) error {
 		b.out = append(b.out, peek...)
 		return b.cdata(br)
 	case bytes.HasPrefix(peek, []byte("!--")):
-		return b.copyUntil(br, "-->")
+		return b.copyUntil(br, "!--", "-->")
 	case bytes.HasPrefix(peek, []byte("?")):
-		return b.copyUntil(br, "?>")
+		return b.copyUntil(br, "?", "?>")
 	}
 	var quote byte
 	for {
@@ -204,8 +209,13 @@ func (b *bounder) markup(br *bufio.Reader) error {
 	}
 }
 
-// copyUntil copies up to and including sep.
-func (b *bounder) copyUntil(br *bufio.Reader, sep string) error {
+// copyUntil copies the opener, then up to and including sep. sep is looked
+// for after the opener only: "<!-->" does not end the comment it opens.
+func (b *bounder) copyUntil(br *bufio.Reader, opener, sep string) error {
+	if _, err := br.Discard(len(opener)); err != nil {
+		return err
+	}
+	b.out = append(b.out, opener...)
 	from := len(b.out)
 	for {
 		chunk, err := br.ReadSlice(sep[len(sep)-1])

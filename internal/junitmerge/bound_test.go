@@ -86,6 +86,46 @@ func TestReadBounded(t *testing.T) {
 	}
 }
 
+// A comment opened by "<!-->" does not end there: what follows stays in the
+// comment, so a <failure> inside it is no failure, before the cut or after.
+func TestReadBoundedCommentOpener(t *testing.T) {
+	long := strings.Repeat("0123456789", 5)
+	in := `<s><c name="a"><!-->` + long + `--><failure>boom</failure></c></s>`
+	out, err := readBounded(strings.NewReader(in), "a.xml", 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != in {
+		t.Errorf("a comment was bounded as text:\n%s", out)
+	}
+}
+
+// A note in text names a file whose path holds "]]>" as well-formed text.
+func TestReadBoundedNoteEscapesPath(t *testing.T) {
+	in := `<s><o>` + strings.Repeat("0123456789", 5) + `</o></s>`
+	out, err := readBounded(strings.NewReader(in), "dir/x]]>y.xml", 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, text := elements(t, out); !strings.Contains(text, "dir/x]]>y.xml") {
+		t.Errorf("the note does not name the file: %q", text)
+	}
+}
+
+// A run longer than head+tail is cut, also when it came in reads shorter
+// than the tail (the reader's buffer is 64 KiB), which it keeps up to twice.
+func TestReadBoundedLimit(t *testing.T) {
+	const head, tail = 10, 100 << 10
+	in := `<s><o>` + strings.Repeat("x", head+150<<10) + `</o></s>`
+	out, err := readBounded(strings.NewReader(in), "a.xml", head, tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte(cutNoteStart)) {
+		t.Errorf("%d bytes of text kept whole with head+tail %d", head+150<<10, head+tail)
+	}
+}
+
 // TestHugeSystemOut merges a file with 100 MB of system-out: the merge must
 // not hold it (total allocation stays far below it) and results.xml must
 // stay valid for a plain xmllint, whose text nodes end at 10 MB.

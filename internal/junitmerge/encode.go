@@ -151,8 +151,9 @@ func appendSeconds(b []byte, s Seconds) []byte {
 	return append(b, '"')
 }
 
-// appendEscaped escapes s as encoding/xml does: EscapeString for attribute
-// values (newline too), EscapeText for character data.
+// appendEscaped escapes s as encoding/xml's encoder does: attribute values
+// with their newlines escaped, character data with newlines kept (as its
+// text path does; the public EscapeText escapes them).
 func appendEscaped(b []byte, s string, attr bool) []byte {
 	last := 0
 	for i := 0; i < len(s); {

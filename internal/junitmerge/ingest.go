@@ -228,6 +228,15 @@ func convertCase(t *junit.Test, c *Case) {
 // truncated file (it ends inside an element) from a malformed one. Only
 // broken files pay for this second pass.
 func diagnose(raw []byte, ingestErr error) *Result {
+	r := diagnoseTokens(raw, ingestErr)
+	if bytes.Contains(raw, []byte(cutNoteStart)) {
+		r.Message += " (line numbers count the file with its long text runs cut)"
+	}
+	return r
+}
+
+// diagnoseTokens is diagnose's token pass.
+func diagnoseTokens(raw []byte, ingestErr error) *Result {
 	dec := xml.NewDecoder(bytes.NewReader(raw))
 	var open []string
 	for {
