@@ -342,12 +342,15 @@ func (s *supervisor) cancel(sig os.Signal, at time.Time) string {
 
 // cancelRace is how long a step killed by a signal waits for the batch
 // step's own signal. On scancel and at the time limit Slurm signals every
-// step and the batch step at once; srun may report first. cancelLate is
+// step and the batch step at once; srun may report first. cancelLate bounds
 // the longer wait when neither noderun's cancel note nor Slurm's state
-// tells (squeue slow or failing on a loaded controller).
+// tells yet, asking again every cancelAsk: at 1,024 tasks on a loaded
+// controller, squeue missed its 1 s bound and the batch step's SIGTERM came
+// seconds after the step's end, and every task read as "runner died".
 const (
 	cancelRace = 300 * time.Millisecond
-	cancelLate = time.Second
+	cancelLate = 10 * time.Second
+	cancelAsk  = time.Second
 )
 
 // killedByCancel reports whether a step that just ended by a signal nobody
@@ -364,20 +367,41 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 		return sig, true
 	case <-time.After(cancelRace):
 	}
-	if workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.o.JobID, s.started.Add(-clockSkew)) != nil {
-		return syscall.SIGTERM, true
+	if s.taskFailedOnItsOwn(r.step) {
+		return nil, false // a rank's own signal death (OOM, a crash)
 	}
-	if j, ok := s.o.Starter.(JobEndReporter); ok {
-		if outcome, _ := j.JobEnd(context.Background(), nil); outcome != "" {
+	late := time.After(cancelLate)
+	for {
+		if workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.o.JobID, s.started.Add(-clockSkew)) != nil {
 			return syscall.SIGTERM, true
 		}
+		if j, ok := s.o.Starter.(JobEndReporter); ok {
+			if outcome, _ := j.JobEnd(context.Background(), nil); outcome != "" {
+				return syscall.SIGTERM, true
+			}
+		}
+		select {
+		case sig := <-sigs:
+			return sig, true
+		case <-late:
+			return nil, false
+		case <-time.After(cancelAsk):
+		}
 	}
-	select {
-	case sig := <-sigs:
-		return sig, true
-	case <-time.After(cancelLate):
+}
+
+// taskFailedOnItsOwn reports whether a task of the step recorded an end
+// that no stop caused: then the step's signal is that task's, not a cancel.
+func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
+	ws := workspace.New(s.o.Spec.Workspace)
+	for k := 0; k < step.Tasks; k++ {
+		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
+		if err == nil && rec.JobID == s.o.JobID && rec.Attempt == s.o.Restart && rec.State != workspace.StateRunning && !rec.Stopped &&
+			(rec.State != workspace.StateExited || rec.ExitCode != 0) {
+			return true
+		}
 	}
-	return nil, false
+	return false
 }
 
 // stopAll stops every running step: a stop request, wait up to budget,

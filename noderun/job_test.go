@@ -140,7 +140,7 @@ func (j *jobRun) wait(t *testing.T) (int, *workspace.JobResult) {
 			t.Fatalf("job-result.json: %v", err)
 		}
 		return code, res
-	case <-time.After(10 * time.Second):
+	case <-time.After(cancelLate + 10*time.Second):
 		t.Fatal("job did not end")
 	}
 	return 0, nil
@@ -256,6 +256,12 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 			time.Sleep(2 * cancelRace)
 			j.sigs <- syscall.SIGTERM
 		}},
+		// As at 1,024 tasks on a loaded controller.
+		{"the batch step's signal comes seconds late", func(j *jobRun) {
+			j.starter.step("CTX_0").end(exitcode.SignalBase + int(syscall.SIGTERM))
+			time.Sleep(3 * time.Second)
+			j.sigs <- syscall.SIGTERM
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := startJob(t, disaggSpec(t), &fakeStarter{})
@@ -265,6 +271,36 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 				t.Errorf("code %d outcome %s root cause %+v, want %d cancelled and no root cause", code, res.Outcome, res.RootCause, exitcode.JobCancelled)
 			}
 		})
+	}
+}
+
+// A step killed by a signal when no cancel follows within cancelLate (no
+// note, squeue cannot tell, no signal to the batch step) failed on its own.
+func TestJobStepKilledWithoutCancel(t *testing.T) {
+	j := startJob(t, disaggSpec(t), &fakeStarter{})
+	j.starter.step("CTX_0").end(exitcode.SignalBase + int(syscall.SIGKILL))
+	code, res := j.wait(t)
+	if code != exitcode.Failure || res.Outcome != workspace.OutcomeFailed || outcomes(res)["CTX_0"] == workspace.StepCancelled {
+		t.Errorf("code %d outcome %s steps %v, want 1, failed, CTX_0 not cancelled", code, res.Outcome, outcomes(res))
+	}
+}
+
+// A rank that died of its own signal (OOM's SIGKILL) is the step's
+// failure at once: no waiting for a cancel that will not come.
+func TestJobStepKilledByItsOwnTask(t *testing.T) {
+	spec := disaggSpec(t)
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec, &workspace.TaskRecord{Role: "CTX_0", JobID: "5", Node: "n1", State: workspace.StateSignaled,
+		Signal: "SIGKILL", ExitCode: exitcode.SignalBase + int(syscall.SIGKILL), Start: now, End: now})
+	began := time.Now()
+	j.starter.step("CTX_0").end(exitcode.SignalBase + int(syscall.SIGKILL))
+	code, res := j.wait(t)
+	if code != exitcode.Failure || res.Outcome != workspace.OutcomeFailed {
+		t.Errorf("code %d outcome %s, want 1, failed", code, res.Outcome)
+	}
+	if took := time.Since(began); took >= cancelLate {
+		t.Errorf("the job took %s to end, want less than cancelLate (%s): it waited for a cancel", took.Round(time.Millisecond), cancelLate)
 	}
 }
 
