@@ -359,7 +359,12 @@ const (
 // come later than the window; then noderun's cancel note or the job's
 // state tells, else a last, longer wait for the signal.
 func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signal, bool) {
-	if r.stopped != "" || r.running.ExitCode() < exitcode.SignalBase {
+	if r.stopped != "" {
+		return nil, false
+	}
+	// On scancel of a large step, srun was seen to exit 0 while its tasks
+	// still stopped, seconds before this batch step heard of the cancel.
+	if r.running.ExitCode() < exitcode.SignalBase && !s.tasksUnfinished(r.step) {
 		return nil, false
 	}
 	select {
@@ -398,6 +403,19 @@ func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
 		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
 		if err == nil && rec.JobID == s.o.JobID && rec.Attempt == s.o.Restart && rec.State != workspace.StateRunning && !rec.Stopped &&
 			(rec.State != workspace.StateExited || rec.ExitCode != 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// tasksUnfinished reports whether a task of the step that recorded its
+// start in this attempt has not recorded its end, although its srun ended.
+func (s *supervisor) tasksUnfinished(step *jobspec.Step) bool {
+	ws := workspace.New(s.o.Spec.Workspace)
+	for k := 0; k < step.Tasks; k++ {
+		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
+		if err == nil && rec.JobID == s.o.JobID && rec.Attempt == s.o.Restart && rec.State == workspace.StateRunning {
 			return true
 		}
 	}

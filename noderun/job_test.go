@@ -262,6 +262,15 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 			time.Sleep(3 * time.Second)
 			j.sigs <- syscall.SIGTERM
 		}},
+		// srun of a 1,024-task step exited 0 on scancel, its runners still
+		// stopping, 7 s before the batch step's SIGTERM.
+		{"srun exits 0 while its tasks still stop", func(j *jobRun) {
+			saveRecords(t, j.spec, &workspace.TaskRecord{Role: "CTX_0", JobID: "5", Node: "n1",
+				State: workspace.StateRunning, Start: time.Now().UTC()})
+			j.starter.step("CTX_0").end(0)
+			time.Sleep(3 * time.Second)
+			j.sigs <- syscall.SIGTERM
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := startJob(t, disaggSpec(t), &fakeStarter{})
@@ -269,6 +278,9 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 			code, res := j.wait(t)
 			if code != exitcode.JobCancelled || res.Outcome != workspace.OutcomeCancelled || res.RootCause != nil {
 				t.Errorf("code %d outcome %s root cause %+v, want %d cancelled and no root cause", code, res.Outcome, res.RootCause, exitcode.JobCancelled)
+			}
+			if got := outcomes(res)["CTX_0"]; got != workspace.StepCancelled {
+				t.Errorf("CTX_0 %s, want %s", got, workspace.StepCancelled)
 			}
 		})
 	}
