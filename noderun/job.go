@@ -295,7 +295,8 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 			r := s.runs[i]
 			// Its end, before killedByCancel spends time asking why.
 			r.result.End = time.Now().UTC()
-			if sig, ok := s.killedByCancel(r, sigs); ok {
+			sig, cancelled := s.killedByCancel(r, sigs)
+			if cancelled {
 				// scancel or the time limit: Slurm signalled the step before
 				// this batch step got its own signal.
 				r.stopped = workspace.StepCancelled
@@ -303,6 +304,9 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 				return s.cancel(sig, r.result.End)
 			}
 			s.recordEnd(r)
+			if sig != nil {
+				return s.cancel(sig, time.Now())
+			}
 			if r.step.Deciding {
 				s.log.Info().Str("role", r.step.Role).Dur("grace", s.o.Spec.Timeouts.AfterDeciding.D()).
 					Msg("deciding step ended; the other steps may finish on their own")
@@ -313,12 +317,26 @@ func (s *supervisor) watch(sigs <-chan os.Signal) string {
 					s.stop, s.stopAt, s.stopStep, s.failedNode, s.nodeLine = workspace.OutcomeNodeFailure, time.Now(), r, node, line
 					reason = fmt.Sprintf("node %s failed while step %s ran", node, r.step.Role)
 				}
+				s.drainEnded()
 				return s.stopAll(reason, workspace.StepCancelled, s.grace())
 			}
 		case <-afterDeciding:
 			return s.stopAll("", workspace.StepStoppedAfterDeciding, s.grace())
 		case sig := <-sigs:
 			return s.cancel(sig, time.Now())
+		}
+	}
+}
+
+// drainEnded records the ends already reported, so that stopAll does not
+// call stopped a step that ended on its own while another's end was judged.
+func (s *supervisor) drainEnded() {
+	for {
+		select {
+		case i := <-s.ended:
+			s.recordEnd(s.runs[i])
+		default:
+			return
 		}
 	}
 }
@@ -362,21 +380,28 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 	if r.stopped != "" {
 		return nil, false
 	}
+	code := r.running.ExitCode()
 	// On scancel of a large step, srun was seen to exit 0 while its tasks
 	// still stopped, seconds before this batch step heard of the cancel.
-	if r.running.ExitCode() < exitcode.SignalBase && !s.tasksUnfinished(r.step) {
+	if code < exitcode.SignalBase && (code != 0 || !s.tasksUnfinished(r.step)) {
 		return nil, false
 	}
+	if node, _ := nodeFailureIn(workspace.New(s.o.Spec.Workspace).StepLog(r.step.Role)); node != "" {
+		return nil, false // the node failure path tells this one
+	}
+	// The time limit's warning (SIGUSR2) goes to this batch step only and
+	// kills no step: it does not explain this end, but the caller acts on it.
+	got := func(sig os.Signal) (os.Signal, bool) { return sig, sig != syscall.SIGUSR2 }
 	select {
 	case sig := <-sigs:
-		return sig, true
+		return got(sig)
 	case <-time.After(cancelRace):
-	}
-	if s.taskFailedOnItsOwn(r.step) {
-		return nil, false // a rank's own signal death (OOM, a crash)
 	}
 	late := time.After(cancelLate)
 	for {
+		if s.taskFailedOnItsOwn(r.step) {
+			return nil, false // a rank's own signal death (OOM, a crash)
+		}
 		if workspace.New(s.o.Spec.Workspace).LoadCancelNote(s.o.JobID, s.started.Add(-clockSkew)) != nil {
 			return syscall.SIGTERM, true
 		}
@@ -387,7 +412,7 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 		}
 		select {
 		case sig := <-sigs:
-			return sig, true
+			return got(sig)
 		case <-late:
 			return nil, false
 		case <-time.After(cancelAsk):
@@ -395,14 +420,26 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 	}
 }
 
+// ownRecords are the step's task records of this attempt: one per task that
+// recorded anything, read one by one (the step's, not every role's).
+func (s *supervisor) ownRecords(step *jobspec.Step) []*workspace.TaskRecord {
+	ws := workspace.New(s.o.Spec.Workspace)
+	var out []*workspace.TaskRecord
+	for k := 0; k < step.Tasks; k++ {
+		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
+		earlier := err == nil && !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
+		if err == nil && s.o.Attempt().Owns(rec) && !earlier {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
 // taskFailedOnItsOwn reports whether a task of the step recorded an end
 // that no stop caused: then the step's signal is that task's, not a cancel.
 func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
-	ws := workspace.New(s.o.Spec.Workspace)
-	for k := 0; k < step.Tasks; k++ {
-		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
-		if err == nil && rec.JobID == s.o.JobID && rec.Attempt == s.o.Restart && rec.State != workspace.StateRunning && !rec.Stopped &&
-			(rec.State != workspace.StateExited || rec.ExitCode != 0) {
+	for _, rec := range s.ownRecords(step) {
+		if rec.State != workspace.StateRunning && !rec.Stopped && (rec.State != workspace.StateExited || rec.ExitCode != 0) {
 			return true
 		}
 	}
@@ -410,12 +447,10 @@ func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
 }
 
 // tasksUnfinished reports whether a task of the step that recorded its
-// start in this attempt has not recorded its end, although its srun ended.
+// start has not recorded its end, although its srun ended.
 func (s *supervisor) tasksUnfinished(step *jobspec.Step) bool {
-	ws := workspace.New(s.o.Spec.Workspace)
-	for k := 0; k < step.Tasks; k++ {
-		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
-		if err == nil && rec.JobID == s.o.JobID && rec.Attempt == s.o.Restart && rec.State == workspace.StateRunning {
+	for _, rec := range s.ownRecords(step) {
+		if rec.State == workspace.StateRunning {
 			return true
 		}
 	}
