@@ -13,9 +13,10 @@
 #             work between fork and exec, 15-20 ms a task on the lab)
 #   rss       the peak RSS (VmHWM) of `noderun job`, the supervisor, read
 #             from /proc every 50 ms while it runs
-#   cancel    a second job of N tasks whose stand-ins wait to be stopped:
-#             once every task's child runs, scancel -> job-result.json
-#             (the supervisor's merge), with the tasks results.xml shows
+#   cancel    a second job of N tasks whose stand-ins wait to be stopped,
+#             followed by `noderun wait` as submit --wait would: once every
+#             task's child runs, scancel -> job-result.json (the supervisor's
+#             merge, or the follower's), with the tasks results.xml shows
 #             as still stopping or dead then, and after `noderun wait` (the
 #             follower merges what landed late; a runner Slurm killed at the
 #             end of KillWait before it recorded its end is "killed" then:
@@ -187,6 +188,10 @@ cancel() {
 	# shellcheck disable=SC2046
 	NODERUN_SCALE_HOLD=600 "$bin" submit --workspace "$ws" $(submit_args "$n") >"$ws.out" 2>&1 ||
 		{ cat "$ws.out" >&2; die "submit of the $n-task cancel job failed"; }
+	# The follower, as `submit --wait` runs one: it writes the results when
+	# Slurm kills the batch step before it could.
+	"$bin" wait --workspace "$ws" >>"$ws.out" 2>&1 &
+	local follower=$!
 	id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["job_id"])' "$ws/.noderun/owner.json")
 	for ((i = 0; ; i++)); do
 		(($(ls "$ws"/results/WORKER/*.cpu 2>/dev/null | wc -l) >= n)) && break
@@ -207,7 +212,7 @@ cancel() {
 	local before after
 	before=$(grep -c 'type="noderun.task.StillStopping"' "$ws/results.xml" || true)
 	before="$before $(grep -c 'type="noderun.task.RunnerDied"' "$ws/results.xml" || true)"
-	"$bin" wait --workspace "$ws" >>"$ws.out" 2>&1 || true
+	wait "$follower" || true
 	after=$(grep -c 'type="noderun.task.StillStopping"' "$ws/results.xml" || true)
 	after="$after $(grep -c 'type="noderun.task.RunnerDied"' "$ws/results.xml" || true)"
 	after="$after $(grep -c 'type="noderun.task.KilledWhileStopping"' "$ws/results.xml" || true)"
