@@ -222,7 +222,7 @@ cancel() {
 echo "noderun: $bin"
 echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; kill grace 1 s"
 run 8 >/dev/null # warm-up: page cache, the lab's first job
-printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task rss scancel-> stopping dead killed
+printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task rss 'scancel ->' stopping dead killed
 printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' "" "s" "s" "ms" "MiB" "results s" "job/wait" "job/wait" "wait"
 : >"$tmp/table"
 for n in $sizes; do
