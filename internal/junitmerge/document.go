@@ -110,11 +110,13 @@ type Seconds time.Duration
 
 // MarshalXMLAttr writes the duration as "12.345".
 func (s Seconds) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
-	d := time.Duration(s)
-	if d < 0 {
-		d = 0
-	}
-	return xml.Attr{Name: name, Value: strconv.FormatFloat(d.Seconds(), 'f', 3, 64)}, nil
+	return xml.Attr{Name: name, Value: string(s.append(nil))}, nil
+}
+
+// append appends s as junit writes a time: seconds, 3 decimals, never
+// negative.
+func (s Seconds) append(b []byte) []byte {
+	return strconv.AppendFloat(b, time.Duration(max(s, 0)).Seconds(), 'f', 3, 64)
 }
 
 // UnmarshalXMLAttr reads seconds back, so a merged file decodes into a

@@ -2,7 +2,6 @@ package junitmerge
 
 import (
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -144,10 +143,10 @@ func appendIntAttr(b []byte, name string, n int) []byte {
 	return append(b, '"')
 }
 
-// appendSeconds appends the time attribute as Seconds.MarshalXMLAttr does.
+// appendSeconds appends the time attribute.
 func appendSeconds(b []byte, s Seconds) []byte {
 	b = append(b, " time=\""...)
-	b = strconv.AppendFloat(b, time.Duration(max(s, 0)).Seconds(), 'f', 3, 64)
+	b = s.append(b)
 	return append(b, '"')
 }
 
