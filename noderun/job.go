@@ -426,9 +426,7 @@ func (s *supervisor) ownRecords(step *jobspec.Step) []*workspace.TaskRecord {
 	ws := workspace.New(s.o.Spec.Workspace)
 	var out []*workspace.TaskRecord
 	for k := 0; k < step.Tasks; k++ {
-		rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k))
-		earlier := err == nil && !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
-		if err == nil && s.o.Attempt().Owns(rec) && !earlier {
+		if rec, err := workspace.LoadTaskRecord(ws.TaskRecord(step.Role, k)); err == nil && s.owns(rec) {
 			out = append(out, rec)
 		}
 	}

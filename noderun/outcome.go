@@ -121,12 +121,18 @@ func (s *supervisor) records(role string) []*workspace.TaskRecord {
 	}
 	var out []*workspace.TaskRecord
 	for _, rec := range recs {
-		earlier := !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
-		if (role == "" || rec.Role == role) && s.o.Attempt().Owns(rec) && !earlier {
+		if (role == "" || rec.Role == role) && s.owns(rec) {
 			out = append(out, rec)
 		}
 	}
 	return out
+}
+
+// owns reports whether rec is of this attempt and not left from before
+// this supervisor started.
+func (s *supervisor) owns(rec *workspace.TaskRecord) bool {
+	earlier := !rec.Start.IsZero() && rec.Start.Before(s.started.Add(-clockSkew))
+	return s.o.Attempt().Owns(rec) && !earlier
 }
 
 // explainStop asks Slurm why it ended a job that got SIGTERM: scancel,
