@@ -58,6 +58,27 @@ func BenchmarkMergeFiles(b *testing.B) {
 	}
 }
 
+// BenchmarkIngestFiles is BenchmarkMergeFiles' reading and parsing alone
+// (go-junit, on GOMAXPROCS workers): the floor of a merge that must ingest
+// with go-junit.
+func BenchmarkIngestFiles(b *testing.B) {
+	dir := writeRankFiles(b, 1024, 200)
+	var paths []string
+	for _, role := range []string{"GEN_0", "CTX_0", "CTX_1", "BENCHMARK"} {
+		for rank := range 256 {
+			paths = append(paths, filepath.Join(dir, role, fmt.Sprintf("rank%d.xml", rank)))
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, in := range ingestFiles(paths) {
+			if in.broken != nil {
+				b.Fatal(in.broken.Message)
+			}
+		}
+	}
+}
+
 // BenchmarkWrite is the encoding alone, for a quarter of the size.
 func BenchmarkWrite(b *testing.B) {
 	doc, _, err := MergeFiles([]string{writeRankFiles(b, 256, 200)}, Options{})

@@ -38,10 +38,15 @@ type Suite struct {
 	Timestamp  string      `xml:"timestamp,attr,omitempty"`
 	Hostname   string      `xml:"hostname,attr,omitempty"`
 	Properties *Properties `xml:"properties,omitempty"`
-	Cases      []*Case     `xml:"testcase"`
-	SystemOut  Text        `xml:"system-out,omitempty"`
-	SystemErr  Text        `xml:"system-err,omitempty"`
+	// Cases are the testcases not sealed: after seal, those the merge adds
+	// (its own error testcases), written after the sealed ones.
+	Cases     []*Case `xml:"testcase"`
+	SystemOut Text    `xml:"system-out,omitempty"`
+	SystemErr Text    `xml:"system-err,omitempty"`
 
+	// sealed are testcases encoded when the file was read, written
+	// before Cases (seal).
+	sealed *sealed
 	// role groups the suite into a row of the Report.
 	role string
 	// deciding marks the deciding task's suites, whose testcases keep
@@ -61,7 +66,7 @@ type Property struct {
 }
 
 // Case is one <testcase>. At most one of Failure, Error and Skipped is set.
-// It has no XMLName: a large merge holds 200,000 of them, and Suite.Cases
+// It has no XMLName: a large merge reads 200,000 of them, and Suite.Cases
 // names the element.
 type Case struct {
 	Name      string  `xml:"name,attr"`
@@ -188,6 +193,7 @@ func writeElement(e *xml.Encoder, start xml.StartElement, text string) error {
 // document gives the same bytes. Suites are encoded in parallel, each into a
 // buffer of its own, and written in order as they are ready: encoding is a
 // good part of a large merge's time and suites do not depend on each other.
+// Sealed suites, encoded when their files were read, are written as they are.
 func (d *Document) Write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<18)
 	bw.WriteString(xml.Header)
@@ -206,8 +212,15 @@ func (d *Document) Write(w io.Writer) error {
 	}
 	p := encodeSuites(d.Suites)
 	defer p.stop()
-	for i := range d.Suites {
+	var scratch []byte
+	for i, s := range d.Suites {
 		bw.WriteByte('\n')
+		if s.sealed != nil {
+			if scratch, err = writeSuite(bw, s, scratch); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := bw.Write(p.get(i)); err != nil {
 			return err
 		}
@@ -266,7 +279,9 @@ func encodeSuites(suites []*Suite) *suiteEncoder {
 				if i >= len(suites) {
 					return
 				}
-				p.chunks[i] = appendSuite(make([]byte, 0, encodedSize(suites[i])), suites[i])
+				if suites[i].sealed == nil {
+					p.chunks[i] = appendSuite(make([]byte, 0, encodedSize(suites[i])), suites[i])
+				}
 				close(p.done[i])
 			}
 		}()
@@ -291,7 +306,10 @@ func (p *suiteEncoder) stop() {
 // total recomputes a suite's counts from its testcases: the file's own
 // attributes are not trusted, they may disagree with what it holds.
 func (s *Suite) total() {
-	s.Tests, s.Failures, s.Errors, s.Skipped = len(s.Cases), 0, 0, 0
+	s.Tests, s.Failures, s.Errors, s.Skipped = s.caseCount(), 0, 0, 0
+	if z := s.sealed; z != nil {
+		s.Failures, s.Errors, s.Skipped = z.failures, z.errors, z.skipped
+	}
 	for _, c := range s.Cases {
 		switch c.Status() {
 		case StatusError:

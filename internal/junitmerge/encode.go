@@ -1,6 +1,7 @@
 package junitmerge
 
 import (
+	"bufio"
 	"strconv"
 	"unicode/utf8"
 )
@@ -10,6 +11,43 @@ import (
 // a large merge encodes 200,000 testcases, and encoding/xml's reflection and
 // token checks cost more than the parsing of the input.
 func appendSuite(b []byte, s *Suite) []byte {
+	b = appendSuiteStart(b, s)
+	if s.sealed != nil {
+		b = appendSealed(b, s.sealed)
+	}
+	for _, c := range s.Cases {
+		b = appendCase(b, c)
+	}
+	return appendSuiteEnd(b, s)
+}
+
+// writeSuite writes s as appendSuite would, straight to w, using scratch
+// (returned for the next call): a sealed suite's testcases are bytes
+// already, and copying them into a buffer of their own first would cost
+// fresh memory the size of the output.
+func writeSuite(w *bufio.Writer, s *Suite, scratch []byte) ([]byte, error) {
+	scratch = appendSuiteStart(scratch[:0], s)
+	w.Write(scratch)
+	if z := s.sealed; z != nil {
+		start := int32(0)
+		for i, end := range z.ends {
+			scratch = appendCaseHead(scratch[:0], z.names[i], z.classes[i])
+			w.Write(scratch)
+			w.Write(z.rest[start:end])
+			start = end
+		}
+	}
+	for _, c := range s.Cases {
+		scratch = appendCase(scratch[:0], c)
+		w.Write(scratch)
+	}
+	scratch = appendSuiteEnd(scratch[:0], s)
+	_, err := w.Write(scratch)
+	return scratch, err
+}
+
+// appendSuiteStart appends the suite's start tag and its properties.
+func appendSuiteStart(b []byte, s *Suite) []byte {
 	b = append(b, "  <testsuite name=\""...)
 	b = appendEscaped(b, s.Name, true)
 	b = append(b, '"')
@@ -21,9 +59,7 @@ func appendSuite(b []byte, s *Suite) []byte {
 	b = appendAttr(b, "timestamp", s.Timestamp)
 	b = appendAttr(b, "hostname", s.Hostname)
 	b = append(b, '>')
-	children := false
 	if s.Properties != nil {
-		children = true
 		b = append(b, "\n    <properties>"...)
 		for _, p := range s.Properties.Property {
 			b = append(b, "\n      <property name=\""...)
@@ -37,10 +73,13 @@ func appendSuite(b []byte, s *Suite) []byte {
 		}
 		b = append(b, "</properties>"...)
 	}
-	for _, c := range s.Cases {
-		children = true
-		b = appendCase(b, c)
-	}
+	return b
+}
+
+// appendSuiteEnd appends what follows the suite's testcases: its output
+// and its end tag.
+func appendSuiteEnd(b []byte, s *Suite) []byte {
+	children := s.Properties != nil || s.caseCount() > 0
 	for _, o := range [...]struct {
 		name string
 		text Text
@@ -60,22 +99,45 @@ func appendSuite(b []byte, s *Suite) []byte {
 // much is escaped): the buffer is sized once instead of grown by copying.
 func encodedSize(s *Suite) int {
 	n := 256 + len(s.Name) + len(s.SystemOut) + len(s.SystemErr)
+	if z := s.sealed; z != nil {
+		n += len(z.rest)
+		for i := range z.names {
+			n += 48 + len(z.names[i]) + len(z.classes[i])
+		}
+	}
 	for _, c := range s.Cases {
-		n += 64 + len(c.Name) + len(c.Classname) + len(c.SystemOut) + len(c.SystemErr)
-		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
-			if r != nil {
-				n += 48 + len(r.Type) + len(r.Message) + len(r.Body)
-			}
+		n += caseSize(c)
+	}
+	return n
+}
+
+// caseSize is encodedSize's estimate for one testcase.
+func caseSize(c *Case) int {
+	n := 64 + len(c.Name) + len(c.Classname) + len(c.SystemOut) + len(c.SystemErr)
+	for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
+		if r != nil {
+			n += 48 + len(r.Type) + len(r.Message) + len(r.Body)
 		}
 	}
 	return n
 }
 
 func appendCase(b []byte, c *Case) []byte {
+	return appendCaseRest(appendCaseHead(b, c.Name, c.Classname), c)
+}
+
+// appendCaseHead appends a testcase's start tag up to its classname
+// attribute: the part the merge may still change after sealing.
+func appendCaseHead(b []byte, name, classname string) []byte {
 	b = append(b, "\n    <testcase name=\""...)
-	b = appendEscaped(b, c.Name, true)
+	b = appendEscaped(b, name, true)
 	b = append(b, '"')
-	b = appendAttr(b, "classname", c.Classname)
+	return appendAttr(b, "classname", classname)
+}
+
+// appendCaseRest appends the rest of a testcase: its time attribute, its
+// children and its end tag.
+func appendCaseRest(b []byte, c *Case) []byte {
 	b = appendSeconds(b, c.Time)
 	b = append(b, '>')
 	children := false

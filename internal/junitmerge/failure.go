@@ -199,6 +199,9 @@ func junitProblem(in ingested, shown string) problem {
 // junitFailing reports whether a file's testcases hold a failure or an error.
 func junitFailing(in ingested) bool {
 	for _, s := range in.suites {
+		if z := s.sealed; z != nil && len(z.failing) > 0 {
+			return true
+		}
 		for _, c := range s.Cases {
 			if st := c.Status(); st == StatusFailed || st == StatusError {
 				return true

@@ -322,7 +322,7 @@ func TestMergeWorkspaceRoles(t *testing.T) {
 		w.record(rec("GEN_0", 0, "exited", 0))
 		w.junit("GEN_0", 0, junitPass)
 		doc, _ := BuildWorkspace(w.ws, w.opts())
-		cs := findCases(doc, "task")
+		cs := findCases(t, doc, "task")
 		if len(cs) != 1 || cs[0].Error == nil || cs[0].Error.Type != "noderun.task.NoRecord" || cs[0].Classname != "noderun.GEN_0.rank1" {
 			t.Fatalf("want one NoRecord error for rank 1, got %s", describe(cs))
 		}
@@ -382,7 +382,7 @@ func TestMergeWorkspaceRoles(t *testing.T) {
 		w.record(rec("GEN_0", 0, "exited", 0))
 		w.junit("GEN_0", 0, junitPass)
 		doc, _ := BuildWorkspace(w.ws, w.opts())
-		cs := findCases(doc, "job.json")
+		cs := findCases(t, doc, "job.json")
 		if len(cs) != 1 || cs[0].Error == nil {
 			t.Fatalf("want an error testcase for job.json, got %s", describe(cs))
 		}

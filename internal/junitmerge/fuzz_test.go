@@ -27,6 +27,7 @@ func FuzzMerge(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		in := ingestBytes(raw)
+		checkSealing(t, raw, in.suites)
 		doc, rep := assemble(fileSuites("fuzz", "fuzz.xml", in, Options{}), nil, fixedNow())
 		var buf bytes.Buffer
 		if err := doc.Write(&buf); err != nil {

@@ -148,10 +148,28 @@ func oracleStatuses(t testing.TB, path string) (map[string]int, []oracleCase) {
 	return counts, cases
 }
 
-// statusCounts counts a merged document's testcases by status.
-func statusCounts(doc *Document) map[string]int {
-	counts := map[string]int{}
+// unsealed decodes the sealed testcases of doc's suites back into Cases,
+// as results.xml holds them, for tests that look at a merge's testcases,
+// and returns doc.
+func unsealed(t testing.TB, doc *Document) *Document {
+	t.Helper()
 	for _, s := range doc.Suites {
+		if s.sealed == nil {
+			continue
+		}
+		var back Suite
+		if err := xml.Unmarshal(appendSuite(nil, s), &back); err != nil {
+			t.Fatalf("sealed suite %s does not decode: %v", s.Name, err)
+		}
+		s.Cases, s.sealed = back.Cases, nil
+	}
+	return doc
+}
+
+// statusCounts counts a merged document's testcases by status.
+func statusCounts(t testing.TB, doc *Document) map[string]int {
+	counts := map[string]int{}
+	for _, s := range unsealed(t, doc).Suites {
 		for _, c := range s.Cases {
 			counts[c.Status()]++
 		}
@@ -160,9 +178,9 @@ func statusCounts(doc *Document) map[string]int {
 }
 
 // findCase returns the testcases of doc whose name contains name.
-func findCases(doc *Document, name string) []*Case {
+func findCases(t testing.TB, doc *Document, name string) []*Case {
 	var out []*Case
-	for _, s := range doc.Suites {
+	for _, s := range unsealed(t, doc).Suites {
 		for _, c := range s.Cases {
 			if strings.Contains(c.Name, name) {
 				out = append(out, c)

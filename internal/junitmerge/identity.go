@@ -32,6 +32,14 @@ func (b *wsBuild) qualifyCases(t *task, suites []*Suite) {
 	}
 	var from, to string
 	for _, s := range suites {
+		if z := s.sealed; z != nil {
+			for i, class := range z.classes {
+				if class != from || to == "" {
+					from, to = class, rankClassname(t.role, t.rank, class)
+				}
+				z.classes[i] = to
+			}
+		}
 		for _, c := range s.Cases {
 			// One copy per classname, as ingest keeps them.
 			if c.Classname != from || to == "" {
@@ -67,29 +75,37 @@ func distinctCases(suites []*Suite) {
 	}
 	var class string
 	var names taken
+	// distinct returns name, or its first free "#k" form, and takes it.
+	distinct := func(classname, name string) string {
+		if names == nil || classname != class {
+			class, names = classname, byClass[classname]
+		}
+		next, dup := names[name]
+		if !dup {
+			names[name] = 0
+			return name
+		}
+		for n := max(next, 2); ; n++ {
+			renamed := name + "#" + strconv.Itoa(n)
+			if _, ok := names[renamed]; !ok {
+				names[name] = n + 1
+				names[renamed] = 0
+				return renamed
+			}
+		}
+	}
 	visit := func(deciding bool) {
 		for _, s := range suites {
 			if s.deciding != deciding {
 				continue
 			}
+			if z := s.sealed; z != nil {
+				for i := range z.names {
+					z.names[i] = distinct(z.classes[i], z.names[i])
+				}
+			}
 			for _, c := range s.Cases {
-				if names == nil || c.Classname != class {
-					class, names = c.Classname, byClass[c.Classname]
-				}
-				next, dup := names[c.Name]
-				if !dup {
-					names[c.Name] = 0
-					continue
-				}
-				for n := max(next, 2); ; n++ {
-					name := c.Name + "#" + strconv.Itoa(n)
-					if _, ok := names[name]; !ok {
-						names[c.Name] = n + 1
-						names[name] = 0
-						c.Name = name
-						break
-					}
-				}
+				c.Name = distinct(c.Classname, c.Name)
 			}
 		}
 	}
@@ -102,14 +118,22 @@ func distinctCases(suites []*Suite) {
 func forRuns(suites []*Suite, f func(class string, n int)) {
 	var class string
 	n := 0
+	run := func(classname string) {
+		if n > 0 && classname != class {
+			f(class, n)
+			n = 0
+		}
+		class = classname
+		n++
+	}
 	for _, s := range suites {
-		for _, c := range s.Cases {
-			if n > 0 && c.Classname != class {
-				f(class, n)
-				n = 0
+		if z := s.sealed; z != nil {
+			for _, classname := range z.classes {
+				run(classname)
 			}
-			class = c.Classname
-			n++
+		}
+		for _, c := range s.Cases {
+			run(c.Classname)
 		}
 	}
 	if n > 0 {

@@ -40,7 +40,7 @@ func TestCaseIdentity(t *testing.T) {
 
 			seen := map[[2]string]string{}
 			decidingCases := 0
-			for _, s := range doc.Suites {
+			for _, s := range unsealed(t, doc).Suites {
 				for _, c := range s.Cases {
 					key := [2]string{c.Classname, c.Name}
 					if other, dup := seen[key]; dup {

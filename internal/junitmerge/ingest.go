@@ -57,22 +57,33 @@ func ingestFiles(paths []string) []ingested {
 	return out
 }
 
-// ingestFile reads one junit file. Messages do not name the file: the
-// caller knows the name its reader knows it by.
+// ingestFile reads one junit file and seals its suites. Messages do not
+// name the file: the caller knows the name its reader knows it by.
 func ingestFile(path string) ingested {
-	raw, err := readJunit(path)
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer readBuffers.Put(buf)
+	raw, err := readJunit(path, buf)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ingested{missing: true, broken: &Result{Type: brokenMissing, Message: "junit file does not exist"}}
 	case err != nil:
 		return ingested{broken: &Result{Type: brokenUnreadable, Message: "cannot read junit file: " + err.Error()}}
 	}
-	return ingestBytes(raw)
+	in := ingestBytes(raw)
+	for _, s := range in.suites {
+		seal(s)
+	}
+	return in
 }
 
-// readJunit reads a junit file; one that may hold a text run longer than
-// textHead+textTail is read through readBounded.
-func readJunit(path string) ([]byte, error) {
+// readBuffers are the buffers files are read into: nothing ingest keeps
+// points into them (go-junit copies what it returns), and reusing them
+// spares a large merge fresh memory the size of its input.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readJunit reads a junit file, into buf unless it may hold a text run
+// longer than textHead+textTail: such a file is read through readBounded.
+func readJunit(path string, buf *bytes.Buffer) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -85,7 +96,7 @@ func readJunit(path string) ([]byte, error) {
 	if info.Size() > textHead+textTail {
 		return readBounded(f, path, textHead, textTail)
 	}
-	var buf bytes.Buffer
+	buf.Reset()
 	buf.Grow(int(info.Size()) + bytes.MinRead)
 	_, err = buf.ReadFrom(f)
 	return buf.Bytes(), err
@@ -131,14 +142,15 @@ func flatten(s *junit.Suite, prefix string, out *[]*Suite) int {
 		suite := &Suite{Name: name, Cases: make([]*Case, 0, len(s.Tests))}
 		var sum time.Duration
 		var classname string
-		// One allocation for the suite's testcases: fewer objects for the
-		// GC to mark while the merged tree grows.
+		// One allocation for the suite's testcases, which seal drops
+		// once they are encoded.
 		cases := make([]Case, len(s.Tests))
 		for i := range s.Tests {
 			c := &cases[i]
 			convertCase(&s.Tests[i], c)
 			// A suite's testcases share a classname: keep one copy, not
-			// one per testcase, of what the merge holds until it writes.
+			// one per testcase, of what the merge holds until it writes
+			// (sealed.classes).
 			if c.Classname == classname {
 				c.Classname = classname
 			}

@@ -44,7 +44,7 @@ func TestMergeInterruptedPytest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, s := range doc.Suites {
+	for _, s := range unsealed(t, doc).Suites {
 		for _, c := range s.Cases {
 			names = append(names, c.Name+":"+c.Status())
 		}

@@ -33,7 +33,7 @@ func TestMergeRealPytest(t *testing.T) {
 			validateSchema(t, path)
 			back := parseBack(t, data)
 
-			got := statusCounts(back)
+			got := statusCounts(t, back)
 			for _, st := range []string{StatusPassed, StatusFailed, StatusError, StatusSkipped} {
 				if got[st] != want[st] {
 					t.Errorf("%s: merged %d, pytest wrote %d", st, got[st], want[st])
@@ -52,7 +52,7 @@ func TestMergeRealPytest(t *testing.T) {
 				"test_pass": StatusPassed, "test_fixture_error": StatusError, "test_skip": StatusSkipped,
 				"test_xfail": StatusSkipped, "test_xpass": StatusPassed, "test_xpass_strict": StatusFailed,
 			} {
-				cs := findCases(back, name)
+				cs := findCases(t, back, name)
 				if len(cs) == 0 || cs[0].Status() != st {
 					t.Errorf("%s: got %d cases, first %v; want %s", name, len(cs), statusOf(cs), st)
 				}
@@ -63,11 +63,11 @@ func TestMergeRealPytest(t *testing.T) {
 			if bytes.Contains(data, []byte("#x1B[")) || bytes.Contains(data, []byte{0x1b}) {
 				t.Error("ANSI colour sequences survived the merge")
 			}
-			fail := findCases(back, "test_fail")[0]
+			fail := findCases(t, back, "test_fail")[0]
 			if fail.Failure == nil || !strings.Contains(fail.Failure.Message, "bold mismatch") {
 				t.Errorf("test_fail's message lost its words: %+v", fail.Failure)
 			}
-			pass := findCases(back, "test_pass")[0]
+			pass := findCases(t, back, "test_pass")[0]
 			// pytest itself writes characters beyond the BMP as "#x1F680".
 			if !strings.Contains(string(pass.SystemOut), "héllo wörld ✓ 日本語") {
 				t.Errorf("unicode output lost: %q", pass.SystemOut)

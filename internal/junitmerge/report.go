@@ -121,24 +121,32 @@ func newReport(doc *Document, roleOrder []string, now time.Time) *Report {
 		row.Skipped += s.Skipped
 		row.Passed += s.Tests - s.Failures - s.Errors - s.Skipped
 		row.Time = max(row.Time, time.Duration(s.Time))
+		list := func(classname, name, status, message string) {
+			if len(rep.Problems) == maxListed {
+				rep.Unlisted++
+				return
+			}
+			test := name
+			if classname != "" {
+				test = classname + "::" + name
+			}
+			rep.Problems = append(rep.Problems, Entry{Suite: s.Name, Test: test, Status: status, Message: message})
+		}
+		if z := s.sealed; z != nil {
+			for _, f := range z.failing {
+				list(z.classes[f.index], z.names[f.index], f.status, f.message)
+			}
+		}
 		for _, c := range s.Cases {
 			st := c.Status()
 			if st != StatusFailed && st != StatusError {
-				continue
-			}
-			if len(rep.Problems) == maxListed {
-				rep.Unlisted++
 				continue
 			}
 			r := c.Error
 			if r == nil {
 				r = c.Failure
 			}
-			test := c.Name
-			if c.Classname != "" {
-				test = c.Classname + "::" + c.Name
-			}
-			rep.Problems = append(rep.Problems, Entry{Suite: s.Name, Test: test, Status: st, Message: r.Message})
+			list(c.Classname, c.Name, st, r.Message)
 		}
 	}
 	for _, row := range rows {

@@ -20,7 +20,7 @@ func TestLogTailHidesSecrets(t *testing.T) {
 	opts := w.opts()
 	opts.Environ = []string{"HF_TOKEN=env-secret-2", "PATH=/bin"}
 	doc, _ := BuildWorkspace(w.ws, opts)
-	cs := findCases(doc, "task")
+	cs := findCases(t, doc, "task")
 	if len(cs) != 1 || cs[0].Error == nil {
 		t.Fatalf("want one error, got %s", describe(cs))
 	}

@@ -163,7 +163,7 @@ func TestSyntheticErrorCarriesLogTail(t *testing.T) {
 	opts := w.opts()
 	opts.LogTailLines = 5
 	doc, _ := BuildWorkspace(w.ws, opts)
-	cs := findCases(doc, "task")
+	cs := findCases(t, doc, "task")
 	if len(cs) != 1 || cs[0].Error == nil {
 		t.Fatalf("want one error, got %s", describe(cs))
 	}

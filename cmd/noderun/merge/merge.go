@@ -113,9 +113,9 @@ func envWorkspace() string {
 
 func (o *options) run(env *appenv.Env) error {
 	log := env.Logger()
-	// Parsing leaves garbage many times the input while the merged tree
-	// stays live: GOGC 200 is ~15% faster for 1,024 files at ~25% more peak
-	// RSS. A GOGC the user set wins.
+	// Parsing leaves garbage many times the input while the sealed
+	// testcases stay live: GOGC 200 is a few % faster for 1,024 files
+	// (1.16 vs 1.20 s) at 127 vs 95 MiB peak RSS. A GOGC the user set wins.
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(200))
 	}
