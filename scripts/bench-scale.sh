@@ -2,6 +2,7 @@
 # bench-scale.sh — how noderun grows with the task count on a real Slurm.
 #
 # Starts (or reuses) a lab of 32 nodes x 32 CPUs in its own folder and ports,
+# with a cluster's KillWait (30 s, Slurm's default; the test lab's is 2 s),
 # and runs one aggregated job per size: a WORKER step of N tasks, 32 a node
 # (8 tasks: one node of 8), whose child is a stand-in pytest (examples/scale/pytest:
 # a one-testcase junit file). Per size it prints:
@@ -19,8 +20,7 @@
 #             merge, or the follower's), with the tasks results.xml shows
 #             as still stopping or dead then, and after `noderun wait` (the
 #             follower merges what landed late; a runner Slurm killed at the
-#             end of KillWait before it recorded its end is "killed" then:
-#             on the lab, KillWait=2 s, with every runner on 2 shared cores)
+#             end of KillWait before it recorded its end is "killed" then)
 #   ws ops    8 tasks of the same job in --local mode (the same runner) under
 #             strace: per task, the runner's calls on the workspace that
 #             cost a shared filesystem a round trip (open, stat, mkdir,
@@ -44,6 +44,7 @@
 # Env:   NODERUN_SCALE_LAB_DIR=DIR   the lab's folder (default /tmp/noderun-scale-lab);
 #                                    a lab of the right size already there is reused
 #        NODERUN_SCALE_LAB_PORT=P    its port base (default 18700: P..P+32)
+#        NODERUN_SCALE_KILL_WAIT=S   the lab's KillWait (default 30)
 #        NODERUN_SCALE_KEEP_LAB=1    leave the lab running at the end
 #        NODERUN_BIN=PATH            the noderun to bench (default: `make build`)
 # Needs: root (the lab), go and make (unless NODERUN_BIN), python3, strace
@@ -69,6 +70,7 @@ command -v python3 >/dev/null || die "python3 not found (it reads the results)"
 
 lab=${NODERUN_SCALE_LAB_DIR:-/tmp/noderun-scale-lab}
 port=${NODERUN_SCALE_LAB_PORT:-18700}
+kill_wait=${NODERUN_SCALE_KILL_WAIT:-30}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
 cleanup() {
 	[[ -n ${NODERUN_SCALE_KEEP_LAB:-} ]] || bash "$root/scripts/slurm-lab.sh" stop --dir "$lab" >/dev/null 2>&1 || true
@@ -77,7 +79,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- the lab: start is a no-op on a running lab of this size
-NODERUN_LAB_TIMEOUT=120 bash "$root/scripts/slurm-lab.sh" start --dir "$lab" --port-base "$port" --nodes 32 --cpus 32 >&2
+NODERUN_LAB_TIMEOUT=120 bash "$root/scripts/slurm-lab.sh" start --dir "$lab" --port-base "$port" --nodes 32 --cpus 32 --kill-wait "$kill_wait" >&2
 eval "$(bash "$root/scripts/slurm-lab.sh" env --dir "$lab")"
 for v in $(compgen -e); do
 	if [[ $v == SLURM_* && $v != SLURM_CONF ]]; then unset "$v"; fi
@@ -220,7 +222,7 @@ cancel() {
 }
 
 echo "noderun: $bin"
-echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; kill grace 1 s"
+echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; KillWait $kill_wait s; kill grace 1 s"
 run 8 >/dev/null # warm-up: page cache, the lab's first job
 printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task rss 'scancel ->' stopping dead killed
 printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' "" "s" "s" "ms" "MiB" "results s" "job/wait" "job/wait" "wait"

@@ -2,7 +2,7 @@
 # slurm-lab.sh — a real multi-node Slurm on this one machine, for noderun's
 # integration tests and for trying noderun without a cluster.
 #
-#   scripts/slurm-lab.sh start  [--nodes N] [--cpus C] [--dir DIR] [--port-base P] [--pmix]
+#   scripts/slurm-lab.sh start  [--nodes N] [--cpus C] [--kill-wait S] [--dir DIR] [--port-base P] [--pmix]
 #   scripts/slurm-lab.sh stop   [--dir DIR]
 #   scripts/slurm-lab.sh status [--dir DIR]
 #   scripts/slurm-lab.sh env    [--dir DIR]      eval "$(scripts/slurm-lab.sh env)"
@@ -29,8 +29,9 @@
 #
 # Timing the tests rely on:
 #   KillWait=2        scancel / time limit: SIGTERM, then SIGKILL 2 s later.
-#                     Real clusters often use 30 s; noderun's kill grace must
-#                     stay below it, and tests show results are written in time.
+#                     Real clusters often use 30 s (Slurm's default; --kill-wait
+#                     30 plays one); noderun's kill grace must stay below it,
+#                     and tests show results are written in time.
 #   MinJobAge=5       a finished job leaves squeue 5..60 s after it ends (and
 #                     `sbatch --wait` keeps polling every 2 s).
 #   OverTimeLimit=0, InactiveLimit=0, batch_sched_delay=0, cred_expire=10
@@ -71,7 +72,7 @@ prog=$(basename "$0")
 
 usage() {
 	cat <<EOF
-usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C] [--dir DIR] [--port-base P] [--pmix] [--node nX]
+usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C] [--kill-wait S] [--dir DIR] [--port-base P] [--pmix] [--node nX]
 
   start    install Slurm and munge if missing, start the lab, wait until every
            node is idle (no-op when the lab already runs)
@@ -85,6 +86,8 @@ usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C
   --nodes N      number of nodes n1..nN (default 4; 4 fake GPUs each)
   --cpus C       CPUs per node, the most tasks a node runs at once (default
                  \$NODERUN_LAB_CPUS or 4; e.g. --nodes 32 --cpus 32 for 1,024 tasks)
+  --kill-wait S  seconds from a cancel's SIGTERM to its SIGKILL (Slurm's
+                 KillWait; default 2, which the tests rely on; real clusters: 30)
   --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
   --port-base P  slurmctld listens on P, node k's slurmd on P+k
                  (default \$NODERUN_LAB_PORT_BASE or 17000)
@@ -112,6 +115,7 @@ cmd=$1
 shift
 nodes=4
 cpus=${NODERUN_LAB_CPUS:-4}
+kill_wait=2
 dir=${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}
 port_base=${NODERUN_LAB_PORT_BASE:-17000}
 wait_s=${NODERUN_LAB_TIMEOUT:-30}
@@ -123,6 +127,8 @@ while [[ $# -gt 0 ]]; do
 	--nodes=*) nodes=${1#*=}; shift ;;
 	--cpus) cpus=${2:?--cpus needs a value}; shift 2 ;;
 	--cpus=*) cpus=${1#*=}; shift ;;
+	--kill-wait) kill_wait=${2:?--kill-wait needs a value}; shift 2 ;;
+	--kill-wait=*) kill_wait=${1#*=}; shift ;;
 	--dir) dir=${2:?--dir needs a value}; shift 2 ;;
 	--dir=*) dir=${1#*=}; shift ;;
 	--port-base) port_base=${2:?--port-base needs a value}; shift 2 ;;
@@ -142,6 +148,7 @@ case $cmd in start | stop | status | env | fail-node | revive-node) ;; -h | --he
 esac
 [[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "$prog: --nodes '$nodes': give a number from 1 to 99" >&2; exit 2; }
 [[ $cpus =~ ^[1-9][0-9]{0,2}$ ]] && ((cpus <= 256)) || { echo "$prog: --cpus '$cpus': give a number from 1 to 256" >&2; exit 2; }
+[[ $kill_wait =~ ^[1-9][0-9]{0,2}$ ]] && ((kill_wait <= 600)) || { echo "$prog: --kill-wait '$kill_wait': give whole seconds from 1 to 600" >&2; exit 2; }
 [[ $port_base =~ ^[1-9][0-9]{3,4}$ ]] && ((port_base + nodes < 65536)) ||
 	{ echo "$prog: --port-base '$port_base': give a port from 1000 to $((65535 - nodes))" >&2; exit 2; }
 [[ $pmix == 1 ]] && SLURM_PACKAGES+=(libpmix-dev)
@@ -186,6 +193,8 @@ lab_health() {
 	# A lab written before --cpus existed has no cpus= line: it has 4.
 	want=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
 	[[ ${want:-4} == "$cpus" ]] || return 2
+	want=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	[[ ${want:-2} == "$kill_wait" ]] || return 2
 	# slurmd loads the PMIx plugin when it starts: a lab started without the
 	# library cannot gain it later.
 	if [[ $pmix == 1 ]]; then grep -qx 'pmix=1' "$dir/run/lab.conf" || return 2; fi
@@ -236,7 +245,10 @@ stop_lab() {
 			echo "$prog: cancelling jobs $(echo $jobs)" >&2
 			# shellcheck disable=SC2086
 			timeout 10 scancel $jobs 2>/dev/null || true
-			for ((i = 0; i < 100; i++)); do # KillWait is 2 s; allow 10 s
+			# KillWait, and 8 s more, for the jobs to leave.
+			local kw
+			kw=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+			for ((i = 0; i < (${kw:-2} + 8) * 10; i++)); do
 				[[ -z $(timeout 5 squeue -h -o %A 2>/dev/null || true) ]] && break
 				sleep 0.1
 			done
@@ -319,7 +331,7 @@ write_config() {
 	for ((k = 0; k < GPUS_PER_NODE; k++)); do
 		mknod -m 666 "$dir/dev/nvidia$k" c 1 3
 	done
-	printf 'nodes=%s\ncpus=%s\nport_base=%s\npmix=%s\n' "$nodes" "$cpus" "$port_base" "$pmix" >"$dir/run/lab.conf"
+	printf 'nodes=%s\ncpus=%s\nkill_wait=%s\nport_base=%s\npmix=%s\n' "$nodes" "$cpus" "$kill_wait" "$port_base" "$pmix" >"$dir/run/lab.conf"
 	shorthost=$(hostname -s 2>/dev/null || hostname)
 
 	cat >"$conf" <<EOF
@@ -357,7 +369,7 @@ SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
 # Short timers make the tests fast; KillWait=2 is what they rely on.
-KillWait=2
+KillWait=$kill_wait
 # A lost node is DOWN 15-30 s after its slurmd stops answering (pings every SlurmdTimeout/3).
 SlurmdTimeout=10
 OverTimeLimit=0
