@@ -45,6 +45,8 @@
 #                                    a lab of the right size already there is reused
 #        NODERUN_SCALE_LAB_PORT=P    its port base (default 18700: P..P+32)
 #        NODERUN_SCALE_KILL_WAIT=S   the lab's KillWait (default 30)
+#        NODERUN_SCALE_PROCTRACK=T   the lab's process tracking, linuxproc
+#                                    (default) or pgid (slurm-lab.sh --help)
 #        NODERUN_SCALE_KEEP_LAB=1    leave the lab running at the end
 #        NODERUN_BIN=PATH            the noderun to bench (default: `make build`)
 # Needs: root (the lab), go and make (unless NODERUN_BIN), python3, strace
@@ -71,6 +73,7 @@ command -v python3 >/dev/null || die "python3 not found (it reads the results)"
 lab=${NODERUN_SCALE_LAB_DIR:-/tmp/noderun-scale-lab}
 port=${NODERUN_SCALE_LAB_PORT:-18700}
 kill_wait=${NODERUN_SCALE_KILL_WAIT:-30}
+proctrack=${NODERUN_SCALE_PROCTRACK:-linuxproc}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
 cleanup() {
 	[[ -n ${NODERUN_SCALE_KEEP_LAB:-} ]] || bash "$root/scripts/slurm-lab.sh" stop --dir "$lab" >/dev/null 2>&1 || true
@@ -79,7 +82,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- the lab: start is a no-op on a running lab of this size
-NODERUN_LAB_TIMEOUT=120 bash "$root/scripts/slurm-lab.sh" start --dir "$lab" --port-base "$port" --nodes 32 --cpus 32 --kill-wait "$kill_wait" >&2
+NODERUN_LAB_TIMEOUT=120 bash "$root/scripts/slurm-lab.sh" start --dir "$lab" --port-base "$port" --nodes 32 --cpus 32 --kill-wait "$kill_wait" --proctrack "$proctrack" >&2
 eval "$(bash "$root/scripts/slurm-lab.sh" env --dir "$lab")"
 for v in $(compgen -e); do
 	if [[ $v == SLURM_* && $v != SLURM_CONF ]]; then unset "$v"; fi
@@ -222,7 +225,7 @@ cancel() {
 }
 
 echo "noderun: $bin"
-echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; KillWait $kill_wait s; kill grace 1 s"
+echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; KillWait $kill_wait s; proctrack/$proctrack; kill grace 1 s"
 run 8 >/dev/null # warm-up: page cache, the lab's first job
 printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task rss 'scancel ->' stopping dead killed
 printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' "" "s" "s" "ms" "MiB" "results s" "job/wait" "job/wait" "wait"

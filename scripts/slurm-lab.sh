@@ -2,7 +2,8 @@
 # slurm-lab.sh — a real multi-node Slurm on this one machine, for noderun's
 # integration tests and for trying noderun without a cluster.
 #
-#   scripts/slurm-lab.sh start  [--nodes N] [--cpus C] [--kill-wait S] [--dir DIR] [--port-base P] [--pmix]
+#   scripts/slurm-lab.sh start  [--nodes N] [--cpus C] [--kill-wait S] [--proctrack T] [--dir DIR]
+#                               [--port-base P] [--pmix]
 #   scripts/slurm-lab.sh stop   [--dir DIR]
 #   scripts/slurm-lab.sh status [--dir DIR]
 #   scripts/slurm-lab.sh env    [--dir DIR]      eval "$(scripts/slurm-lab.sh env)"
@@ -72,7 +73,8 @@ prog=$(basename "$0")
 
 usage() {
 	cat <<EOF
-usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C] [--kill-wait S] [--dir DIR] [--port-base P] [--pmix] [--node nX]
+usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C] [--kill-wait S]
+       [--proctrack T] [--dir DIR] [--port-base P] [--pmix] [--node nX]
 
   start    install Slurm and munge if missing, start the lab, wait until every
            node is idle (no-op when the lab already runs)
@@ -88,6 +90,12 @@ usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C
                  \$NODERUN_LAB_CPUS or 4; e.g. --nodes 32 --cpus 32 for 1,024 tasks)
   --kill-wait S  seconds from a cancel's SIGTERM to its SIGKILL (Slurm's
                  KillWait; default 2, which the tests rely on; real clusters: 30)
+  --proctrack T  how slurmstepd finds a task's processes: linuxproc (default:
+                 every descendant, by scanning /proc) or pgid (the task's
+                 process group only). All nodes share this host's /proc, so
+                 with linuxproc each node's scan reads every node's processes;
+                 pgid keeps a node's cost to its own tasks, as cgroups do on a
+                 cluster, but misses a child in a process group of its own
   --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
   --port-base P  slurmctld listens on P, node k's slurmd on P+k
                  (default \$NODERUN_LAB_PORT_BASE or 17000)
@@ -116,6 +124,7 @@ shift
 nodes=4
 cpus=${NODERUN_LAB_CPUS:-4}
 kill_wait=2
+proctrack=linuxproc
 dir=${NODERUN_LAB_DIR:-/tmp/noderun-slurm-lab}
 port_base=${NODERUN_LAB_PORT_BASE:-17000}
 wait_s=${NODERUN_LAB_TIMEOUT:-30}
@@ -129,6 +138,8 @@ while [[ $# -gt 0 ]]; do
 	--cpus=*) cpus=${1#*=}; shift ;;
 	--kill-wait) kill_wait=${2:?--kill-wait needs a value}; shift 2 ;;
 	--kill-wait=*) kill_wait=${1#*=}; shift ;;
+	--proctrack) proctrack=${2:?--proctrack needs a value}; shift 2 ;;
+	--proctrack=*) proctrack=${1#*=}; shift ;;
 	--dir) dir=${2:?--dir needs a value}; shift 2 ;;
 	--dir=*) dir=${1#*=}; shift ;;
 	--port-base) port_base=${2:?--port-base needs a value}; shift 2 ;;
@@ -149,6 +160,7 @@ esac
 [[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "$prog: --nodes '$nodes': give a number from 1 to 99" >&2; exit 2; }
 [[ $cpus =~ ^[1-9][0-9]{0,2}$ ]] && ((cpus <= 256)) || { echo "$prog: --cpus '$cpus': give a number from 1 to 256" >&2; exit 2; }
 [[ $kill_wait =~ ^[1-9][0-9]{0,2}$ ]] && ((kill_wait <= 600)) || { echo "$prog: --kill-wait '$kill_wait': give whole seconds from 1 to 600" >&2; exit 2; }
+[[ $proctrack == linuxproc || $proctrack == pgid ]] || { echo "$prog: --proctrack '$proctrack': give linuxproc or pgid" >&2; exit 2; }
 [[ $port_base =~ ^[1-9][0-9]{3,4}$ ]] && ((port_base + nodes < 65536)) ||
 	{ echo "$prog: --port-base '$port_base': give a port from 1000 to $((65535 - nodes))" >&2; exit 2; }
 [[ $pmix == 1 ]] && SLURM_PACKAGES+=(libpmix-dev)
@@ -195,6 +207,8 @@ lab_health() {
 	[[ ${want:-4} == "$cpus" ]] || return 2
 	want=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
 	[[ ${want:-2} == "$kill_wait" ]] || return 2
+	want=$(sed -n 's/^proctrack=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	[[ ${want:-linuxproc} == "$proctrack" ]] || return 2
 	# slurmd loads the PMIx plugin when it starts: a lab started without the
 	# library cannot gain it later.
 	if [[ $pmix == 1 ]]; then grep -qx 'pmix=1' "$dir/run/lab.conf" || return 2; fi
@@ -331,7 +345,8 @@ write_config() {
 	for ((k = 0; k < GPUS_PER_NODE; k++)); do
 		mknod -m 666 "$dir/dev/nvidia$k" c 1 3
 	done
-	printf 'nodes=%s\ncpus=%s\nkill_wait=%s\nport_base=%s\npmix=%s\n' "$nodes" "$cpus" "$kill_wait" "$port_base" "$pmix" >"$dir/run/lab.conf"
+	printf 'nodes=%s\ncpus=%s\nkill_wait=%s\nproctrack=%s\nport_base=%s\npmix=%s\n' \
+		"$nodes" "$cpus" "$kill_wait" "$proctrack" "$port_base" "$pmix" >"$dir/run/lab.conf"
 	shorthost=$(hostname -s 2>/dev/null || hostname)
 
 	cat >"$conf" <<EOF
@@ -357,7 +372,7 @@ SlurmctldDebug=info
 SlurmdDebug=info
 SlurmdParameters=config_overrides
 # No cgroups, no systemd on a CI box.
-ProctrackType=proctrack/linuxproc
+ProctrackType=proctrack/$proctrack
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -368,7 +383,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
-# Short timers make the tests fast; KillWait=2 is what they rely on.
+# Short timers make the tests fast; they rely on KillWait=2 (--kill-wait, default 2).
 KillWait=$kill_wait
 # A lost node is DOWN 15-30 s after its slurmd stops answering (pings every SlurmdTimeout/3).
 SlurmdTimeout=10
@@ -542,6 +557,10 @@ status)
 	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || echo "$nodes")
 	cpus=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
 	cpus=${cpus:-4}
+	kill_wait=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	kill_wait=${kill_wait:-2}
+	proctrack=$(sed -n 's/^proctrack=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	proctrack=${proctrack:-linuxproc}
 	while read -r name pid; do
 		if is_ours "$pid"; then echo "$name pid $pid running"; else echo "$name pid $pid GONE"; fi
 	done < <(recorded_pids)
