@@ -38,8 +38,9 @@ type Suite struct {
 	Timestamp  string      `xml:"timestamp,attr,omitempty"`
 	Hostname   string      `xml:"hostname,attr,omitempty"`
 	Properties *Properties `xml:"properties,omitempty"`
-	// Cases are the testcases not sealed: after seal, those the merge adds
-	// (its own error testcases), written after the sealed ones.
+	// Cases are the testcases not sealed, written after the sealed ones:
+	// those the merge adds (its own error testcases), or all of a suite
+	// seal leaves as it is.
 	Cases     []*Case `xml:"testcase"`
 	SystemOut Text    `xml:"system-out,omitempty"`
 	SystemErr Text    `xml:"system-err,omitempty"`

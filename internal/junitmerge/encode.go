@@ -24,12 +24,13 @@ func appendSuite(b []byte, s *Suite) []byte {
 // writeSuite writes s as appendSuite would, straight to w, using scratch
 // (returned for the next call): a sealed suite's testcases are bytes
 // already, and copying them into a buffer of their own first would cost
-// fresh memory the size of the output.
+// fresh memory the size of the output. A bufio.Writer keeps its first
+// error, so the last Write's error is every Write's.
 func writeSuite(w *bufio.Writer, s *Suite, scratch []byte) ([]byte, error) {
 	scratch = appendSuiteStart(scratch[:0], s)
 	w.Write(scratch)
 	if z := s.sealed; z != nil {
-		start := int32(0)
+		start := 0
 		for i, end := range z.ends {
 			scratch = appendCaseHead(scratch[:0], z.names[i], z.classes[i])
 			w.Write(scratch)

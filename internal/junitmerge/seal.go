@@ -13,7 +13,7 @@ type sealed struct {
 	classes []string
 	rest    []byte
 	// ends[i] is where testcase i's encoding ends in rest.
-	ends []int32
+	ends []int
 	// failing are the failed and errored testcases, in order, for the summary.
 	failing                   []sealedFailure
 	failures, errors, skipped int
@@ -46,12 +46,12 @@ func seal(s *Suite) {
 		names:   make([]string, len(s.Cases)),
 		classes: make([]string, len(s.Cases)),
 		rest:    make([]byte, 0, size),
-		ends:    make([]int32, len(s.Cases)),
+		ends:    make([]int, len(s.Cases)),
 	}
 	for i, c := range s.Cases {
 		z.names[i], z.classes[i] = c.Name, c.Classname
 		z.rest = appendCaseRest(z.rest, c)
-		z.ends[i] = int32(len(z.rest))
+		z.ends[i] = len(z.rest)
 		switch st := c.Status(); st {
 		case StatusFailed, StatusError:
 			r := c.Error
@@ -82,7 +82,7 @@ func (s *Suite) caseCount() int {
 
 // appendSealed appends the sealed testcases as appendCase writes them.
 func appendSealed(b []byte, z *sealed) []byte {
-	start := int32(0)
+	start := 0
 	for i, end := range z.ends {
 		b = appendCaseHead(b, z.names[i], z.classes[i])
 		b = append(b, z.rest[start:end]...)

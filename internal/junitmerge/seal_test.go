@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -19,7 +20,10 @@ func checkSealing(t *testing.T, raw []byte, suites []*Suite) {
 	for i, s := range again {
 		want := appendSuite(nil, suites[i])
 		seal(s)
-		if len(suites[i].Cases) > 0 && s.sealed == nil {
+		switch {
+		case holdsNoderunResult(suites[i]) && s.sealed != nil:
+			t.Fatalf("suite %q holds a noderun result but was sealed", s.Name)
+		case !holdsNoderunResult(suites[i]) && len(suites[i].Cases) > 0 && s.sealed == nil:
 			t.Fatalf("suite %q with %d testcases was not sealed", s.Name, len(suites[i].Cases))
 		}
 		if got := appendSuite(nil, s); !bytes.Equal(got, want) {
@@ -49,6 +53,17 @@ func checkSealing(t *testing.T, raw []byte, suites []*Suite) {
 	}
 }
 
+func holdsNoderunResult(s *Suite) bool {
+	for _, c := range s.Cases {
+		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
+			if r != nil && strings.HasPrefix(r.Type, "noderun.") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TestSealing holds sealed suites to what the same suites unsealed give:
 // bytes, counts, the summary's failures.
 func TestSealing(t *testing.T) {
@@ -60,6 +75,7 @@ func TestSealing(t *testing.T) {
 		"output and properties": `<testsuite name="s"><properties><property name="p" value="v"/></properties><testcase name="a&amp;b" classname="k" time="1.5"><skipped message="later"/><system-out>out &lt;x&gt;</system-out><system-err>err</system-err></testcase><system-out><![CDATA[x]]></system-out></testsuite>`,
 		"control characters":    "<testsuite name=\"s\" tests=\"1\"><testcase name=\"a\x00\"><failure message=\"\x1b[1mbad\x1b[0m\">NUL\x00</failure></testcase></testsuite>",
 		"more than 50 failures": manyFailures(60),
+		"a noderun result":      `<testsuite name="s"><testcase name="a"><failure type="noderun.x" message="m"/></testcase><testcase name="b"/></testsuite>`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := ingestBytes([]byte(raw))
