@@ -95,7 +95,9 @@ usage: $prog {start|stop|status|env|fail-node|revive-node} [--nodes N] [--cpus C
                  process group only). All nodes share this host's /proc, so
                  with linuxproc each node's scan reads every node's processes;
                  pgid keeps a node's cost to its own tasks, as cgroups do on a
-                 cluster, but misses a child in a process group of its own
+                 cluster, but misses a child in a process group of its own:
+                 noderun runs pytest in one, so Slurm alone cannot kill it
+                 (benchmarks only; the tests need linuxproc and KillWait 2)
   --dir DIR      lab folder (default \$NODERUN_LAB_DIR or /tmp/noderun-slurm-lab)
   --port-base P  slurmctld listens on P, node k's slurmd on P+k
                  (default \$NODERUN_LAB_PORT_BASE or 17000)
@@ -196,7 +198,7 @@ recorded_pids() {
 }
 
 # lab_health: 0 = running (every daemon alive, sinfo answers with all nodes),
-# 1 = nothing recorded, 2 = half dead or not answering.
+# 1 = nothing recorded, 2 = half dead, not answering, or of other settings.
 lab_health() {
 	local name pid n=0 want
 	[[ -s $pids_file ]] || return 1
@@ -564,6 +566,7 @@ status)
 	while read -r name pid; do
 		if is_ours "$pid"; then echo "$name pid $pid running"; else echo "$name pid $pid GONE"; fi
 	done < <(recorded_pids)
+	echo "settings: $nodes nodes x $cpus CPUs, KillWait=$kill_wait, proctrack/$proctrack"
 	timeout 10 sinfo -N -p lab -o '%N %t %c %G' 2>&1 || true
 	if lab_health; then echo "lab $dir: running"; else echo "lab $dir: unhealthy (run: $0 start --dir $dir)"; exit 1; fi
 	;;
@@ -591,7 +594,7 @@ start)
 		exit 0
 	fi
 	if ((rc == 2)); then
-		echo "$prog: lab $dir is half dead or has another size; restarting it" >&2
+		echo "$prog: lab $dir is half dead or has other settings (size, KillWait, proctrack); restarting it" >&2
 		stop_lab
 	fi
 	install_packages

@@ -39,7 +39,19 @@ type Lab struct {
 	Conf string
 	// Nodes is the number of nodes, n1..Nodes.
 	Nodes int
+	// KillWait and Proctrack are the lab's KillWait and ProctrackType
+	// (slurm-lab.sh start --kill-wait, --proctrack).
+	KillWait  time.Duration
+	Proctrack string
 }
+
+// The settings the tests rely on: a cancelled task is SIGKILLed 2 s after
+// its SIGTERM, and slurmstepd finds every descendant of a task, as the
+// no-orphan tests need (noderun runs pytest in a process group of its own).
+const (
+	testKillWait  = 2 * time.Second
+	testProctrack = "linuxproc"
+)
 
 // pollEvery is how often the Wait helpers look again; squeue and /proc are
 // cheap on a lab of a few nodes.
@@ -60,6 +72,9 @@ func Require(t testing.TB) *Lab {
 		t.Skip("Slurm lab tests are skipped in -short mode")
 	}
 	lab, err := Open(dir)
+	if err == nil {
+		err = lab.fitForTests()
+	}
 	if err != nil {
 		t.Fatalf("%s=%s: %v", EnvVar, dir, err)
 	}
@@ -80,35 +95,61 @@ func Open(dir string) (*Lab, error) {
 	if _, err := os.Stat(l.Conf); err != nil {
 		return nil, fmt.Errorf("open lab: %w (start it with scripts/slurm-lab.sh start --dir %s)", err, dir)
 	}
-	n, err := readNodes(filepath.Join(dir, "run", "lab.conf"))
-	if err != nil {
+	if err := l.readConf(filepath.Join(dir, "run", "lab.conf")); err != nil {
 		return nil, fmt.Errorf("open lab: %w", err)
 	}
-	l.Nodes = n
 	return l, nil
 }
 
-// readNodes reads "nodes=N" from the file slurm-lab.sh writes at start.
-func readNodes(path string) (int, error) {
+// readConf reads the file slurm-lab.sh writes at start: nodes=N, and
+// kill_wait= and proctrack= (absent from a lab started before those
+// options: 2 and linuxproc).
+func (l *Lab) readConf(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer f.Close()
+	l.KillWait, l.Proctrack = testKillWait, testProctrack
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "nodes="); ok {
+		key, v, _ := strings.Cut(sc.Text(), "=")
+		switch key {
+		case "nodes":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return 0, fmt.Errorf("%s: bad node count %q", path, v)
+				return fmt.Errorf("%s: bad node count %q", path, v)
 			}
-			return n, nil
+			l.Nodes = n
+		case "kill_wait":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%s: bad kill_wait %q", path, v)
+			}
+			l.KillWait = time.Duration(n) * time.Second
+		case "proctrack":
+			l.Proctrack = v
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return err
 	}
-	return 0, fmt.Errorf("%s: no nodes= line", path)
+	if l.Nodes == 0 {
+		return fmt.Errorf("%s: no nodes= line", path)
+	}
+	return nil
+}
+
+// fitForTests says why the tests cannot use the lab, if they cannot: a lab
+// started with another KillWait or process tracking (for a benchmark) makes
+// their timing and no-orphan checks fail for reasons of its own.
+func (l *Lab) fitForTests() error {
+	if l.KillWait == testKillWait && l.Proctrack == testProctrack {
+		return nil
+	}
+	return fmt.Errorf("the lab runs KillWait=%v and proctrack/%s, the tests need KillWait=%v and proctrack/%s "+
+		"(restart it: scripts/slurm-lab.sh stop --dir %s && scripts/slurm-lab.sh start --dir %s)",
+		l.KillWait, l.Proctrack, testKillWait, testProctrack, l.Dir, l.Dir)
 }
 
 // Env returns the environment for a command that talks to the lab: this

@@ -44,6 +44,8 @@ func TestOpen(t *testing.T) {
 		rel     bool
 		want    int
 		wantErr string
+		// unfit is what fitForTests says, "" when the tests may use the lab.
+		unfit string
 	}{
 		// What slurm-lab.sh writes: the node count comes from run/lab.conf.
 		{name: "lab", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "nodes=3\nport_base=17000\n"}, want: 3},
@@ -52,6 +54,12 @@ func TestOpen(t *testing.T) {
 		// A damaged lab.conf must not silently mean zero nodes.
 		{name: "bad count", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "nodes=x\n"}, wantErr: "bad node count"},
 		{name: "no count", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "port_base=1\n"}, wantErr: "no nodes= line"},
+		// A benchmark's lab (bench-scale.sh): the tests must not use it.
+		{name: "cluster KillWait", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "nodes=3\nkill_wait=30\nproctrack=linuxproc\n"},
+			want: 3, unfit: "KillWait=30s and proctrack/linuxproc, the tests need KillWait=2s"},
+		{name: "pgid", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "nodes=3\nkill_wait=2\nproctrack=pgid\n"},
+			want: 3, unfit: "proctrack/pgid"},
+		{name: "bad kill_wait", files: map[string]string{"etc/slurm.conf": "", "run/lab.conf": "nodes=3\nkill_wait=x\n"}, wantErr: "bad kill_wait"},
 		// A relative path would change meaning for jobs that run elsewhere.
 		{name: "relative", rel: true, wantErr: "not an absolute path"},
 	}
@@ -76,6 +84,13 @@ func TestOpen(t *testing.T) {
 			}
 			if lab.Nodes != tc.want || lab.Conf != filepath.Join(dir, "etc", "slurm.conf") || lab.Dir != dir {
 				t.Fatalf("Open = %+v, want %d nodes in %s", lab, tc.want, dir)
+			}
+			err = lab.fitForTests()
+			switch {
+			case tc.unfit == "" && err != nil:
+				t.Fatalf("fitForTests: %v, want nil", err)
+			case tc.unfit != "" && (err == nil || !strings.Contains(err.Error(), tc.unfit)):
+				t.Fatalf("fitForTests: %v, want an error containing %q", err, tc.unfit)
 			}
 		})
 	}
