@@ -352,6 +352,10 @@ func (r *runner) argv() []string {
 
 // supervise starts the child and waits for it, forwarding signals and
 // enforcing the step timeout.
+// stopSignalLag is how long a runner whose child ended badly waits for
+// its own copy of a stop signal Slurm sent the child too.
+const stopSignalLag = 250 * time.Millisecond
+
 func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	if err := r.checkTestRoot(); err != nil {
 		return r.failedToStart(err)
@@ -451,13 +455,15 @@ loop:
 		r.rec.GPU = tm.finish(time.Second)
 	}
 	// Slurm signals every process of a step, the child included, so the
-	// child may die of the same SIGTERM just before the runner's copy
-	// arrives: a child killed by a signal waits briefly for that copy.
-	if res.Signaled() && !r.rec.Stopped {
+	// child may end of the same SIGTERM just before the runner's copy
+	// arrives: killed by it, or, when it handles it, exiting with a status
+	// of its own. A child that did not end well waits briefly for that copy,
+	// so that a cancel is not called the task's own failure.
+	if res.ExitCode != 0 && !r.rec.Stopped {
 		select {
 		case s := <-sigs:
 			forward(s)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(stopSignalLag):
 		}
 	}
 	if stopped != nil {

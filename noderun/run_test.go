@@ -375,6 +375,40 @@ func TestRunForwardsSignalToGroup(t *testing.T) {
 	}
 }
 
+// Slurm signals the child too: a child that handles the SIGTERM and exits
+// with a status of its own before the runner's copy arrives is still a
+// stopped task, not one that failed on its own (seen in TestLabScale).
+func TestRunChildEndsOfSlurmsSignalFirst(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	pid := filepath.Join(spec.Workspace, "pid")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `trap "exit 2" TERM; echo $$ > ` + pid + `.tmp; mv ` + pid + `.tmp ` + pid + `; while :; do sleep 0.05; done`}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	child := waitPID(t, pid)
+	if err := syscall.Kill(child, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); procgroup.Running(child); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("child did not exit on SIGTERM")
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // the runner's copy comes a little later
+	sigs <- syscall.SIGTERM
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner did not end")
+	}
+	if rec := record(t, spec, 0); !rec.Stopped || rec.ExitCode != 2 {
+		t.Errorf("record: stopped=%v exit=%d, want a stopped task that exited 2", rec.Stopped, rec.ExitCode)
+	}
+}
+
 // A child that ignores SIGTERM is killed after timeout + grace, with the
 // processes it started.
 func TestRunTimeoutKillsGroup(t *testing.T) {
