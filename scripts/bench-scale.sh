@@ -12,6 +12,10 @@
 #             the stand-in sums its parent's /proc/<pid>/task/*/schedstat,
 #             less the same of a bare srun task of the layout (slurmstepd's
 #             work between fork and exec, 15-20 ms a task on the lab)
+#   start     for scale: the mean CPU of a bare `noderun --version` that
+#             each task of the same layout runs (exec, dynamic loader, Go
+#             runtime and package init: what any runner pays before its
+#             own work), as bash's `time` reads it
 #   rss       the peak RSS (VmHWM) of `noderun job`, the supervisor, read
 #             from /proc every 50 ms while it runs
 #   cancel    a second job of N tasks whose stand-ins wait to be stopped,
@@ -186,6 +190,18 @@ bare_cpu() {
 		die "the bare srun of $n tasks failed"
 }
 
+# start_cpu N: the mean CPU (ms) of a bare `noderun --version` run by each
+# task of the same layout, as bash's `time` reads it (user and system).
+start_cpu() {
+	local n=$1 gpn=$(($1 < 32 ? $1 : 32))
+	wait_idle
+	# shellcheck disable=SC2016
+	srun --nodes=$((n / gpn)) --ntasks-per-node="$gpn" \
+		/bin/bash -c 'TIMEFORMAT="%3U %3S"; { time "$0" --version >/dev/null; } 2>&1' "$bin" 2>/dev/null |
+		awk 'NF == 2 { s += $1 + $2; k++ } END { if (k == 0) exit 1; printf "%.2f\n", s / k * 1000 }' ||
+		die "the bare noderun --version of $n tasks failed"
+}
+
 # cancel N: "SCANCEL_TO_RESULT STOPPING DEAD STOPPING_AFTER DEAD_AFTER KILLED_AFTER"
 cancel() {
 	local n=$1 ws=$tmp/cancel$1 id i t0 to_result
@@ -227,8 +243,8 @@ cancel() {
 echo "noderun: $bin"
 echo "lab: $lab (32 nodes x 32 CPUs); sizes: $sizes; stand-in pytest; KillWait $kill_wait s; proctrack/$proctrack; kill grace 1 s"
 run 8 >/dev/null # warm-up: page cache, the lab's first job
-printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task rss 'scancel ->' stopping dead killed
-printf '%6s %9s %9s %9s %9s %10s %9s %9s %7s\n' "" "s" "s" "ms" "MiB" "results s" "job/wait" "job/wait" "wait"
+printf '%6s %9s %9s %9s %7s %9s %10s %9s %9s %7s\n' tasks client in-job cpu/task start rss 'scancel ->' stopping dead killed
+printf '%6s %9s %9s %9s %7s %9s %10s %9s %9s %7s\n' "" "s" "s" "ms" "ms" "MiB" "results s" "job/wait" "job/wait" "wait"
 : >"$tmp/table"
 for n in $sizes; do
 	# Assignments, not `<<<"$(...)"`: a failing run must stop the bench.
@@ -236,10 +252,11 @@ for n in $sizes; do
 	read -r client injob cpu rss <<<"$out"
 	out=$(bare_cpu "$n")
 	cpu=$(awk -v a="$cpu" -v b="$out" 'BEGIN { printf "%.2f", a - b }')
+	start=$(start_cpu "$n")
 	out=$(cancel "$n")
 	read -r to_result st_b dead_b st_a dead_a killed <<<"$out"
-	printf '%6d %9s %9s %9s %9s %10s %9s %9s %7s\n' "$n" "$client" "$injob" "$cpu" "$rss" "$to_result" "$st_b/$st_a" "$dead_b/$dead_a" "$killed"
-	echo "$n $client $injob $cpu $rss $to_result $st_b $dead_b $st_a $dead_a" >>"$tmp/table"
+	printf '%6d %9s %9s %9s %7s %9s %10s %9s %9s %7s\n' "$n" "$client" "$injob" "$cpu" "$start" "$rss" "$to_result" "$st_b/$st_a" "$dead_b/$dead_a" "$killed"
+	echo "$n $client $injob $cpu $rss $to_result $st_b $dead_b $st_a $dead_a $start" >>"$tmp/table"
 done
 
 # ws_ops: "ROUND_TRIPS DATA POLLS TASKS" per task of 8 local tasks.
@@ -330,7 +347,7 @@ done
 
 rc=0
 awk '
-	{ n[NR] = $1; injob[$1] = $3; cpu[$1] = $4; scancel[$1] = $6; after[$1] = $9 + $10; last = $1 }
+	{ n[NR] = $1; injob[$1] = $3; cpu[$1] = $4; scancel[$1] = $6; after[$1] = $9 + $10; start[$1] = $11; last = $1 }
 	END {
 		fail = 0
 		print ""
@@ -340,7 +357,7 @@ awk '
 			r = injob[1024] / injob[256]
 			printf "goal T(1024)/T(256) <= 5: %.2f %s\n", r, r <= 5 ? "ok" : "MISSED"; fail += r > 5
 		}
-		printf "goal cpu/task <= 10 ms at %d tasks: %.2f ms %s\n", last, cpu[last], cpu[last] <= 10 ? "ok" : "MISSED"; fail += cpu[last] > 10
+		printf "goal cpu/task <= 10 ms at %d tasks: %.2f ms %s (of which a bare noderun --version: %.2f ms)\n", last, cpu[last], cpu[last] <= 10 ? "ok" : "MISSED", start[last]; fail += cpu[last] > 10
 		printf "goal scancel -> results <= 10 s at %d tasks: %.2f s %s\n", last, scancel[last], scancel[last] <= 10 ? "ok" : "MISSED"; fail += scancel[last] > 10
 		bad = 0
 		for (k in after) bad += after[k]
