@@ -350,12 +350,12 @@ func (r *runner) argv() []string {
 	return append(slices.Clone(r.step.Launcher), argv...)
 }
 
-// supervise starts the child and waits for it, forwarding signals and
-// enforcing the step timeout.
 // stopSignalLag is how long a runner whose child ended badly waits for
 // its own copy of a stop signal Slurm sent the child too.
 const stopSignalLag = 250 * time.Millisecond
 
+// supervise starts the child and waits for it, forwarding signals and
+// enforcing the step timeout.
 func (r *runner) supervise(sigs <-chan os.Signal) (int, error) {
 	if err := r.checkTestRoot(); err != nil {
 		return r.failedToStart(err)
@@ -451,20 +451,37 @@ loop:
 		}
 	}
 	res := g.Result()
+	r.rec.End = time.Now().UTC() // the child's end, before the wait below
 	if tm != nil {
 		r.rec.GPU = tm.finish(time.Second)
 	}
 	// Slurm signals every process of a step, the child included, so the
 	// child may end of the same SIGTERM just before the runner's copy
 	// arrives: killed by it, or, when it handles it, exiting with a status
-	// of its own. A child that did not end well waits briefly for that copy,
-	// so that a cancel is not called the task's own failure.
-	if res.ExitCode != 0 && !r.rec.Stopped {
-		select {
-		case s := <-sigs:
-			forward(s)
-		case <-time.After(stopSignalLag):
+	// of its own. A child that ended badly with no stop under way waits
+	// briefly for that copy, so that a cancel is not called the task's own
+	// failure. Only SIGTERM and SIGHUP count: the stop request's SIGINT
+	// reaches the runner alone and cannot explain the child's end. The
+	// cost: a rank that fails on its own within the wait of a cancel reads
+	// as stopped; the job's root cause is still the first failure.
+	if res.ExitCode != 0 && stopped == nil {
+		lag := time.NewTimer(stopSignalLag)
+	wait:
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGTERM || s == syscall.SIGHUP {
+					forward(s)
+					break wait
+				}
+				if s != syscall.SIGINT {
+					_ = g.Signal(s.(syscall.Signal))
+				}
+			case <-lag.C:
+				break wait
+			}
 		}
+		lag.Stop()
 	}
 	if stopped != nil {
 		// The stop sequence kills what is left of the group.
@@ -514,7 +531,9 @@ func (r *runner) escalated(sig syscall.Signal) {
 }
 
 func (r *runner) finish(res procgroup.Result, logf io.Writer) (int, error) {
-	r.rec.End = time.Now().UTC()
+	if r.rec.End.IsZero() {
+		r.rec.End = time.Now().UTC()
+	}
 	r.rec.ExitCode = res.ExitCode
 	switch {
 	case r.rec.TimedOut:

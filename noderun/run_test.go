@@ -409,6 +409,38 @@ func TestRunChildEndsOfSlurmsSignalFirst(t *testing.T) {
 	}
 }
 
+// A stop request (the runner's SIGINT) right after a child failed on its
+// own does not explain the failure: the task is not called stopped.
+func TestRunStopRequestAfterChildFailed(t *testing.T) {
+	spec := testSpec(t, jobspec.KindWorker)
+	pid := filepath.Join(spec.Workspace, "pid")
+	spec.Steps[0].Command.Argv = []string{"sh", "-c", `echo $$ > ` + pid + `.tmp; mv ` + pid + `.tmp ` + pid + `; sleep 0.2; exit 3`}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	child := waitPID(t, pid)
+	for deadline := time.Now().Add(5 * time.Second); procgroup.Running(child); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("child did not exit")
+		}
+	}
+	sigs <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != 3 {
+			t.Errorf("exit status %d, want 3", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner did not end")
+	}
+	if rec := record(t, spec, 0); rec.Stopped || rec.ExitCode != 3 {
+		t.Errorf("record: stopped=%v exit=%d, want a task that failed on its own with 3", rec.Stopped, rec.ExitCode)
+	}
+}
+
 // A child that ignores SIGTERM is killed after timeout + grace, with the
 // processes it started.
 func TestRunTimeoutKillsGroup(t *testing.T) {
