@@ -382,8 +382,15 @@ func (s *supervisor) killedByCancel(r *stepRun, sigs <-chan os.Signal) (os.Signa
 	}
 	code := r.running.ExitCode()
 	// On scancel of a large step, srun was seen to exit 0 while its tasks
-	// still stopped, seconds before this batch step heard of the cancel.
-	if code < exitcode.SignalBase && (code != 0 || !s.tasksUnfinished(r.step)) {
+	// still stopped, seconds before this batch step heard of the cancel;
+	// and Slurm's SIGTERM reaches the tasks' children too, whose own status
+	// (pytest's 2) srun then reports: a step whose ended tasks were all
+	// stopped may be a cancel as well.
+	switch {
+	case code >= exitcode.SignalBase:
+	case code == 0 && s.tasksUnfinished(r.step):
+	case code != 0 && s.tasksOnlyStopped(r.step):
+	default:
 		return nil, false
 	}
 	if node, _ := nodeFailureIn(workspace.New(s.o.Spec.Workspace).StepLog(r.step.Role)); node != "" {
@@ -442,6 +449,22 @@ func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
 		}
 	}
 	return false
+}
+
+// tasksOnlyStopped reports whether the step's tasks that recorded an end,
+// one at least, were all asked to stop, and none failed on its own.
+func (s *supervisor) tasksOnlyStopped(step *jobspec.Step) bool {
+	stopped := false
+	for _, rec := range s.ownRecords(step) {
+		switch {
+		case rec.State == workspace.StateRunning:
+		case rec.Stopped:
+			stopped = true
+		case rec.State != workspace.StateExited || rec.ExitCode != 0:
+			return false
+		}
+	}
+	return stopped
 }
 
 // tasksUnfinished reports whether a task of the step that recorded its

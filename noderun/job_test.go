@@ -271,6 +271,16 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 			time.Sleep(3 * time.Second)
 			j.sigs <- syscall.SIGTERM
 		}},
+		// Slurm's SIGTERM reached the children, which exited 2 (pytest's
+		// status when interrupted); srun reports 2.
+		{"srun exits 2, its tasks stopped", func(j *jobRun) {
+			now := time.Now().UTC()
+			saveRecords(t, j.spec, &workspace.TaskRecord{Role: "CTX_0", JobID: "5", Node: "n1",
+				State: workspace.StateExited, ExitCode: 2, Stopped: true, Start: now, End: now})
+			j.starter.step("CTX_0").end(2)
+			time.Sleep(3 * time.Second)
+			j.sigs <- syscall.SIGTERM
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := startJob(t, disaggSpec(t), &fakeStarter{})
@@ -283,6 +293,31 @@ func TestJobStepKilledBeforeTheCancelReachesUs(t *testing.T) {
 				t.Errorf("CTX_0 %s, want %s", got, workspace.StepCancelled)
 			}
 		})
+	}
+}
+
+// A step whose srun exits 2 after a task failed on its own is that
+// failure at once, even when another task was stopped.
+func TestJobStepFailedWithStoppedTasks(t *testing.T) {
+	spec := disaggSpec(t)
+	for i := range spec.Steps {
+		if spec.Steps[i].Role == "CTX_0" {
+			spec.Steps[i].Tasks, spec.Steps[i].TasksPerNode = 2, 2
+		}
+	}
+	j := startJob(t, spec, &fakeStarter{})
+	now := time.Now().UTC()
+	saveRecords(t, spec,
+		&workspace.TaskRecord{Role: "CTX_0", JobID: "5", Node: "n1", State: workspace.StateExited, ExitCode: 2, Stopped: true, Start: now, End: now},
+		&workspace.TaskRecord{Role: "CTX_0", Rank: 1, JobID: "5", Node: "n1", State: workspace.StateExited, ExitCode: 1, Start: now, End: now})
+	began := time.Now()
+	j.starter.step("CTX_0").end(2)
+	code, res := j.wait(t)
+	if code != exitcode.Failure || res.Outcome != workspace.OutcomeFailed {
+		t.Errorf("code %d outcome %s, want 1, failed", code, res.Outcome)
+	}
+	if took := time.Since(began); took >= cancelRace+time.Second {
+		t.Errorf("the job took %s to end: it waited for a cancel", took.Round(time.Millisecond))
 	}
 }
 
