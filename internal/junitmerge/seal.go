@@ -1,7 +1,5 @@
 package junitmerge
 
-import "strings"
-
 // sealed are a suite's testcases as its file gave them, encoded in the
 // ingest worker that read the file: a merge of 1,024 files then holds bytes
 // until it writes, not 200,000 testcases for the garbage collector to mark
@@ -35,10 +33,8 @@ func seal(s *Suite) {
 	}
 	size := 0
 	for _, c := range s.Cases {
-		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
-			if r != nil && strings.HasPrefix(r.Type, "noderun.") {
-				return
-			}
+		if noderunResult(c.Skipped) || noderunResult(c.Failure) || noderunResult(c.Error) {
+			return
 		}
 		size += caseSize(c)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -55,10 +54,8 @@ func checkSealing(t *testing.T, raw []byte, suites []*Suite) {
 
 func holdsNoderunResult(s *Suite) bool {
 	for _, c := range s.Cases {
-		for _, r := range [...]*Result{c.Skipped, c.Failure, c.Error} {
-			if r != nil && strings.HasPrefix(r.Type, "noderun.") {
-				return true
-			}
+		if noderunResult(c.Skipped) || noderunResult(c.Failure) || noderunResult(c.Error) {
+			return true
 		}
 	}
 	return false

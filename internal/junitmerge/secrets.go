@@ -20,10 +20,16 @@ func (b *wsBuild) hideSecrets(suites []*Suite) {
 	for _, s := range suites {
 		for _, c := range s.Cases {
 			for _, r := range []*Result{c.Error, c.Failure, c.Skipped} {
-				if r != nil && strings.HasPrefix(r.Type, "noderun.") {
+				if noderunResult(r) {
 					r.Message, r.Body = hide(r.Message), hide(r.Body)
 				}
 			}
 		}
 	}
+}
+
+// noderunResult reports whether r is one of the merge's own results: their
+// types start with "noderun.".
+func noderunResult(r *Result) bool {
+	return r != nil && strings.HasPrefix(r.Type, "noderun.")
 }
