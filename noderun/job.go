@@ -444,11 +444,17 @@ func (s *supervisor) ownRecords(step *jobspec.Step) []*workspace.TaskRecord {
 // that no stop caused: then the step's signal is that task's, not a cancel.
 func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
 	for _, rec := range s.ownRecords(step) {
-		if rec.State != workspace.StateRunning && !rec.Stopped && (rec.State != workspace.StateExited || rec.ExitCode != 0) {
+		if failedOnItsOwn(rec) {
 			return true
 		}
 	}
 	return false
+}
+
+// failedOnItsOwn reports whether rec records an end that is a failure and
+// that no stop caused.
+func failedOnItsOwn(rec *workspace.TaskRecord) bool {
+	return rec.State != workspace.StateRunning && !rec.Stopped && (rec.State != workspace.StateExited || rec.ExitCode != 0)
 }
 
 // tasksOnlyStopped reports whether the step's tasks that recorded an end,
@@ -456,13 +462,10 @@ func (s *supervisor) taskFailedOnItsOwn(step *jobspec.Step) bool {
 func (s *supervisor) tasksOnlyStopped(step *jobspec.Step) bool {
 	stopped := false
 	for _, rec := range s.ownRecords(step) {
-		switch {
-		case rec.State == workspace.StateRunning:
-		case rec.Stopped:
-			stopped = true
-		case rec.State != workspace.StateExited || rec.ExitCode != 0:
+		if failedOnItsOwn(rec) {
 			return false
 		}
+		stopped = stopped || rec.State != workspace.StateRunning && rec.Stopped
 	}
 	return stopped
 }

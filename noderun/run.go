@@ -470,12 +470,12 @@ loop:
 		for {
 			select {
 			case s := <-sigs:
-				if s == syscall.SIGTERM || s == syscall.SIGHUP {
-					forward(s)
-					break wait
+				if s == syscall.SIGINT {
+					continue
 				}
-				if s != syscall.SIGINT {
-					_ = g.Signal(s.(syscall.Signal))
+				forward(s)
+				if s == syscall.SIGTERM || s == syscall.SIGHUP {
+					break wait
 				}
 			case <-lag.C:
 				break wait
