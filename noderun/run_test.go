@@ -347,12 +347,7 @@ func TestRunForwardsSignalToGroup(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker)
 	pids := filepath.Join(spec.Workspace, "pids")
 	spec.Steps[0].Command.Argv = []string{"sh", "-c", `sleep 100 & echo $! > ` + pids + `.tmp; mv ` + pids + `.tmp ` + pids + `; wait`}
-	sigs := make(chan os.Signal, 1)
-	done := make(chan int)
-	go func() {
-		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
-		done <- code
-	}()
+	sigs, done := startRunner(t, spec)
 	grandchild := waitPID(t, pids)
 	sigs <- syscall.SIGTERM
 	select {
@@ -382,21 +377,12 @@ func TestRunChildEndsOfSlurmsSignalFirst(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker)
 	pid := filepath.Join(spec.Workspace, "pid")
 	spec.Steps[0].Command.Argv = []string{"sh", "-c", `trap "exit 2" TERM; echo $$ > ` + pid + `.tmp; mv ` + pid + `.tmp ` + pid + `; while :; do sleep 0.05; done`}
-	sigs := make(chan os.Signal, 1)
-	done := make(chan int)
-	go func() {
-		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
-		done <- code
-	}()
+	sigs, done := startRunner(t, spec)
 	child := waitPID(t, pid)
 	if err := syscall.Kill(child, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); procgroup.Running(child); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("child did not exit on SIGTERM")
-		}
-	}
+	waitExited(t, child)
 	time.Sleep(20 * time.Millisecond) // the runner's copy comes a little later
 	sigs <- syscall.SIGTERM
 	select {
@@ -415,18 +401,9 @@ func TestRunStopRequestAfterChildFailed(t *testing.T) {
 	spec := testSpec(t, jobspec.KindWorker)
 	pid := filepath.Join(spec.Workspace, "pid")
 	spec.Steps[0].Command.Argv = []string{"sh", "-c", `echo $$ > ` + pid + `.tmp; mv ` + pid + `.tmp ` + pid + `; sleep 0.2; exit 3`}
-	sigs := make(chan os.Signal, 1)
-	done := make(chan int)
-	go func() {
-		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
-		done <- code
-	}()
+	sigs, done := startRunner(t, spec)
 	child := waitPID(t, pid)
-	for deadline := time.Now().Add(5 * time.Second); procgroup.Running(child); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("child did not exit")
-		}
-	}
+	waitExited(t, child)
 	sigs <- syscall.SIGINT
 	select {
 	case code := <-done:
@@ -469,6 +446,29 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	// The timeline shows the stop where the timeout fired, a grace before the end.
 	if stop := rec.Phases.StopAt; stop.IsZero() || rec.End.Sub(stop) < 300*time.Millisecond || stop.Sub(rec.Phases.ChildStart) < 300*time.Millisecond {
 		t.Errorf("stop at %v, child start %v, end %v", stop, rec.Phases.ChildStart, rec.End)
+	}
+}
+
+// startRunner runs the task of spec as rank 0 of job 9 on n1 in the
+// background: signals sent on the channel reach the runner, and its exit
+// status comes on done.
+func startRunner(t *testing.T, spec *jobspec.Spec) (chan<- os.Signal, <-chan int) {
+	sigs := make(chan os.Signal, 1)
+	done := make(chan int)
+	go func() {
+		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
+		done <- code
+	}()
+	return sigs, done
+}
+
+// waitExited waits until process pid is gone (reaped by the runner).
+func waitExited(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); procgroup.Running(pid); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not exit", pid)
+		}
 	}
 }
 
@@ -690,12 +690,7 @@ func TestRunStopEscalatesIntToTerm(t *testing.T) {
 	spec.Timeouts.KillGrace = jobspec.Duration(2 * time.Second)
 	ready := filepath.Join(spec.Workspace, "ready")
 	spec.Steps[0].Command.Argv = []string{"sh", "-c", `trap "" INT; touch ` + ready + `; while :; do sleep 0.05; done`}
-	sigs := make(chan os.Signal, 1)
-	done := make(chan int)
-	go func() {
-		code, _ := runTask(t, spec, slurmEnv("9", 0, 0, "n1"), sigs)
-		done <- code
-	}()
+	sigs, done := startRunner(t, spec)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if _, err := os.Stat(ready); err == nil {
 			break
