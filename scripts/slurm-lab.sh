@@ -197,20 +197,31 @@ recorded_pids() {
 	[[ -f $pids_file ]] && cat "$pids_file" || true
 }
 
+# lab_setting KEY: a setting `start` recorded in run/lab.conf; for a lab
+# written before that option existed, its value then (cpus 4, kill_wait 2,
+# proctrack linuxproc); nothing when there is none.
+lab_setting() {
+	local v
+	v=$(sed -n "s/^$1=//p" "$dir/run/lab.conf" 2>/dev/null || true)
+	if [[ -z $v ]]; then
+		case $1 in
+		cpus) v=4 ;;
+		kill_wait) v=2 ;;
+		proctrack) v=linuxproc ;;
+		esac
+	fi
+	printf '%s\n' "$v"
+}
+
 # lab_health: 0 = running (every daemon alive, sinfo answers with all nodes),
 # 1 = nothing recorded, 2 = half dead, not answering, or of other settings.
 lab_health() {
 	local name pid n=0 want
 	[[ -s $pids_file ]] || return 1
-	want=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	[[ $want == "$nodes" ]] || return 2
-	# A lab written before --cpus existed has no cpus= line: it has 4.
-	want=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	[[ ${want:-4} == "$cpus" ]] || return 2
-	want=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	[[ ${want:-2} == "$kill_wait" ]] || return 2
-	want=$(sed -n 's/^proctrack=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	[[ ${want:-linuxproc} == "$proctrack" ]] || return 2
+	[[ $(lab_setting nodes) == "$nodes" ]] || return 2
+	[[ $(lab_setting cpus) == "$cpus" ]] || return 2
+	[[ $(lab_setting kill_wait) == "$kill_wait" ]] || return 2
+	[[ $(lab_setting proctrack) == "$proctrack" ]] || return 2
 	# slurmd loads the PMIx plugin when it starts: a lab started without the
 	# library cannot gain it later.
 	if [[ $pmix == 1 ]]; then grep -qx 'pmix=1' "$dir/run/lab.conf" || return 2; fi
@@ -263,8 +274,8 @@ stop_lab() {
 			timeout 10 scancel $jobs 2>/dev/null || true
 			# KillWait, and 8 s more, for the jobs to leave.
 			local kw
-			kw=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-			for ((i = 0; i < (${kw:-2} + 8) * 10; i++)); do
+			kw=$(lab_setting kill_wait)
+			for ((i = 0; i < (kw + 8) * 10; i++)); do
 				[[ -z $(timeout 5 squeue -h -o %A 2>/dev/null || true) ]] && break
 				sleep 0.1
 			done
@@ -482,7 +493,7 @@ check_ports() {
 
 check_node() {
 	[[ $node =~ ^n[1-9][0-9]?$ ]] || die "$cmd: give --node nX, a node of the lab"
-	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || true)
+	nodes=$(lab_setting nodes)
 	[[ -n $nodes ]] && ((${node#n} <= nodes)) || die "$cmd: no node $node in the lab at $dir"
 }
 
@@ -556,13 +567,11 @@ env)
 	;;
 status)
 	[[ -s $pids_file ]] || { echo "lab $dir: not running"; exit 1; }
-	nodes=$(sed -n 's/^nodes=//p' "$dir/run/lab.conf" 2>/dev/null || echo "$nodes")
-	cpus=$(sed -n 's/^cpus=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	cpus=${cpus:-4}
-	kill_wait=$(sed -n 's/^kill_wait=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	kill_wait=${kill_wait:-2}
-	proctrack=$(sed -n 's/^proctrack=//p' "$dir/run/lab.conf" 2>/dev/null || true)
-	proctrack=${proctrack:-linuxproc}
+	recorded=$(lab_setting nodes)
+	nodes=${recorded:-$nodes}
+	cpus=$(lab_setting cpus)
+	kill_wait=$(lab_setting kill_wait)
+	proctrack=$(lab_setting proctrack)
 	while read -r name pid; do
 		if is_ours "$pid"; then echo "$name pid $pid running"; else echo "$name pid $pid GONE"; fi
 	done < <(recorded_pids)
