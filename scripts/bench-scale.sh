@@ -179,13 +179,21 @@ run() {
 	EOF
 }
 
+# srun_layout N CMD...: CMD as N tasks in the layout of a job of N tasks
+# (32 a node, or N on one node).
+srun_layout() {
+	local n=$1 gpn=$(($1 < 32 ? $1 : 32))
+	shift
+	srun --nodes=$((n / gpn)) --ntasks-per-node="$gpn" "$@"
+}
+
 # bare_cpu N: the mean CPU (ms) a bare task of the same layout has used when
 # its child starts: slurmstepd's work between fork and exec counts in the
 # runner's total, and is Slurm's, not noderun's.
 bare_cpu() {
-	local n=$1 gpn=$(($1 < 32 ? $1 : 32))
+	local n=$1
 	wait_idle
-	srun --nodes=$((n / gpn)) --ntasks-per-node="$gpn" sh -c 'sh -c "cat /proc/\$PPID/task/*/schedstat"' 2>/dev/null |
+	srun_layout "$n" sh -c 'sh -c "cat /proc/\$PPID/task/*/schedstat"' 2>/dev/null |
 		awk '{ s += $1; k++ } END { if (k == 0) exit 1; printf "%.2f\n", s / k / 1e6 }' ||
 		die "the bare srun of $n tasks failed"
 }
@@ -193,11 +201,10 @@ bare_cpu() {
 # start_cpu N: the mean CPU (ms) of a bare `noderun --version` run by each
 # task of the same layout, as bash's `time` reads it (user and system).
 start_cpu() {
-	local n=$1 gpn=$(($1 < 32 ? $1 : 32))
+	local n=$1
 	wait_idle
 	# shellcheck disable=SC2016
-	srun --nodes=$((n / gpn)) --ntasks-per-node="$gpn" \
-		/bin/bash -c 'LC_ALL=C TIMEFORMAT="%3U %3S"; { time "$0" --version >/dev/null; } 2>&1' "$bin" 2>/dev/null |
+	srun_layout "$n" /bin/bash -c 'LC_ALL=C TIMEFORMAT="%3U %3S"; { time "$0" --version >/dev/null; } 2>&1' "$bin" 2>/dev/null |
 		awk -v n="$n" 'NF == 2 { s += $1 + $2; k++ } END { if (k != n) exit 1; printf "%.2f\n", s / k * 1000 }' ||
 		die "the bare noderun --version of $n tasks failed"
 }
