@@ -328,8 +328,17 @@ func TestLocalInterrupt(t *testing.T) {
 		t.Skip("pytest is not installed (Debian: python3-pytest)")
 	}
 	cmd, ws, out := startLocal(t)
-	// Past pytest's start: a pytest interrupted while it imports writes nothing.
-	time.Sleep(3 * time.Second)
+	// Past pytest's start: a pytest interrupted while it imports writes
+	// nothing. The stand-in test writes test_output/<role>.<rank>.json once
+	// it runs; a fixed 3 s was too short on a loaded CI machine.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if seen, _ := filepath.Glob(filepath.Join(ws, "test_output", "*.json")); len(seen) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no task's pytest reached its test within 30 s\n%s", out.String())
+		}
+	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	_ = cmd.Wait()
 	noProcessesLeft(t, ws, 5*time.Second)
